@@ -1,0 +1,1 @@
+//! Embedded adapters (SQLite + local keys). Being written.

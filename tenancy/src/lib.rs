@@ -1,0 +1,36 @@
+//! Spotlight's tenancy core: the domain of a tenant and the ports every outside system sits
+//! behind.
+//!
+//! - [`id`]: validated identifiers and values (`TenantId`, `Tier`, `Origin`, …).
+//! - [`lifecycle`]: the tenant state machine; the one place transitions are checked.
+//! - [`record`]: what the registry stores (tenant records, journal, API keys, idempotency).
+//! - [`naming`]: deployment prefix, per-tenant resource names and tags.
+//! - [`table_plan`]: the tenant tables, their key schema, index and TTL, and key layout.
+//! - [`ports`]: the traits (`Registry`, `ItemStore`, `TableAdmin`, `KeyVault`, `RoleIssuer`).
+//! - [`error`]: the backend-neutral port error.
+//! - [`backend`]: one adapter per port, bundled for injection.
+//! - [`embedded`]: the default adapters — SQLite and local keys in one data directory.
+//! - `conformance` (feature `conformance`): one behaviour suite per port, run against every adapter.
+
+pub mod backend;
+pub mod embedded;
+pub mod error;
+pub mod id;
+pub mod lifecycle;
+pub mod naming;
+pub mod ports;
+pub mod record;
+pub mod table_plan;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use backend::Backend;
+pub use error::{Error, ErrorKind, InvalidInput, Result};
+pub use id::{Origin, OwnerEmail, TenantId, TenantName, Tier};
+pub use lifecycle::{IllegalTransition, TenantStatus, Transition};
+pub use naming::{ResourceNames, TablePrefix, Tags};
+pub use record::{
+    ApiKeyKind, ApiKeyRecord, Failure, IdempotencyClaim, JournalEntry, JournalPhase, ResourceArns,
+    StoredResponse, TenantRecord,
+};

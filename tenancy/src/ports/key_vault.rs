@@ -1,0 +1,66 @@
+//! `KeyVault`: one customer-managed key per tenant — create with alias, describe, encrypt and
+//! decrypt, schedule deletion (crypto-shredding).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::Result;
+use crate::naming::Tags;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySpec {
+    /// `alias/…`: the key's stable name, and what makes creation an ensure.
+    pub alias: String,
+    pub description: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum KeyState {
+    Enabled,
+    /// Disabled at once; the key material is destroyed at `deletion_at`.
+    PendingDeletion {
+        #[serde(with = "time::serde::rfc3339")]
+        deletion_at: OffsetDateTime,
+    },
+    /// Key material gone: nothing it encrypted can ever be decrypted again.
+    Destroyed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub arn: String,
+    /// `None` once deletion has been scheduled (the alias is released with it).
+    pub alias: Option<String>,
+    pub state: KeyState,
+    pub tags: Tags,
+}
+
+#[async_trait]
+pub trait KeyVault: Send + Sync {
+    /// Creates a symmetric key and points `spec.alias` at it.
+    /// Errors: `AlreadyExists` when the alias already names a key; `Invalid` for an alias that
+    /// does not start with `alias/`.
+    async fn create_key(&self, spec: &KeySpec) -> Result<KeyInfo>;
+
+    /// By key id, key ARN or `alias/…` name, like KMS DescribeKey. A destroyed key is still
+    /// described by id. Errors: `NotFound`.
+    async fn describe_key(&self, key: &str) -> Result<KeyInfo>;
+
+    /// Encrypts up to 4 KiB under the key, binding `aad`. Errors: `NotFound`; `AccessDenied`
+    /// when the key is pending deletion or destroyed; `Invalid` over 4 KiB.
+    async fn encrypt(&self, key: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>>;
+
+    /// Errors: `NotFound`; `AccessDenied` when the key is pending deletion or destroyed;
+    /// `Invalid` when the ciphertext or `aad` does not authenticate.
+    async fn decrypt(&self, key: &str, ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>>;
+
+    /// Releases the key's alias, disables the key at once and destroys its material after
+    /// `window_days` (0 = now; the AWS adapter raises it to KMS's minimum of 7). Idempotent:
+    /// scheduling a key already pending deletion or destroyed returns its current info.
+    /// Errors: `NotFound`.
+    async fn schedule_key_deletion(&self, key: &str, window_days: u32) -> Result<KeyInfo>;
+}

@@ -1,0 +1,15 @@
+//! The ports: narrow `Send + Sync` traits for every outside system, held as `Arc<dyn Trait>`.
+//! Each has an embedded adapter (`crate::embedded`) and, later, an AWS adapter; both must pass
+//! the same conformance suite (`crate::conformance`).
+
+pub mod item_store;
+pub mod key_vault;
+pub mod registry;
+pub mod role_issuer;
+pub mod table_admin;
+
+pub use item_store::{Condition, Item, ItemKey, ItemStore, Page, Query, SortKeyCondition, WriteOp};
+pub use key_vault::{KeyInfo, KeySpec, KeyState, KeyVault};
+pub use registry::{Registry, TenantFilter, TenantPage};
+pub use role_issuer::{PolicyDocument, PolicyStatement, RoleInfo, RoleIssuer, RoleSpec};
+pub use table_admin::{TableAdmin, TableInfo, TableStatus};

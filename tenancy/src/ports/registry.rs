@@ -1,0 +1,94 @@
+//! `Registry`: the `tenants-metadata` store — tenant records, provisioning journal, API keys and
+//! idempotency records.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::error::Result;
+use crate::id::TenantId;
+use crate::lifecycle::TenantStatus;
+use crate::record::{
+    ApiKeyRecord, IdempotencyClaim, JournalEntry, StoredResponse, TenantRecord,
+};
+
+/// Filter and cursor for listing tenants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantFilter {
+    pub status: Option<TenantStatus>,
+    /// Return tenants whose id sorts after this one (the previous page's `next`).
+    pub after: Option<TenantId>,
+    /// At most this many (adapters cap it at 1000; 0 means the adapter's default of 100).
+    pub limit: u32,
+}
+
+/// One page of tenants in id order; `next` is set when more may follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantPage {
+    pub tenants: Vec<TenantRecord>,
+    pub next: Option<TenantId>,
+}
+
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// Stores a new tenant with version 1, together with its first journal entry, atomically.
+    /// Errors: `AlreadyExists` when the id is taken — by a live tenant or a tombstone.
+    async fn create_tenant(&self, record: &TenantRecord, entry: &JournalEntry) -> Result<TenantRecord>;
+
+    /// Errors: `NotFound`.
+    async fn get_tenant(&self, id: &TenantId) -> Result<TenantRecord>;
+
+    /// Replaces the stored record if its version equals `record.version`, storing it as
+    /// `version + 1` and appending `entries` in the same atomic write; returns what was stored.
+    /// Errors: `NotFound`; `ConditionFailed` when someone else updated the record first
+    /// (re-read and decide again).
+    async fn update_tenant(&self, record: &TenantRecord, entries: &[JournalEntry]) -> Result<TenantRecord>;
+
+    /// Tenants in id order. Errors: `Invalid` for a limit over the cap.
+    async fn list_tenants(&self, filter: &TenantFilter) -> Result<TenantPage>;
+
+    /// Appends to the tenant's journal. Entries are kept in the order they were appended.
+    async fn append_journal(&self, entry: &JournalEntry) -> Result<()>;
+
+    /// The newest `limit` journal entries of a tenant, oldest first; of one run if given.
+    async fn journal(&self, tenant: &TenantId, run_id: Option<uuid::Uuid>, limit: u32) -> Result<Vec<JournalEntry>>;
+
+    /// Stores a newly issued key. Errors: `AlreadyExists` when the key id or hash is taken.
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
+
+    /// Resolves a key by its keyed hash — the per-request lookup. Revoked and expired keys are
+    /// still returned (callers check `is_usable`). Errors: `NotFound`.
+    async fn api_key_by_hash(&self, hash: &str) -> Result<ApiKeyRecord>;
+
+    /// A tenant's keys, newest first, revoked ones included.
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>>;
+
+    /// Revokes one key of one tenant; revoking a revoked key is a no-op returning the record.
+    /// Errors: `NotFound` when the tenant has no such key (another tenant's key id included).
+    async fn revoke_api_key(&self, tenant: &TenantId, key_id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord>;
+
+    /// Revokes every live key of a tenant; returns how many were revoked.
+    async fn revoke_all_api_keys(&self, tenant: &TenantId, at: OffsetDateTime) -> Result<u32>;
+
+    /// Records that a key was used (best effort, may be coalesced).
+    async fn touch_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<()>;
+
+    /// Claims an idempotency key for a request with `fingerprint`. A completed record or a
+    /// claim younger than `stale_after` is returned as found; an expired record (older than
+    /// its `expires_at`) or a stale claim is taken over. Atomic: of two racing claims exactly
+    /// one gets `Claimed`.
+    async fn claim_idempotency_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+        stale_after: time::Duration,
+    ) -> Result<IdempotencyClaim>;
+
+    /// Stores the response of the request that claimed `key`.
+    /// Errors: `NotFound` when no claim exists.
+    async fn complete_idempotency_key(&self, key: &str, response: &StoredResponse) -> Result<()>;
+
+    /// Gives up a claim (the request failed in a way a retry should re-execute). No-op when absent.
+    async fn release_idempotency_key(&self, key: &str) -> Result<()>;
+}

@@ -1,0 +1,192 @@
+//! What the registry stores: the versioned [`TenantRecord`], provisioning [`JournalEntry`]s,
+//! [`ApiKeyRecord`]s and idempotency records.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::id::{Origin, OwnerEmail, TenantId, TenantName, Tier};
+use crate::lifecycle::{IllegalTransition, TenantStatus, Transition};
+use crate::naming::ResourceNames;
+
+/// Identifiers the cloud assigned to a tenant's resources, filled in as provisioning steps
+/// complete and cleared as offboarding removes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ResourceArns {
+    pub key_id: Option<String>,
+    pub key_arn: Option<String>,
+    pub app_table_arn: Option<String>,
+    pub events_table_arn: Option<String>,
+    pub role_arn: Option<String>,
+}
+
+/// Why the last provisioning run failed: the step and the cause, as recorded in the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Failure {
+    pub step: String,
+    pub cause: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// One tenant as recorded in `tenants-metadata`.
+///
+/// `version` is the optimistic-concurrency token: the registry accepts an update only when the
+/// stored version equals the record's, and stores it with `version + 1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    pub id: TenantId,
+    pub name: TenantName,
+    pub owner_email: OwnerEmail,
+    pub tier: Tier,
+    pub allowed_origins: Vec<Origin>,
+    pub status: TenantStatus,
+    /// Set when the tenant entered `Failed`; cleared by the transition that leaves it.
+    pub failure: Option<Failure>,
+    pub resources: ResourceNames,
+    pub arns: ResourceArns,
+    /// The provisioning or offboarding run now in charge of this tenant, if any. Journal
+    /// entries of that run tell a restarted control plane where it stopped.
+    pub run_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: u64,
+}
+
+impl TenantRecord {
+    /// A freshly requested tenant (version 0: not yet stored).
+    pub fn new(
+        id: TenantId,
+        name: TenantName,
+        owner_email: OwnerEmail,
+        tier: Tier,
+        allowed_origins: Vec<Origin>,
+        resources: ResourceNames,
+        now: OffsetDateTime,
+    ) -> Self {
+        TenantRecord {
+            id,
+            name,
+            owner_email,
+            tier,
+            allowed_origins,
+            status: TenantStatus::Requested,
+            failure: None,
+            resources,
+            arns: ResourceArns::default(),
+            run_id: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    /// Moves the record through the lifecycle; the only way `status` changes. `Fail` requires
+    /// a failure; every other transition clears any previous one.
+    pub fn transition(
+        &mut self,
+        transition: Transition,
+        failure: Option<Failure>,
+        now: OffsetDateTime,
+    ) -> Result<(), IllegalTransition> {
+        let next = self.status.apply(transition)?;
+        self.status = next;
+        self.failure = if transition == Transition::Fail { failure } else { None };
+        self.updated_at = now;
+        Ok(())
+    }
+}
+
+/// What a journal entry says about a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalPhase {
+    /// About to perform the step's side effect. Written before the side effect.
+    Intent,
+    /// The step's side effect holds (created or adopted).
+    Done,
+    /// The step failed; `detail` holds the cause.
+    Failed,
+    /// A completed step was undone by rollback or offboarding.
+    Undone,
+    /// The tenant's status changed; `step` names the transition.
+    Transition,
+}
+
+/// One line of a tenant's provisioning journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JournalEntry {
+    #[schema(value_type = String)]
+    pub tenant: TenantId,
+    pub run_id: Uuid,
+    pub step: String,
+    pub phase: JournalPhase,
+    pub detail: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+}
+
+/// Kind of API key: publishable keys live in browsers and are valid only on SDK routes from the
+/// tenant's allowed origins; secret keys are for servers (admin and ingest APIs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKeyKind {
+    Publishable,
+    Secret,
+}
+
+impl ApiKeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKeyKind::Publishable => "publishable",
+            ApiKeyKind::Secret => "secret",
+        }
+    }
+}
+
+/// An issued API key as stored: never the key itself, only its keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// Public identifier of the key (`key_…`), used to list and revoke it.
+    pub key_id: String,
+    pub tenant: TenantId,
+    pub kind: ApiKeyKind,
+    /// The first characters of the key, enough for a person to recognise it.
+    pub prefix: String,
+    /// Hex HMAC-SHA-256 of the full key under the server pepper. Unique.
+    pub hash: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl ApiKeyRecord {
+    /// Whether the key may authenticate a request at `now`.
+    pub fn is_usable(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+/// The response first given to an idempotent request, replayed verbatim to its retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What the registry found when a request claimed an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key was free (or its earlier claim had expired or gone stale): this request owns it
+    /// and must later complete or release it.
+    Claimed,
+    /// Another request with this key is still running. `fingerprint` is that request's.
+    InProgress { fingerprint: String },
+    /// A request with this key already finished; replay its response if fingerprints match.
+    Completed { fingerprint: String, response: StoredResponse },
+}

@@ -1,0 +1,192 @@
+//! The one table plan: which tables a tenant gets, their key schema, index and TTL attribute,
+//! and the key layout of every access pattern the data plane serves.
+//!
+//! Both tables use the single-table convention: string partition key `pk`, string sort key
+//! `sk`, one overloaded global secondary index `gsi1` (`gsi1pk`, `gsi1sk`), TTL in `ttl`
+//! (epoch seconds). Every access pattern below maps onto these, so a tenant onboarded today
+//! never needs a migration when a feature lands.
+//!
+//! | pattern | table | pk | sk | gsi1pk / gsi1sk |
+//! |---|---|---|---|---|
+//! | content draft | app | `CONTENT#{id}` | `DRAFT` | `CONTENT` / `{updated}` |
+//! | frozen published version | app | `CONTENT#{id}` | `V#{version:010}` | — |
+//! | per-user progress | app | `USER#{user}` | `PROGRESS#{content}` | `PROGRESS#{content}` / `{user}` |
+//! | admin user | app | `ADMIN#{user}` | `PROFILE` | `ADMIN_EMAIL#{email}` / `ADMIN` |
+//! | aggregate per (content, version, step, day) | app | `AGG#{content}#{version}` | `{day}#{step}` | `AGG_DAY#{day}` / `{content}#{version}#{step}` |
+//! | unique-user marker | app | `UU#{content}#{version}#{day}` | `{user}` | — |
+//! | chat message by session | app | `CHAT#{session}` | `{at}#{message}` | — |
+//! | metric by subject and period | app | `METRIC#{subject}` | `{period}` | — |
+//! | cached summary | app | `SUMMARY#{period}` | `{watermark}` | — (ttl) |
+//! | event, time-first | events | `EVT#{minute}` | `{event_id}` | `EVT_USER#{user}` / `{at}` (ttl) |
+//! | event dedupe by `event_id` | events | `EID#{event_id}` | `EID` | — (ttl) |
+//! | outbox | events | `OUTBOX#{shard}` | `{at}#{event_id}` | — |
+//!
+//! Events are keyed time-first (the event's minute, then its id) because ordered keys ingest an
+//! order of magnitude faster than random ones on the embedded store.
+
+use serde::{Deserialize, Serialize};
+
+use crate::naming::{ResourceNames, Tags};
+
+pub const PARTITION_KEY: &str = "pk";
+pub const SORT_KEY: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PARTITION_KEY: &str = "gsi1pk";
+pub const GSI1_SORT_KEY: &str = "gsi1sk";
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
+/// Which of a tenant's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableRole {
+    App,
+    Events,
+}
+
+/// A global secondary index (all attributes projected).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexSpec {
+    pub name: String,
+    pub partition_key: String,
+    pub sort_key: String,
+}
+
+/// Everything that defines a table. Two specs that differ in any field but `tags` and
+/// `sse_key` ordering are drift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSpec {
+    pub name: String,
+    pub partition_key: String,
+    pub sort_key: String,
+    pub indexes: Vec<IndexSpec>,
+    pub ttl_attribute: Option<String>,
+    /// Key id or ARN of the customer-managed key encrypting the table at rest.
+    pub sse_key: Option<String>,
+    pub point_in_time_recovery: bool,
+    pub tags: Tags,
+}
+
+impl TableSpec {
+    /// The fields that must match for an existing table to be adopted rather than reported as
+    /// drift. Tags are compared separately by the provisioner (they can be re-applied).
+    pub fn differences(&self, actual: &TableSpec) -> Vec<&'static str> {
+        let mut diffs = Vec::new();
+        if self.name != actual.name {
+            diffs.push("name");
+        }
+        if self.partition_key != actual.partition_key || self.sort_key != actual.sort_key {
+            diffs.push("key_schema");
+        }
+        if self.indexes != actual.indexes {
+            diffs.push("indexes");
+        }
+        if self.ttl_attribute != actual.ttl_attribute {
+            diffs.push("ttl_attribute");
+        }
+        if self.sse_key != actual.sse_key {
+            diffs.push("sse_key");
+        }
+        if self.point_in_time_recovery != actual.point_in_time_recovery {
+            diffs.push("point_in_time_recovery");
+        }
+        diffs
+    }
+}
+
+/// The table plan for one tenant: app table then events table.
+pub fn tenant_tables(names: &ResourceNames, sse_key: Option<&str>, tags: &Tags) -> [(TableRole, TableSpec); 2] {
+    let spec = |name: &str, ttl: bool| TableSpec {
+        name: name.to_owned(),
+        partition_key: PARTITION_KEY.to_owned(),
+        sort_key: SORT_KEY.to_owned(),
+        indexes: vec![IndexSpec {
+            name: GSI1.to_owned(),
+            partition_key: GSI1_PARTITION_KEY.to_owned(),
+            sort_key: GSI1_SORT_KEY.to_owned(),
+        }],
+        ttl_attribute: ttl.then(|| TTL_ATTRIBUTE.to_owned()),
+        sse_key: sse_key.map(str::to_owned),
+        point_in_time_recovery: true,
+        tags: tags.clone(),
+    };
+    [
+        (TableRole::App, spec(&names.app_table, true)),
+        (TableRole::Events, spec(&names.events_table, true)),
+    ]
+}
+
+/// Key builders for the access patterns in the module table. The data plane builds every key
+/// through these, so the layout lives in one place.
+pub mod keys {
+    pub fn content(content_id: &str) -> String {
+        format!("CONTENT#{content_id}")
+    }
+    pub const CONTENT_DRAFT: &str = "DRAFT";
+    pub fn content_version(version: u32) -> String {
+        format!("V#{version:010}")
+    }
+    pub fn user(user_id: &str) -> String {
+        format!("USER#{user_id}")
+    }
+    pub fn progress(content_id: &str) -> String {
+        format!("PROGRESS#{content_id}")
+    }
+    pub fn admin(user_id: &str) -> String {
+        format!("ADMIN#{user_id}")
+    }
+    pub fn aggregate(content_id: &str, version: u32) -> String {
+        format!("AGG#{content_id}#{version}")
+    }
+    pub fn aggregate_sk(day: &str, step: &str) -> String {
+        format!("{day}#{step}")
+    }
+    pub fn unique_users(content_id: &str, version: u32, day: &str) -> String {
+        format!("UU#{content_id}#{version}#{day}")
+    }
+    pub fn chat(session_id: &str) -> String {
+        format!("CHAT#{session_id}")
+    }
+    pub fn metric(subject: &str) -> String {
+        format!("METRIC#{subject}")
+    }
+    /// `minute` is `YYYY-MM-DDTHH:MM` in UTC: lexicographic order is time order.
+    pub fn event_minute(minute: &str) -> String {
+        format!("EVT#{minute}")
+    }
+    pub fn event_dedupe(event_id: &str) -> String {
+        format!("EID#{event_id}")
+    }
+    pub const EVENT_DEDUPE_SK: &str = "EID";
+    pub fn outbox(shard: u16) -> String {
+        format!("OUTBOX#{shard:03}")
+    }
+    /// Partition used by the provisioning probe; its item is deleted again at once.
+    pub const PROBE: &str = "PROBE#spotlight";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{id::TenantId, naming::TablePrefix};
+
+    #[test]
+    fn plan_declares_both_tables_with_index_and_ttl() {
+        let names = ResourceNames::for_tenant(&TablePrefix::default(), &TenantId::parse("acme").unwrap());
+        let [(app_role, app), (ev_role, ev)] = tenant_tables(&names, Some("k1"), &Tags::new());
+        assert_eq!((app_role, ev_role), (TableRole::App, TableRole::Events));
+        assert_eq!(app.name, names.app_table);
+        assert_eq!(ev.name, names.events_table);
+        assert_eq!(ev.ttl_attribute.as_deref(), Some(TTL_ATTRIBUTE));
+        assert_eq!(app.indexes[0].name, GSI1);
+        assert!(app.differences(&app).is_empty());
+        let mut other = app.clone();
+        other.sort_key = "other".into();
+        assert_eq!(app.differences(&other), vec!["key_schema"]);
+    }
+
+    #[test]
+    fn versions_and_minutes_sort_lexicographically() {
+        assert!(keys::content_version(9) < keys::content_version(10));
+        assert!(keys::event_minute("2026-11-22T09:59") < keys::event_minute("2026-11-22T10:00"));
+    }
+}

@@ -1,1 +1,31 @@
-//! placeholder
+//! Spotlight's provisioner: turns a tenant record into that tenant's resources and back.
+//!
+//! - [`config`]: settings shared by every Spotlight binary (`SPOTLIGHT_*`), and backend opening.
+//! - [`plan`]: the per-tenant resource plan (key + alias, tables, role + policy, tags).
+//! - [`error`]: this crate's error type.
+//! - [`Provisioner`]: ensure steps with a journal, rollback, probe, offboarding cleanup,
+//!   lifecycle transitions.
+//!
+//! The API (implemented in `runner`):
+//!
+//! ```text
+//! Provisioner::new(backend, settings)
+//! plan(&id) -> TenantPlan                         what would be created, no side effects
+//! request(NewTenant) -> TenantRecord              store a Requested tenant (AlreadyExists → 409)
+//! provision(&id) -> TenantRecord                  drive Requested/Provisioning to Active or Failed
+//! retry(&id) -> TenantRecord                      Failed → Provisioning (then call provision)
+//! offboard(&id) -> TenantRecord                   → Deprovisioning → cleanup → Deleted; idempotent
+//! transition(&id, Transition, detail) -> record   suspend/resume and other pure state changes
+//! status(&id) -> StatusReport                     record + recent journal
+//! in_flight() -> Vec<TenantRecord>                tenants a restarted process must resume
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod plan;
+mod runner;
+
+pub use config::Settings;
+pub use error::{Error, Result};
+pub use plan::TenantPlan;
+pub use runner::{NewTenant, Provisioner, StatusReport, Step};

@@ -1,0 +1,28 @@
+//! The provisioner's error type.
+
+use tenancy::{IllegalTransition, InvalidInput};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A port call failed; the inner kind says whether retrying may help.
+    #[error(transparent)]
+    Port(#[from] tenancy::Error),
+    /// The tenant's lifecycle does not allow this now.
+    #[error(transparent)]
+    IllegalTransition(#[from] IllegalTransition),
+    /// A resource with the tenant's name exists but differs from the plan.
+    #[error("drift at step {step}: {resource} exists but differs in {}", differences.join(", "))]
+    Drift { step: &'static str, resource: String, differences: Vec<String> },
+    /// Another run (offboarding, or a newer provisioning run) took over this tenant.
+    #[error("run {run_id} for tenant {tenant} was superseded; it stopped without further changes")]
+    Superseded { tenant: String, run_id: uuid::Uuid },
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// A failure injected by a failpoint (feature `failpoints` only).
+    #[error("injected failure at {0}")]
+    Injected(String),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

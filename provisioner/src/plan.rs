@@ -1,0 +1,59 @@
+//! The per-tenant resource plan: every resource a tenant gets, fully specified, derived only from
+//! the deployment prefix and the tenant id (and, for specs that reference them, the ARNs the
+//! earlier steps produced).
+
+use serde::Serialize;
+use tenancy::naming::{ResourceNames, TablePrefix, Tags, tenant_tags};
+use tenancy::ports::{KeySpec, PolicyDocument, RoleSpec};
+use tenancy::table_plan::{TableRole, TableSpec, tenant_tables};
+use tenancy::TenantId;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantPlan {
+    pub tenant: TenantId,
+    pub names: ResourceNames,
+    pub tags: Tags,
+    pub key: KeySpec,
+    /// Table specs with `sse_key` set to the key alias until the key's ARN is known.
+    pub tables: Vec<(TableRole, TableSpec)>,
+    pub role_name: String,
+    pub trusted_principal: String,
+}
+
+impl TenantPlan {
+    pub fn new(prefix: &TablePrefix, tenant: &TenantId, trusted_principal: &str) -> Self {
+        let names = ResourceNames::for_tenant(prefix, tenant);
+        let tags = tenant_tags(prefix, tenant);
+        let key = KeySpec {
+            alias: names.key_alias.clone(),
+            description: format!("Spotlight data key of tenant {tenant}"),
+            tags: tags.clone(),
+        };
+        let tables = tenant_tables(&names, Some(&names.key_alias), &tags).to_vec();
+        TenantPlan {
+            tenant: tenant.clone(),
+            role_name: names.role_name.clone(),
+            names,
+            tags,
+            key,
+            tables,
+            trusted_principal: trusted_principal.to_owned(),
+        }
+    }
+
+    /// The table spec as it must exist once the key's ARN is known.
+    pub fn table_spec(&self, role: TableRole, key_arn: &str) -> TableSpec {
+        let (_, spec) = self.tables.iter().find(|(r, _)| *r == role).expect("plan has both tables");
+        TableSpec { sse_key: Some(key_arn.to_owned()), ..spec.clone() }
+    }
+
+    /// The role spec once the tables' and key's ARNs are known.
+    pub fn role_spec(&self, table_arns: &[&str], key_arn: &str) -> RoleSpec {
+        RoleSpec {
+            name: self.role_name.clone(),
+            trusted_principal: self.trusted_principal.clone(),
+            policy: PolicyDocument::tenant(table_arns, key_arn),
+            tags: self.tags.clone(),
+        }
+    }
+}

@@ -8,10 +8,12 @@
 //! - [`table_plan`]: the tenant tables, their key schema, index and TTL, and key layout.
 //! - [`ports`]: the traits (`Registry`, `ItemStore`, `TableAdmin`, `KeyVault`, `RoleIssuer`).
 //! - [`error`]: the backend-neutral port error.
+//! - [`api_key`]: API key format (kind, checksum) and keyed hashing; shared by both planes.
 //! - [`backend`]: one adapter per port, bundled for injection.
 //! - [`embedded`]: the default adapters — SQLite and local keys in one data directory.
 //! - `conformance` (feature `conformance`): one behaviour suite per port, run against every adapter.
 
+pub mod api_key;
 pub mod backend;
 pub mod embedded;
 pub mod error;

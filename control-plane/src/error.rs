@@ -1,0 +1,164 @@
+//! The one mapping from failures to HTTP: every 4xx and 5xx carries
+//! `{"error": {"code", "message", "details"?}}`.
+//!
+//! | variant | status | code |
+//! |---|---|---|
+//! | `BadRequest` | 400 | `invalid_request` (or a more specific code) |
+//! | `Unauthorized` | 401 | `unauthorized` |
+//! | `NotFound` | 404 | `not_found`, `tenant_not_found`, … |
+//! | `Conflict` | 409 | `tenant_exists`, `illegal_transition`, `idempotency_key_in_use`, … |
+//! | `PayloadTooLarge` | 413 | `payload_too_large` |
+//! | `Unprocessable` | 422 | `idempotency_key_reused` |
+//! | `Unavailable` | 503 | `unavailable` (retryable backend failure) |
+//! | `Internal` | 500 | `internal` — the cause is logged, never sent |
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String, details: Option<Value> },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String, details: Option<Value> },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code.
+    pub code: String,
+    /// What was wrong, for a person.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest { code: "invalid_request", message: message.into(), details: None }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict { code, message: message.into(), details: None }
+    }
+
+    pub fn tenant_not_found(id: &str) -> Self {
+        ApiError::NotFound { code: "tenant_not_found", message: format!("no tenant with id '{id}'") }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn parts(&self) -> (&str, String, Option<Value>) {
+        match self {
+            ApiError::BadRequest { code, message, details } => (code, message.clone(), details.clone()),
+            ApiError::Unauthorized(m) => ("unauthorized", m.clone(), None),
+            ApiError::NotFound { code, message } => (code, message.clone(), None),
+            ApiError::Conflict { code, message, details } => (code, message.clone(), details.clone()),
+            ApiError::PayloadTooLarge(m) => ("payload_too_large", m.clone(), None),
+            ApiError::Unprocessable { code, message } => (code, message.clone(), None),
+            ApiError::Unavailable(m) => ("unavailable", m.clone(), None),
+            // The cause is logged where the error is turned into a response, never echoed.
+            ApiError::Internal(_) => ("internal", "internal error; it has been logged".to_owned(), None),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let (code, message, details) = self.parts();
+        let body = ErrorBody { error: ErrorDetail { code: code.to_owned(), message, details } };
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<tenancy::InvalidInput> for ApiError {
+    fn from(e: tenancy::InvalidInput) -> Self {
+        ApiError::BadRequest {
+            code: "invalid_request",
+            message: e.to_string(),
+            details: Some(serde_json::json!({ "field": e.field })),
+        }
+    }
+}
+
+impl From<tenancy::IllegalTransition> for ApiError {
+    fn from(e: tenancy::IllegalTransition) -> Self {
+        ApiError::Conflict {
+            code: "illegal_transition",
+            message: e.to_string(),
+            details: Some(serde_json::json!({
+                "status": e.from.as_str(),
+                "transition": e.transition.as_str(),
+            })),
+        }
+    }
+}
+
+impl From<tenancy::Error> for ApiError {
+    fn from(e: tenancy::Error) -> Self {
+        use tenancy::ErrorKind as K;
+        match e.kind() {
+            K::NotFound => ApiError::NotFound { code: "not_found", message: e.message().to_owned() },
+            K::AlreadyExists => ApiError::conflict("already_exists", e.message()),
+            K::ConditionFailed => ApiError::conflict("concurrent_update", format!("{}; retry the request", e.message())),
+            K::Invalid => ApiError::bad_request(e.message()),
+            K::Throttled | K::Unavailable => ApiError::Unavailable(e.message().to_owned()),
+            K::AccessDenied => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<provisioner::Error> for ApiError {
+    fn from(e: provisioner::Error) -> Self {
+        match e {
+            provisioner::Error::Port(p) => p.into(),
+            provisioner::Error::IllegalTransition(t) => t.into(),
+            provisioner::Error::Invalid(i) => i.into(),
+            provisioner::Error::Superseded { .. } => ApiError::conflict("superseded", e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

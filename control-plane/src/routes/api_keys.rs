@@ -1,0 +1,1 @@
+//! Tenant API keys: issue, list, revoke, introspect.

@@ -95,7 +95,8 @@ mod tests {
 
     #[test]
     fn defaults_need_no_file_and_no_environment() {
-        let s = Settings::from_figment(&Figment::from(Serialized::defaults(Settings::default()))).unwrap();
+        let s = Settings::from_figment(&Figment::from(Serialized::defaults(Settings::default())))
+            .unwrap();
         assert_eq!(s.backend, BackendKind::Embedded);
         assert_eq!(s.table_prefix.as_str(), "spotlight-");
     }

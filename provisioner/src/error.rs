@@ -12,10 +12,18 @@ pub enum Error {
     IllegalTransition(#[from] IllegalTransition),
     /// A resource with the tenant's name exists but differs from the plan.
     #[error("drift at step {step}: {resource} exists but differs in {}", differences.join(", "))]
-    Drift { step: &'static str, resource: String, differences: Vec<String> },
+    Drift {
+        step: &'static str,
+        resource: String,
+        differences: Vec<String>,
+    },
     /// Another run (offboarding, or a newer provisioning run) took over this tenant.
     #[error("run {run_id} for tenant {tenant} was superseded; it stopped without further changes")]
     Superseded { tenant: String, run_id: uuid::Uuid },
+    /// The probe through the tenant's own role did not see what it wrote, or reached outside
+    /// the role's policy: the resources exist but do not work together.
+    #[error("probe of tenant {tenant} failed: {reason}")]
+    ProbeFailed { tenant: String, reason: String },
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
     /// A failure injected by a failpoint (feature `failpoints` only).
@@ -23,6 +31,16 @@ pub enum Error {
     Injected(String),
     #[error("configuration: {0}")]
     Config(String),
+}
+
+impl Error {
+    /// Whether this failure ends a provisioning run by rolling it back. A superseded run stops
+    /// without touching anything (the run that took over owns the tenant now); everything else
+    /// that reaches a step — drift, a failed probe, an injected failure, a port error that was
+    /// not retryable or stayed failing after bounded retries — is permanent for this run.
+    pub fn rolls_back(&self) -> bool {
+        !matches!(self, Error::Superseded { .. })
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -3,6 +3,8 @@
 //! - [`config`]: settings shared by every Spotlight binary (`SPOTLIGHT_*`), and backend opening.
 //! - [`plan`]: the per-tenant resource plan (key + alias, tables, role + policy, tags).
 //! - [`error`]: this crate's error type.
+//! - [`cli`]: the `provisioner` command line (`plan`, `apply`, `destroy`, `status`).
+//! - `failpoint`: named failpoints in every step (feature `failpoints`), for crash tests.
 //! - [`Provisioner`]: ensure steps with a journal, rollback, probe, offboarding cleanup,
 //!   lifecycle transitions.
 //!
@@ -20,8 +22,10 @@
 //! in_flight() -> Vec<TenantRecord>                tenants a restarted process must resume
 //! ```
 
+pub mod cli;
 pub mod config;
 pub mod error;
+mod failpoint;
 pub mod plan;
 mod runner;
 

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `provisioner` binary; everything lives in the library (`provisioner::cli`).
+
+fn main() -> std::process::ExitCode {
+    provisioner::cli::main()
+}

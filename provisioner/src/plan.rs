@@ -3,10 +3,10 @@
 //! earlier steps produced).
 
 use serde::Serialize;
+use tenancy::TenantId;
 use tenancy::naming::{ResourceNames, TablePrefix, Tags, tenant_tags};
 use tenancy::ports::{KeySpec, PolicyDocument, RoleSpec};
 use tenancy::table_plan::{TableRole, TableSpec, tenant_tables};
-use tenancy::TenantId;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TenantPlan {
@@ -43,8 +43,15 @@ impl TenantPlan {
 
     /// The table spec as it must exist once the key's ARN is known.
     pub fn table_spec(&self, role: TableRole, key_arn: &str) -> TableSpec {
-        let (_, spec) = self.tables.iter().find(|(r, _)| *r == role).expect("plan has both tables");
-        TableSpec { sse_key: Some(key_arn.to_owned()), ..spec.clone() }
+        let (_, spec) = self
+            .tables
+            .iter()
+            .find(|(r, _)| *r == role)
+            .expect("plan has both tables");
+        TableSpec {
+            sse_key: Some(key_arn.to_owned()),
+            ..spec.clone()
+        }
     }
 
     /// The role spec once the tables' and key's ARNs are known.

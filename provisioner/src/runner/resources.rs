@@ -1,0 +1,155 @@
+//! The tenant's resources as [`Resource`]s: what "matches the plan" means for each.
+
+use std::sync::Arc;
+
+use tenancy::naming::Tags;
+use tenancy::ports::{
+    KeyInfo, KeySpec, KeyState, KeyVault, RoleInfo, RoleIssuer, RoleSpec, TableAdmin, TableInfo,
+    TableStatus,
+};
+use tenancy::table_plan::TableSpec;
+
+use crate::runner::ensure::Resource;
+
+/// Planned tags missing or different on the resource. Extra tags are tolerated: tags do not
+/// change what a resource does, and an operator may add their own.
+fn tags_differ(planned: &Tags, actual: &Tags) -> bool {
+    planned.iter().any(|(k, v)| actual.get(k) != Some(v))
+}
+
+/// The tenant's key, found by its alias.
+pub(crate) struct KeyResource<'a> {
+    pub vault: &'a Arc<dyn KeyVault>,
+    pub spec: &'a KeySpec,
+}
+
+impl Resource for KeyResource<'_> {
+    type Info = KeyInfo;
+
+    fn describe_name(&self) -> String {
+        format!("key {}", self.spec.alias)
+    }
+
+    async fn lookup(&self) -> tenancy::Result<KeyInfo> {
+        self.vault.describe_key(&self.spec.alias).await
+    }
+
+    async fn create(&self) -> tenancy::Result<KeyInfo> {
+        self.vault.create_key(self.spec).await
+    }
+
+    fn differences(&self, actual: &KeyInfo) -> Vec<String> {
+        let mut diffs = Vec::new();
+        if actual.state != KeyState::Enabled {
+            diffs.push("state".to_owned());
+        }
+        if actual.alias.as_deref() != Some(self.spec.alias.as_str()) {
+            diffs.push("alias".to_owned());
+        }
+        if tags_differ(&self.spec.tags, &actual.tags) {
+            diffs.push("tags".to_owned());
+        }
+        diffs
+    }
+}
+
+/// One of the tenant's tables, found by name.
+pub(crate) struct TableResource<'a> {
+    pub admin: &'a Arc<dyn TableAdmin>,
+    pub spec: TableSpec,
+}
+
+impl Resource for TableResource<'_> {
+    type Info = TableInfo;
+
+    fn describe_name(&self) -> String {
+        format!("table {}", self.spec.name)
+    }
+
+    /// A table still being created or deleted is reported as `Unavailable` so that the ensure
+    /// waits (bounded) for it to settle instead of adopting or recreating it half-way.
+    async fn lookup(&self) -> tenancy::Result<TableInfo> {
+        let info = self.admin.describe_table(&self.spec.name).await?;
+        match info.status {
+            TableStatus::Active => Ok(info),
+            TableStatus::Creating | TableStatus::Deleting => {
+                Err(tenancy::Error::unavailable(format!(
+                    "table {} is {:?}, not yet usable",
+                    self.spec.name, info.status
+                )))
+            }
+        }
+    }
+
+    async fn create(&self) -> tenancy::Result<TableInfo> {
+        self.admin.create_table(&self.spec).await
+    }
+
+    fn differences(&self, actual: &TableInfo) -> Vec<String> {
+        let mut diffs: Vec<String> = self
+            .spec
+            .differences(&actual.spec)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if tags_differ(&self.spec.tags, &actual.spec.tags) {
+            diffs.push("tags".to_owned());
+        }
+        diffs
+    }
+}
+
+/// The tenant's role and its inline policy, found by name.
+pub(crate) struct RoleResource<'a> {
+    pub issuer: &'a Arc<dyn RoleIssuer>,
+    pub spec: RoleSpec,
+}
+
+impl Resource for RoleResource<'_> {
+    type Info = RoleInfo;
+
+    fn describe_name(&self) -> String {
+        format!("role {}", self.spec.name)
+    }
+
+    async fn lookup(&self) -> tenancy::Result<RoleInfo> {
+        self.issuer.describe_role(&self.spec.name).await
+    }
+
+    async fn create(&self) -> tenancy::Result<RoleInfo> {
+        self.issuer.create_role(&self.spec).await
+    }
+
+    fn differences(&self, actual: &RoleInfo) -> Vec<String> {
+        let mut diffs = Vec::new();
+        if actual.spec.name != self.spec.name {
+            diffs.push("name".to_owned());
+        }
+        if actual.spec.trusted_principal != self.spec.trusted_principal {
+            diffs.push("trust".to_owned());
+        }
+        if actual.spec.policy != self.spec.policy {
+            diffs.push("policy".to_owned());
+        }
+        if tags_differ(&self.spec.tags, &actual.spec.tags) {
+            diffs.push("tags".to_owned());
+        }
+        diffs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_tags_are_tolerated_but_missing_or_changed_ones_are_not() {
+        let planned = Tags::from([("a".to_owned(), "1".to_owned())]);
+        let mut actual = planned.clone();
+        actual.insert("b".to_owned(), "2".to_owned());
+        assert!(!tags_differ(&planned, &actual));
+        actual.insert("a".to_owned(), "other".to_owned());
+        assert!(tags_differ(&planned, &actual));
+        assert!(tags_differ(&planned, &Tags::new()));
+    }
+}

@@ -6,8 +6,10 @@
 //! | `BadRequest` | 400 | `invalid_request` (or a more specific code) |
 //! | `Unauthorized` | 401 | `unauthorized` |
 //! | `NotFound` | 404 | `not_found`, `tenant_not_found`, … |
+//! | `MethodNotAllowed` | 405 | `method_not_allowed` |
 //! | `Conflict` | 409 | `tenant_exists`, `illegal_transition`, `idempotency_key_in_use`, … |
 //! | `PayloadTooLarge` | 413 | `payload_too_large` |
+//! | `UnsupportedMediaType` | 415 | `unsupported_media_type` |
 //! | `Unprocessable` | 422 | `idempotency_key_reused` |
 //! | `Unavailable` | 503 | `unavailable` (retryable backend failure) |
 //! | `Internal` | 500 | `internal` — the cause is logged, never sent |
@@ -21,15 +23,27 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String, details: Option<Value> },
+    BadRequest {
+        code: &'static str,
+        message: String,
+        details: Option<Value>,
+    },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
     #[error("{message}")]
-    Conflict { code: &'static str, message: String, details: Option<Value> },
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: Option<Value>,
+    },
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
     #[error("{0}")]
@@ -57,15 +71,26 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::BadRequest { code: "invalid_request", message: message.into(), details: None }
+        ApiError::BadRequest {
+            code: "invalid_request",
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Conflict { code, message: message.into(), details: None }
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn tenant_not_found(id: &str) -> Self {
-        ApiError::NotFound { code: "tenant_not_found", message: format!("no tenant with id '{id}'") }
+        ApiError::NotFound {
+            code: "tenant_not_found",
+            message: format!("no tenant with id '{id}'"),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -74,7 +99,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -83,15 +110,29 @@ impl ApiError {
 
     fn parts(&self) -> (&str, String, Option<Value>) {
         match self {
-            ApiError::BadRequest { code, message, details } => (code, message.clone(), details.clone()),
+            ApiError::BadRequest {
+                code,
+                message,
+                details,
+            } => (code, message.clone(), details.clone()),
             ApiError::Unauthorized(m) => ("unauthorized", m.clone(), None),
             ApiError::NotFound { code, message } => (code, message.clone(), None),
-            ApiError::Conflict { code, message, details } => (code, message.clone(), details.clone()),
+            ApiError::Conflict {
+                code,
+                message,
+                details,
+            } => (code, message.clone(), details.clone()),
+            ApiError::MethodNotAllowed(m) => ("method_not_allowed", m.clone(), None),
             ApiError::PayloadTooLarge(m) => ("payload_too_large", m.clone(), None),
+            ApiError::UnsupportedMediaType(m) => ("unsupported_media_type", m.clone(), None),
             ApiError::Unprocessable { code, message } => (code, message.clone(), None),
             ApiError::Unavailable(m) => ("unavailable", m.clone(), None),
             // The cause is logged where the error is turned into a response, never echoed.
-            ApiError::Internal(_) => ("internal", "internal error; it has been logged".to_owned(), None),
+            ApiError::Internal(_) => (
+                "internal",
+                "internal error; it has been logged".to_owned(),
+                None,
+            ),
         }
     }
 }
@@ -103,12 +144,19 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let (code, message, details) = self.parts();
-        let body = ErrorBody { error: ErrorDetail { code: code.to_owned(), message, details } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+                details,
+            },
+        };
         let mut response = (status, Json(body)).into_response();
         if matches!(self, ApiError::Unauthorized(_)) {
-            response
-                .headers_mut()
-                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
         }
         response
     }
@@ -141,9 +189,15 @@ impl From<tenancy::Error> for ApiError {
     fn from(e: tenancy::Error) -> Self {
         use tenancy::ErrorKind as K;
         match e.kind() {
-            K::NotFound => ApiError::NotFound { code: "not_found", message: e.message().to_owned() },
+            K::NotFound => ApiError::NotFound {
+                code: "not_found",
+                message: e.message().to_owned(),
+            },
             K::AlreadyExists => ApiError::conflict("already_exists", e.message()),
-            K::ConditionFailed => ApiError::conflict("concurrent_update", format!("{}; retry the request", e.message())),
+            K::ConditionFailed => ApiError::conflict(
+                "concurrent_update",
+                format!("{}; retry the request", e.message()),
+            ),
             K::Invalid => ApiError::bad_request(e.message()),
             K::Throttled | K::Unavailable => ApiError::Unavailable(e.message().to_owned()),
             K::AccessDenied => ApiError::Internal(e.to_string()),
@@ -153,11 +207,20 @@ impl From<tenancy::Error> for ApiError {
 
 impl From<provisioner::Error> for ApiError {
     fn from(e: provisioner::Error) -> Self {
+        ApiError::from(&e)
+    }
+}
+
+/// By reference, for outcomes shared between several waiters (a background run's result).
+impl From<&provisioner::Error> for ApiError {
+    fn from(e: &provisioner::Error) -> Self {
         match e {
-            provisioner::Error::Port(p) => p.into(),
-            provisioner::Error::IllegalTransition(t) => t.into(),
-            provisioner::Error::Invalid(i) => i.into(),
-            provisioner::Error::Superseded { .. } => ApiError::conflict("superseded", e.to_string()),
+            provisioner::Error::Port(p) => tenancy::Error::new(p.kind(), p.message()).into(),
+            provisioner::Error::IllegalTransition(t) => (*t).into(),
+            provisioner::Error::Invalid(i) => i.clone().into(),
+            provisioner::Error::Superseded { .. } => {
+                ApiError::conflict("superseded", e.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

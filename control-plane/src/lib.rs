@@ -1,21 +1,117 @@
 //! Spotlight's control plane: the tenant lifecycle HTTP API.
 //!
-//! - [`config`]: control-plane settings (`SPOTLIGHT_*`), on top of the provisioner's.
+//! - [`config`]: control-plane settings (`SPOTLIGHT_*`), on top of the provisioner's; secrets.
 //! - [`error`]: the one failure-to-HTTP mapping (`{"error": {code, message, details?}}`).
-//! - [`state`]: what every handler shares.
+//! - [`extract`]: JSON, query and tenant-path extractors whose rejections use that mapping.
+//! - [`state`]: what every handler shares, and how it is assembled.
 //! - [`auth`]: operator bearer-token check.
 //! - [`idempotency`]: `Idempotency-Key` on every POST.
 //! - [`runs`]: background provisioning/offboarding tasks, resumed at start-up, drained on stop.
 //! - [`routes`]: `tenants`, `api_keys`, `health` (with `/openapi.json`), each its own router.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers' annotations.
+//!
+//! [`app`] is the one router: the binary, the tests and the benchmarks all serve it.
 
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod idempotency;
 pub mod openapi;
 pub mod routes;
 pub mod runs;
 pub mod state;
 
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use config::ControlPlaneSettings;
+pub use error::{ApiError, ApiResult};
 pub use state::AppState;
+
+/// The control plane's router. Layers, outermost first:
+///
+/// 1. tracing of every request;
+/// 2. body limit (`SPOTLIGHT_MAX_BODY_BYTES`): a declared length over it is a 413 at once,
+///    a longer streamed body fails the extractor with the same 413;
+/// 3. operator auth on everything but `/healthz`, `/readyz` and `/openapi.json`;
+/// 4. `Idempotency-Key` handling on POSTs.
+///
+/// Unknown paths are a JSON 404, known paths with another method a JSON 405.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.settings.max_body_bytes;
+    Router::new()
+        .merge(routes::tenants::router())
+        .merge(routes::api_keys::router())
+        .merge(routes::health::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent_post,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_operator,
+        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(
+            max_body,
+            refuse_declared_oversize,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` resolves, then lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::NotFound {
+        code: "not_found",
+        message: format!("no route for {} {}", request.method(), request.uri().path()),
+    }
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+/// A request whose `Content-Length` exceeds the limit is refused before its body is read.
+async fn refuse_declared_oversize(
+    State(max): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > max as u64 => ApiError::PayloadTooLarge(format!(
+            "the request body has {len} bytes; at most {max} are accepted"
+        ))
+        .into_response(),
+        _ => next.run(request).await,
+    }
+}

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use provisioner::Provisioner;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tenancy::api_key::KeyHasher;
+use tenancy::ports::Registry;
 
-use crate::config::ControlPlaneSettings;
+use crate::config::{ConfigError, ControlPlaneSettings, Secrets};
 use crate::runs::RunTracker;
 
 #[derive(Clone)]
@@ -18,4 +19,58 @@ pub struct AppState {
     pub api_keys: Arc<KeyHasher>,
     /// Background provisioning/offboarding runs of this process, one per tenant at most.
     pub runs: Arc<RunTracker>,
+}
+
+/// Why the control plane could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("opening the {backend:?} backend: {source}")]
+    Backend {
+        backend: provisioner::config::BackendKind,
+        source: provisioner::Error,
+    },
+}
+
+impl AppState {
+    /// Assembles the state from an opened provisioner and resolved secrets.
+    pub fn new(
+        provisioner: Provisioner,
+        settings: ControlPlaneSettings,
+        secrets: &Secrets,
+    ) -> Self {
+        let pepper = secrets.api_key_pepper.expose_secret().as_bytes().to_vec();
+        AppState {
+            runs: Arc::new(RunTracker::new(provisioner.clone())),
+            provisioner,
+            settings: Arc::new(settings),
+            operator_token: Arc::new(secrets.operator_token.clone()),
+            api_keys: Arc::new(KeyHasher::new(pepper)),
+        }
+    }
+
+    /// Resolves secrets (reading or generating the files in the data directory), opens the
+    /// configured backend and assembles the state. Returns the secrets too, so the caller can
+    /// show a freshly generated operator token once.
+    pub fn from_settings(
+        settings: ControlPlaneSettings,
+    ) -> Result<(AppState, Secrets), StartError> {
+        let secrets = settings.resolve_secrets()?;
+        let backend =
+            settings
+                .provisioner
+                .open_backend()
+                .map_err(|source| StartError::Backend {
+                    backend: settings.provisioner.backend,
+                    source,
+                })?;
+        let provisioner = Provisioner::new(backend, settings.provisioner.clone());
+        Ok((AppState::new(provisioner, settings, &secrets), secrets))
+    }
+
+    /// The registry port (`tenants-metadata`).
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.provisioner.backend().registry
+    }
 }

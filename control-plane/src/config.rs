@@ -1,0 +1,276 @@
+//! Control-plane settings: the provisioner's [`provisioner::Settings`] plus what only the HTTP
+//! API needs, all from the one `figment` (`SPOTLIGHT_*` variables over an optional TOML file).
+//!
+//! Secrets (the operator token and the API-key pepper) may be configured; when they are not,
+//! they are read from, or generated once into, files in the data directory, so a first start
+//! needs no configuration and a restart keeps the same token.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// File in the data directory holding the generated operator token.
+pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
+/// File in the data directory holding the generated API-key pepper.
+pub const API_KEY_PEPPER_FILE: &str = "api-key-pepper";
+/// Prefix of generated operator tokens, so a leaked one is recognisable in logs and scanners.
+pub const OPERATOR_TOKEN_PREFIX: &str = "spo_";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ControlPlaneSettings {
+    /// Backend, data directory, prefix, … shared with the provisioner CLI.
+    #[serde(flatten)]
+    pub provisioner: provisioner::Settings,
+    /// `SPOTLIGHT_CONTROL_PLANE_ADDR`: where the HTTP API listens.
+    pub control_plane_addr: SocketAddr,
+    /// `SPOTLIGHT_OPERATOR_TOKEN`: the bearer token operators present. When absent, the token
+    /// in `{data_dir}/operator-token` is used (generated on first start).
+    pub operator_token: Option<SecretString>,
+    /// `SPOTLIGHT_API_KEY_PEPPER`: the secret API keys are hashed under. When absent, the
+    /// pepper in `{data_dir}/api-key-pepper` is used (generated on first start).
+    pub api_key_pepper: Option<SecretString>,
+    /// `SPOTLIGHT_WAIT_TIMEOUT_SECS`: longest a `?wait=true` request waits for provisioning.
+    pub wait_timeout_secs: u64,
+    /// `SPOTLIGHT_IDEMPOTENCY_TTL_SECS`: how long a completed idempotent response is replayed.
+    pub idempotency_ttl_secs: u64,
+    /// `SPOTLIGHT_MAX_BODY_BYTES`: larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// `SPOTLIGHT_SHUTDOWN_GRACE_SECS`: how long a stopping process lets background runs finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ControlPlaneSettings {
+    fn default() -> Self {
+        ControlPlaneSettings {
+            provisioner: provisioner::Settings::default(),
+            control_plane_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            operator_token: None,
+            api_key_pepper: None,
+            wait_timeout_secs: 30,
+            idempotency_ttl_secs: 86_400,
+            max_body_bytes: 65_536,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+/// Why settings or secrets could not be loaded; each names the setting or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("secret file {path}: {source}")]
+    SecretFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("secret file {path} is empty; delete it to have a new secret generated")]
+    EmptySecretFile { path: PathBuf },
+}
+
+impl ControlPlaneSettings {
+    /// Defaults, then the config file, then `SPOTLIGHT_*` variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_figment(&provisioner::config::figment())
+    }
+
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// Settings for a control plane whose state lives in `data_dir`, otherwise the defaults;
+    /// what tests and embedding programs start from.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut settings = ControlPlaneSettings::default();
+        settings.provisioner.data_dir = data_dir.into();
+        settings
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.provisioner.data_dir
+    }
+
+    pub fn wait_timeout(&self) -> Duration {
+        Duration::from_secs(self.wait_timeout_secs)
+    }
+
+    pub fn idempotency_ttl(&self) -> Duration {
+        Duration::from_secs(self.idempotency_ttl_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The operator token and API-key pepper: configured values win; otherwise the files in
+    /// the data directory, created (mode 0600, never overwritten) when absent.
+    pub fn resolve_secrets(&self) -> Result<Secrets, ConfigError> {
+        std::fs::create_dir_all(self.data_dir()).map_err(|source| ConfigError::SecretFile {
+            path: self.data_dir().to_owned(),
+            source,
+        })?;
+        let (operator_token, operator_token_generated) = match &self.operator_token {
+            Some(token) if !token.expose_secret().is_empty() => (token.clone(), false),
+            _ => load_or_create_secret(&self.data_dir().join(OPERATOR_TOKEN_FILE), || {
+                format!("{OPERATOR_TOKEN_PREFIX}{}", random_base64url(32))
+            })?,
+        };
+        let (pepper, _) = match &self.api_key_pepper {
+            Some(pepper) if !pepper.expose_secret().is_empty() => (pepper.clone(), false),
+            _ => load_or_create_secret(&self.data_dir().join(API_KEY_PEPPER_FILE), || {
+                random_base64url(32)
+            })?,
+        };
+        Ok(Secrets {
+            operator_token,
+            operator_token_generated,
+            api_key_pepper: pepper,
+        })
+    }
+}
+
+/// The secrets a control plane runs with.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub operator_token: SecretString,
+    /// True when this call generated the token (first start): the one time it may be shown.
+    pub operator_token_generated: bool,
+    pub api_key_pepper: SecretString,
+}
+
+/// `n` random bytes as unpadded base64url (32 bytes give 43 characters).
+fn random_base64url(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::fill(&mut bytes[..]);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Reads a secret file, or creates it with `generate()` when it does not exist. Creation uses
+/// `create_new`, so two processes starting at once cannot both write: the loser reads the
+/// winner's secret. Returns whether this call created it.
+fn load_or_create_secret(
+    path: &Path,
+    generate: impl FnOnce() -> String,
+) -> Result<(SecretString, bool), ConfigError> {
+    let io_err = |source| ConfigError::SecretFile {
+        path: path.to_owned(),
+        source,
+    };
+    match read_secret(path) {
+        Ok(secret) => return Ok((secret, false)),
+        Err(ConfigError::SecretFile { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound => {}
+        Err(other) => return Err(other),
+    }
+    let secret = generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(secret.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(io_err)?;
+            Ok((SecretString::from(secret), true))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((read_secret(path)?, false)),
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
+    let raw = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(ConfigError::EmptySecretFile {
+            path: path.to_owned(),
+        });
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let s = ControlPlaneSettings::from_figment(&Figment::from(Serialized::defaults(
+            provisioner::Settings::default(),
+        )))
+        .unwrap();
+        assert_eq!(s.control_plane_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!((s.wait_timeout_secs, s.idempotency_ttl_secs), (30, 86_400));
+        assert_eq!((s.max_body_bytes, s.shutdown_grace_secs), (65_536, 20));
+        assert!(s.operator_token.is_none());
+    }
+
+    #[test]
+    fn control_plane_values_and_provisioner_values_come_from_one_figment() {
+        let f = Figment::from(Serialized::defaults(provisioner::Settings::default()))
+            .merge(Serialized::default("control_plane_addr", "0.0.0.0:9000"))
+            .merge(Serialized::default("operator_token", "tok"))
+            .merge(Serialized::default("table_prefix", "qa-"))
+            .merge(Serialized::default("wait_timeout_secs", 5));
+        let s = ControlPlaneSettings::from_figment(&f).unwrap();
+        assert_eq!(s.control_plane_addr.port(), 9000);
+        assert_eq!(s.operator_token.unwrap().expose_secret(), "tok");
+        assert_eq!(s.provisioner.table_prefix.as_str(), "qa-");
+        assert_eq!(s.wait_timeout_secs, 5);
+    }
+
+    #[test]
+    fn generated_secrets_are_written_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = ControlPlaneSettings::for_data_dir(dir.path());
+        let first = settings.resolve_secrets().unwrap();
+        assert!(first.operator_token_generated);
+        let token = first.operator_token.expose_secret().to_owned();
+        assert!(token.starts_with(OPERATOR_TOKEN_PREFIX));
+        assert_eq!(token.len(), OPERATOR_TOKEN_PREFIX.len() + 43);
+        let second = settings.resolve_secrets().unwrap();
+        assert!(!second.operator_token_generated);
+        assert_eq!(second.operator_token.expose_secret(), token);
+        assert_eq!(
+            second.api_key_pepper.expose_secret(),
+            first.api_key_pepper.expose_secret()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for file in [OPERATOR_TOKEN_FILE, API_KEY_PEPPER_FILE] {
+                let mode = std::fs::metadata(dir.path().join(file))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{file}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_configured_token_is_used_and_no_file_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = ControlPlaneSettings::for_data_dir(dir.path());
+        settings.operator_token = Some(SecretString::from("configured"));
+        let secrets = settings.resolve_secrets().unwrap();
+        assert_eq!(secrets.operator_token.expose_secret(), "configured");
+        assert!(!secrets.operator_token_generated);
+        assert!(!dir.path().join(OPERATOR_TOKEN_FILE).exists());
+    }
+}

@@ -1,0 +1,126 @@
+//! Extractors whose rejections use the one error body (`crate::error`), so a malformed JSON
+//! body, an unknown field, a wrong content type or a bad path segment looks like every other
+//! 4xx to a client.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use tenancy::TenantId;
+
+use crate::error::ApiError;
+
+/// `axum::Json`, with rejections mapped to [`ApiError`]:
+///
+/// | rejection | status | code |
+/// |---|---|---|
+/// | missing or non-JSON `Content-Type` | 415 | `unsupported_media_type` |
+/// | body over `SPOTLIGHT_MAX_BODY_BYTES` | 413 | `payload_too_large` |
+/// | syntax error, wrong type, unknown field | 400 | `invalid_json` |
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+            "expected a JSON body with Content-Type: application/json".to_owned(),
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(
+            "the request body is larger than this server accepts".to_owned(),
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!(
+                "the JSON body does not match the expected shape: {}",
+                e.body_text()
+            ),
+            details: None,
+        },
+        JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!("the body is not valid JSON: {}", e.body_text()),
+            details: None,
+        },
+        other => ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!("the JSON body could not be read: {}", other.body_text()),
+            details: None,
+        },
+    }
+}
+
+/// `axum::extract::Query`, with rejections mapped to a 400 `invalid_request`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
+}
+
+/// The `{id}` segment of a tenant-scoped path, parsed into a [`TenantId`] before the handler
+/// runs: a bad id is a 400 (`details.field = "id"`) and never reaches a port.
+#[derive(Debug, Clone)]
+pub struct TenantPath(pub TenantId);
+
+impl<S> FromRequestParts<S> for TenantPath
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = first_path_param(parts, state).await?;
+        Ok(TenantPath(TenantId::parse(&raw)?))
+    }
+}
+
+/// The first path parameter, as a string: works for `{id}` alone and for routes with more
+/// parameters after it (`/tenants/{id}/api-keys/{key_id}`).
+async fn first_path_param<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<String, ApiError> {
+    let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text())))?;
+    params
+        .iter()
+        .next()
+        .map(|(_, value)| value.to_owned())
+        .ok_or_else(|| {
+            ApiError::Internal(
+                "tenant path extractor used on a route without parameters".to_owned(),
+            )
+        })
+}

@@ -1,0 +1,123 @@
+//! `control-plane`: serves the tenant lifecycle API. Configuration comes from `SPOTLIGHT_*`
+//! variables (see `control_plane::config`); everything else lives in the library.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use control_plane::{AppState, ControlPlaneSettings};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "control plane stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let settings = ControlPlaneSettings::load()?;
+    let addr = settings.control_plane_addr;
+    let grace = settings.shutdown_grace();
+    let (state, secrets) = AppState::from_settings(settings)?;
+
+    let resumed = state
+        .runs
+        .resume_in_flight()
+        .await
+        .context("resuming unfinished tenant runs")?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed unfinished provisioning/offboarding runs");
+    }
+
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    println!("Spotlight control plane listening on http://{local}");
+    if secrets.operator_token_generated {
+        println!(
+            "Generated an operator token (stored in {}; shown only this once):\n  {}",
+            state
+                .settings
+                .data_dir()
+                .join(control_plane::config::OPERATOR_TOKEN_FILE)
+                .display(),
+            secrets.operator_token.expose_secret()
+        );
+    }
+    let token_hint = if state.settings.operator_token.is_some() {
+        "$SPOTLIGHT_OPERATOR_TOKEN".to_owned()
+    } else {
+        format!(
+            "$(cat {})",
+            state
+                .settings
+                .data_dir()
+                .join(control_plane::config::OPERATOR_TOKEN_FILE)
+                .display()
+        )
+    };
+    println!(
+        "Onboard a first tenant:\n  curl -sS -X POST 'http://{local}/tenants?wait=true' \\\n    \
+         -H \"Authorization: Bearer {token_hint}\" -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"id\":\"acme\",\"name\":\"Acme\",\"owner_email\":\"ops@acme.io\"}}'"
+    );
+
+    control_plane::serve(listener, state.clone(), shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "stopped accepting requests; letting runs finish"
+    );
+    let unfinished = state.runs.drain(grace).await;
+    if unfinished > 0 {
+        tracing::warn!(
+            unfinished,
+            "runs still going at the deadline; they resume at the next start"
+        );
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,4 @@
+//! The control plane's HTTP API, served for real on 127.0.0.1:0 over a fresh embedded data
+//! directory per test.
+
+mod helpers;

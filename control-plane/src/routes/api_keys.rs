@@ -1,1 +1,387 @@
 //! Tenant API keys: issue, list, revoke, introspect.
+//!
+//! ```text
+//! POST   /tenants/{id}/api-keys            issue a key; the only response that shows it
+//! GET    /tenants/{id}/api-keys            list a tenant's keys (never the key or its hash)
+//! DELETE /tenants/{id}/api-keys/{key_id}   revoke one key of that tenant (idempotent)
+//! POST   /api-keys/introspect              does this key verify right now, and whose is it?
+//! ```
+//!
+//! Every route is for operators (the app applies the operator bearer check). Keys are
+//! generated, hashed and resolved by `tenancy::api_key`, the same code the data plane uses.
+//!
+//! **Rotation** is two calls: issue a new key, deploy it, then revoke the old one. Both keys
+//! work in between, so there is no moment without a valid key.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use serde::{Deserialize, Serialize};
+use tenancy::api_key::{self, ApiKeyId, KeyRejection};
+use tenancy::{ApiKeyKind, ApiKeyRecord, ErrorKind, TenantId, TenantRecord, TenantStatus};
+use time::OffsetDateTime;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, TenantPath};
+
+/// The API-key routes, to be merged into the app (which adds operator auth and idempotency).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/tenants/{id}/api-keys",
+            post(create_api_key).get(list_api_keys),
+        )
+        .route("/tenants/{id}/api-keys/{key_id}", delete(revoke_api_key))
+        .route("/api-keys/introspect", post(introspect_api_key))
+}
+
+/// The OpenAPI description of these routes, merged into the app's document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(create_api_key, list_api_keys, revoke_api_key, introspect_api_key),
+    components(schemas(
+        ApiKeyKind,
+        CreateApiKeyRequest,
+        CreatedApiKey,
+        ApiKeyView,
+        ApiKeyList,
+        IntrospectionRequest,
+        Introspection,
+        InactiveReason,
+    )),
+    tags((name = "api-keys", description = "Tenant API keys: issue, list, revoke, introspect"))
+)]
+pub struct ApiKeysApi;
+
+/// `POST /tenants/{id}/api-keys`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    /// `publishable` (browser SDK, allowed origins only) or `secret` (servers).
+    pub kind: ApiKeyKind,
+    /// RFC 3339 instant after which the key no longer verifies; must be in the future.
+    /// Absent: the key lives until revoked.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A newly issued key. `key` appears here and nowhere else, ever: store it now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedApiKey {
+    pub key_id: String,
+    pub kind: ApiKeyKind,
+    /// The full key, shown once.
+    pub key: String,
+    /// The key's first characters, as listings show them.
+    pub prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A key as listings show it: identity and dates, never the key or its hash.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiKeyView {
+    pub key_id: String,
+    pub kind: ApiKeyKind,
+    pub prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// When the data plane last accepted the key (coalesced; introspection does not count).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl From<ApiKeyRecord> for ApiKeyView {
+    fn from(r: ApiKeyRecord) -> Self {
+        ApiKeyView {
+            key_id: r.key_id,
+            kind: r.kind,
+            prefix: r.prefix,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+/// `GET /tenants/{id}/api-keys`: newest first, revoked keys included.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiKeyList {
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+/// `POST /api-keys/introspect`. No `Debug`: the body is a credential.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionRequest {
+    /// The key to check, as presented to the data plane.
+    pub key: String,
+}
+
+/// Why a key does not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InactiveReason {
+    /// Wrong prefix, length, alphabet or checksum; no lookup was made.
+    Malformed,
+    /// Well-formed but never issued (under this deployment's pepper).
+    Unknown,
+    Revoked,
+    Expired,
+}
+
+/// Whether a key verifies now, in the manner of OAuth token introspection (RFC 7662).
+/// `tenant`, `kind` and `key_id` are present whenever the key was found, active or not.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<InactiveReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ApiKeyKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+impl Introspection {
+    fn found(record: &ApiKeyRecord, reason: Option<InactiveReason>) -> Self {
+        Introspection {
+            active: reason.is_none(),
+            reason,
+            tenant: Some(record.tenant.to_string()),
+            kind: Some(record.kind),
+            key_id: Some(record.key_id.clone()),
+        }
+    }
+
+    fn not_found(reason: InactiveReason) -> Self {
+        Introspection {
+            active: false,
+            reason: Some(reason),
+            tenant: None,
+            kind: None,
+            key_id: None,
+        }
+    }
+}
+
+/// Issues an API key for a tenant.
+///
+/// The response is the only place the key ever appears; the registry keeps its keyed hash.
+/// Keys may be issued in every state but offboarding (`deprovisioning`, `deleted`): 409
+/// `tenant_offboarded`. Whether a key is accepted at request time also depends on the tenant's
+/// status (the data plane refuses suspended and provisioning tenants), not only on the key.
+///
+/// To rotate a key, issue a new one, switch the clients over, then revoke the old one.
+#[utoipa::path(
+    post,
+    path = "/tenants/{id}/api-keys",
+    tag = "api-keys",
+    params(("id" = String, Path, description = "Tenant id")),
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, description = "Key issued; `key` is shown only now", body = CreatedApiKey),
+        (status = 400, description = "Bad tenant id, unknown field, bad kind, past expiry", body = ErrorBody),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody),
+        (status = 409, description = "`tenant_offboarded`", body = ErrorBody),
+    )
+)]
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    TenantPath(id): TenantPath,
+    ApiJson(request): ApiJson<CreateApiKeyRequest>,
+) -> ApiResult<Response> {
+    let now = OffsetDateTime::now_utc();
+    if let Some(expires_at) = request.expires_at
+        && expires_at <= now
+    {
+        return Err(ApiError::BadRequest {
+            code: "invalid_request",
+            message: "expires_at: must be in the future".to_owned(),
+            details: Some(serde_json::json!({ "field": "expires_at" })),
+        });
+    }
+
+    let registry = state.registry();
+    let tenant = tenant(&state, &id).await?;
+    refuse_if_offboarded(&tenant)?;
+
+    let issued = api_key::issue(&state.api_keys, &id, request.kind, now, request.expires_at);
+    registry.put_api_key(&issued.record).await?;
+
+    // Offboarding moves the tenant to `deprovisioning` before it revokes every key. If that
+    // happened between the check above and the write, this key may have missed the sweep:
+    // take it back rather than leave a live key on a departing tenant.
+    let tenant = self::tenant(&state, &id).await?;
+    if let Err(refusal) = refuse_if_offboarded(&tenant) {
+        registry
+            .revoke_api_key(&id, &issued.record.key_id, OffsetDateTime::now_utc())
+            .await?;
+        return Err(refusal);
+    }
+
+    tracing::info!(tenant = %id, key_id = %issued.record.key_id, kind = issued.record.kind.as_str(), "API key issued");
+    let body = CreatedApiKey {
+        key_id: issued.record.key_id.clone(),
+        kind: issued.record.kind,
+        key: issued.key.expose().to_owned(),
+        prefix: issued.record.prefix.clone(),
+        created_at: issued.record.created_at,
+        expires_at: issued.record.expires_at,
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    // The body holds a credential: no cache on the way may keep it.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Lists a tenant's API keys, newest first, revoked ones included. Shows each key's prefix,
+/// never the key or its hash. Works for offboarded tenants too (their keys are all revoked).
+#[utoipa::path(
+    get,
+    path = "/tenants/{id}/api-keys",
+    tag = "api-keys",
+    params(("id" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 200, body = ApiKeyList),
+        (status = 400, description = "Bad tenant id", body = ErrorBody),
+        (status = 404, description = "`tenant_not_found`", body = ErrorBody),
+    )
+)]
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    TenantPath(id): TenantPath,
+) -> ApiResult<Json<ApiKeyList>> {
+    tenant(&state, &id).await?;
+    let keys = state.registry().list_api_keys(&id).await?;
+    Ok(Json(ApiKeyList {
+        api_keys: keys.into_iter().map(ApiKeyView::from).collect(),
+    }))
+}
+
+/// Revokes one API key of a tenant; it stops verifying at once. Revoking a revoked key returns
+/// it unchanged (the first revocation time is kept).
+///
+/// The key must belong to the tenant in the path: another tenant's key id is 404
+/// `api_key_not_found`, exactly like a key id that never existed.
+#[utoipa::path(
+    delete,
+    path = "/tenants/{id}/api-keys/{key_id}",
+    tag = "api-keys",
+    params(
+        ("id" = String, Path, description = "Tenant id"),
+        ("key_id" = String, Path, description = "Key id (`key_…`)"),
+    ),
+    responses(
+        (status = 200, description = "The revoked key", body = ApiKeyView),
+        (status = 400, description = "Bad tenant or key id", body = ErrorBody),
+        (status = 404, description = "`tenant_not_found`, `api_key_not_found`", body = ErrorBody),
+    )
+)]
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    TenantPath(id): TenantPath,
+    Path(path): Path<KeyIdPath>,
+) -> ApiResult<Json<ApiKeyView>> {
+    let key_id = ApiKeyId::parse(&path.key_id)?;
+    tenant(&state, &id).await?;
+    let record = match state
+        .registry()
+        .revoke_api_key(&id, key_id.as_str(), OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(record) => record,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(ApiError::NotFound {
+                code: "api_key_not_found",
+                message: format!("tenant '{id}' has no API key '{key_id}'"),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(tenant = %id, key_id = %key_id, "API key revoked");
+    Ok(Json(record.into()))
+}
+
+/// The `{key_id}` segment (the `{id}` before it is read by [`TenantPath`]).
+#[derive(Deserialize)]
+pub struct KeyIdPath {
+    key_id: String,
+}
+
+/// Checks whether an API key verifies right now, as the data plane would (format, checksum,
+/// issued, not revoked, not expired), and whose it is.
+///
+/// An inactive key is still a 200 with `active: false` and a `reason`. This does not record
+/// use of the key, and does not consider the tenant's status (a suspended tenant's key is
+/// active here but refused by the data plane).
+#[utoipa::path(
+    post,
+    path = "/api-keys/introspect",
+    tag = "api-keys",
+    request_body = IntrospectionRequest,
+    responses(
+        (status = 200, body = Introspection),
+        (status = 400, description = "Body is not `{\"key\": string}`", body = ErrorBody),
+        (status = 503, description = "The registry could not be reached", body = ErrorBody),
+    )
+)]
+pub async fn introspect_api_key(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<IntrospectionRequest>,
+) -> ApiResult<Json<Introspection>> {
+    let registry = state.registry().as_ref();
+    let now = OffsetDateTime::now_utc();
+    let answer = match api_key::resolve(registry, &state.api_keys, &request.key, now).await {
+        Ok(record) => Introspection::found(&record, None),
+        Err(KeyRejection::Malformed(_)) => Introspection::not_found(InactiveReason::Malformed),
+        Err(KeyRejection::Unknown) => Introspection::not_found(InactiveReason::Unknown),
+        Err(KeyRejection::Revoked(record)) => {
+            Introspection::found(&record, Some(InactiveReason::Revoked))
+        }
+        Err(KeyRejection::Expired(record)) => {
+            Introspection::found(&record, Some(InactiveReason::Expired))
+        }
+        Err(KeyRejection::Backend(e)) => return Err(e.into()),
+    };
+    Ok(Json(answer))
+}
+
+/// The tenant, or 404 `tenant_not_found`.
+async fn tenant(state: &AppState, id: &TenantId) -> ApiResult<TenantRecord> {
+    match state.registry().get_tenant(id).await {
+        Ok(record) => Ok(record),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(ApiError::tenant_not_found(id.as_str())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// 409 `tenant_offboarded` for a tenant that is being or has been offboarded.
+fn refuse_if_offboarded(tenant: &TenantRecord) -> ApiResult<()> {
+    match tenant.status {
+        TenantStatus::Deprovisioning | TenantStatus::Deleted => Err(ApiError::Conflict {
+            code: "tenant_offboarded",
+            message: format!(
+                "tenant '{}' is {} and can no longer be issued API keys",
+                tenant.id, tenant.status
+            ),
+            details: Some(serde_json::json!({ "status": tenant.status.as_str() })),
+        }),
+        _ => Ok(()),
+    }
+}

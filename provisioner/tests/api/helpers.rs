@@ -1,0 +1,249 @@
+//! `TestEnv`: a data directory, settings pointing at it, the embedded backend and a
+//! provisioner; plus assertions about a tenant's resources made through the ports.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use provisioner::{NewTenant, Provisioner, Settings};
+use tempfile::TempDir;
+use tenancy::ports::KeyState;
+use tenancy::table_plan::TableRole;
+use tenancy::{
+    Backend, ErrorKind, JournalEntry, JournalPhase, OwnerEmail, TablePrefix, TenantId, TenantName,
+    TenantRecord, TenantStatus, Tier,
+};
+
+/// Prefix of every test deployment; unusual so that a leak would be easy to spot.
+pub const PREFIX: &str = "pt-";
+
+pub struct TestEnv {
+    pub provisioner: Provisioner,
+    pub backend: Backend,
+    pub settings: Settings,
+    dir: TempDir,
+    #[cfg(feature = "failpoints")]
+    _serial: fail::FailScenario<'static>,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        #[cfg(feature = "failpoints")]
+        let serial = fail::FailScenario::setup();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = Settings {
+            data_dir: dir.path().join("data"),
+            table_prefix: TablePrefix::parse(PREFIX).unwrap(),
+            key_deletion_window_days: 7,
+            ..Settings::default()
+        };
+        let backend = settings.open_backend().expect("embedded backend opens");
+        TestEnv {
+            provisioner: Provisioner::new(backend.clone(), settings.clone()),
+            backend,
+            settings,
+            dir,
+            #[cfg(feature = "failpoints")]
+            _serial: serial,
+        }
+    }
+
+    pub fn new_tenant(id: &TenantId) -> NewTenant {
+        NewTenant {
+            id: id.clone(),
+            name: TenantName::parse(&format!("Tenant {id}")).unwrap(),
+            owner_email: OwnerEmail::parse("owner@example.com").unwrap(),
+            tier: Tier::Standard,
+            allowed_origins: Vec::new(),
+        }
+    }
+
+    /// Requests and provisions `id`, asserting it became active.
+    pub async fn onboard(&self, id: &TenantId) -> TenantRecord {
+        self.provisioner
+            .request(Self::new_tenant(id))
+            .await
+            .expect("request");
+        let record = self.provisioner.provision(id).await.expect("provision");
+        assert_eq!(record.status, TenantStatus::Active, "{record:#?}");
+        record
+    }
+
+    pub async fn record(&self, id: &TenantId) -> TenantRecord {
+        self.backend
+            .registry
+            .get_tenant(id)
+            .await
+            .expect("tenant record")
+    }
+
+    pub async fn journal(&self, id: &TenantId) -> Vec<JournalEntry> {
+        self.backend
+            .registry
+            .journal(id, None, 10_000)
+            .await
+            .expect("journal")
+    }
+
+    /// The built CLI as a child process on this environment's data directory.
+    pub fn cli(&self, args: &[&str], failpoints: Option<&str>) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_provisioner"));
+        command
+            .args(args)
+            .env("SPOTLIGHT_DATA_DIR", &self.settings.data_dir)
+            .env("SPOTLIGHT_TABLE_PREFIX", PREFIX)
+            .env(
+                "SPOTLIGHT_KEY_DELETION_WINDOW_DAYS",
+                self.settings.key_deletion_window_days.to_string(),
+            )
+            .env("SPOTLIGHT_CONFIG", self.no_config_file())
+            .env_remove("SPOTLIGHT_BACKEND")
+            .env_remove("RUST_LOG");
+        match failpoints {
+            Some(f) => command.env("FAILPOINTS", f),
+            None => command.env_remove("FAILPOINTS"),
+        };
+        command.output().expect("run the provisioner binary")
+    }
+
+    fn no_config_file(&self) -> PathBuf {
+        self.dir.path().join("absent.toml")
+    }
+
+    /// Exactly one key (by alias, enabled, the one in the record), the two planned tables
+    /// encrypted with it and nothing else under the tenant's name, and the role allowing
+    /// exactly those tables.
+    pub async fn assert_fully_provisioned(&self, id: &TenantId) {
+        let record = self.record(id).await;
+        assert_eq!(record.status, TenantStatus::Active, "{record:#?}");
+        assert_eq!(record.run_id, None, "an active tenant has no run in charge");
+        let plan = self.provisioner.plan(id);
+
+        let key = self
+            .backend
+            .keys
+            .describe_key(&plan.names.key_alias)
+            .await
+            .expect("key by alias");
+        assert_eq!(key.state, KeyState::Enabled);
+        assert_eq!(record.arns.key_arn.as_deref(), Some(key.arn.as_str()));
+        assert_eq!(record.arns.key_id.as_deref(), Some(key.key_id.as_str()));
+
+        let tables = self
+            .backend
+            .tables
+            .list_tables(&format!("{PREFIX}tenant-{id}-"))
+            .await
+            .unwrap();
+        assert_eq!(
+            tables,
+            vec![
+                plan.names.app_table.clone(),
+                plan.names.events_table.clone()
+            ]
+        );
+        for (role, arn) in [
+            (TableRole::App, &record.arns.app_table_arn),
+            (TableRole::Events, &record.arns.events_table_arn),
+        ] {
+            let expected = plan.table_spec(role, &key.arn);
+            let info = self
+                .backend
+                .tables
+                .describe_table(&expected.name)
+                .await
+                .expect("table");
+            assert!(
+                expected.differences(&info.spec).is_empty(),
+                "{:?}",
+                expected.differences(&info.spec)
+            );
+            assert_eq!(arn.as_deref(), Some(info.arn.as_str()));
+        }
+
+        let role = self
+            .backend
+            .roles
+            .describe_role(&plan.role_name)
+            .await
+            .expect("role");
+        assert_eq!(
+            role.spec.policy.allowed_tables(),
+            vec![
+                plan.names.app_table.clone(),
+                plan.names.events_table.clone()
+            ]
+        );
+        assert_eq!(record.arns.role_arn.as_deref(), Some(role.arn.as_str()));
+
+        // No orphan keys: every key any run of this tenant created or adopted (the journal
+        // names each with its ARN) is either this key or one a rollback scheduled for deletion.
+        let journaled = self.journaled_key_arns(id).await;
+        assert!(
+            journaled.contains(&key.arn),
+            "the journal never recorded the live key"
+        );
+        for arn in journaled.iter().filter(|arn| **arn != key.arn) {
+            let other = self
+                .backend
+                .keys
+                .describe_key(arn)
+                .await
+                .expect("journaled key");
+            assert_ne!(
+                other.state,
+                KeyState::Enabled,
+                "orphan key {arn} is still enabled"
+            );
+        }
+    }
+
+    /// ARNs of every key a `key` step of this tenant recorded as created or adopted.
+    pub async fn journaled_key_arns(&self, id: &TenantId) -> Vec<String> {
+        let mut arns: Vec<String> = self
+            .journal(id)
+            .await
+            .into_iter()
+            .filter(|e| e.step == "key" && e.phase == JournalPhase::Done)
+            .filter_map(|e| {
+                let (_, rest) = e.detail.split_once('(')?;
+                Some(rest.trim_end_matches(')').to_owned())
+            })
+            .collect();
+        arns.sort();
+        arns.dedup();
+        arns
+    }
+
+    /// No key under the alias, no tables under the tenant's name, no role.
+    pub async fn assert_no_resources(&self, id: &TenantId) {
+        let plan = self.provisioner.plan(id);
+        let key = self.backend.keys.describe_key(&plan.names.key_alias).await;
+        assert_eq!(
+            key.map_err(|e| e.kind()).err(),
+            Some(ErrorKind::NotFound),
+            "the alias still names a key"
+        );
+        let tables = self
+            .backend
+            .tables
+            .list_tables(&format!("{PREFIX}tenant-{id}-"))
+            .await
+            .unwrap();
+        assert!(tables.is_empty(), "tables left: {tables:?}");
+        let role = self.backend.roles.describe_role(&plan.role_name).await;
+        assert_eq!(
+            role.map_err(|e| e.kind()).err(),
+            Some(ErrorKind::NotFound),
+            "the role still exists"
+        );
+    }
+}
+
+pub fn tenant(raw: &str) -> TenantId {
+    TenantId::parse(raw).unwrap()
+}
+
+/// The (step, phase) pairs of a journal, for order assertions.
+pub fn phases(journal: &[JournalEntry]) -> Vec<(String, JournalPhase)> {
+    journal.iter().map(|e| (e.step.clone(), e.phase)).collect()
+}

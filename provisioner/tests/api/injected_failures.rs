@@ -1,0 +1,119 @@
+//! Failures injected in-process at each step: rollback to zero resources, `Failed` naming the
+//! step, and a retry that reaches `Active` once the failure is gone.
+
+use std::sync::Arc;
+
+use tenancy::{JournalPhase, TenantStatus};
+
+use crate::helpers::{TestEnv, tenant};
+
+/// Fails `provision:{when}:{step}`, checks the rollback, removes the failpoint and retries.
+async fn fail_then_retry(when: &str, step: &str) {
+    let env = TestEnv::new();
+    let id = tenant("injected");
+    let failpoint = format!("provision:{when}:{step}");
+    fail::cfg(failpoint.clone(), "return").unwrap();
+
+    env.provisioner
+        .request(TestEnv::new_tenant(&id))
+        .await
+        .unwrap();
+    let failed = env.provisioner.provision(&id).await.unwrap();
+    assert_eq!(failed.status, TenantStatus::Failed);
+    let failure = failed.failure.clone().expect("failure recorded");
+    assert_eq!(failure.step, step);
+    assert_eq!(failure.cause, format!("injected failure at {failpoint}"));
+    env.assert_no_resources(&id).await;
+    let journal = env.journal(&id).await;
+    assert!(
+        journal
+            .iter()
+            .any(|e| e.step == step && e.phase == JournalPhase::Failed)
+    );
+    assert_eq!(
+        journal
+            .iter()
+            .filter(|e| e.phase == JournalPhase::Undone)
+            .count(),
+        4
+    );
+
+    fail::remove(&failpoint);
+    env.provisioner.retry(&id).await.unwrap();
+    let active = env.provisioner.provision(&id).await.unwrap();
+    assert_eq!(active.status, TenantStatus::Active);
+    env.assert_fully_provisioned(&id).await;
+}
+
+macro_rules! injected_failure_tests {
+    ($($name:ident => ($when:literal, $step:literal),)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            fail_then_retry($when, $step).await;
+        }
+    )*};
+}
+
+injected_failure_tests! {
+    a_failure_before_the_key_rolls_back_to_nothing_and_a_retry_succeeds => ("before", "key"),
+    a_failure_after_the_key_rolls_back_to_nothing_and_a_retry_succeeds => ("after", "key"),
+    a_failure_before_the_app_table_rolls_back_to_nothing_and_a_retry_succeeds => ("before", "app_table"),
+    a_failure_after_the_app_table_rolls_back_to_nothing_and_a_retry_succeeds => ("after", "app_table"),
+    a_failure_before_the_events_table_rolls_back_to_nothing_and_a_retry_succeeds => ("before", "events_table"),
+    a_failure_after_the_events_table_rolls_back_to_nothing_and_a_retry_succeeds => ("after", "events_table"),
+    a_failure_before_the_role_rolls_back_to_nothing_and_a_retry_succeeds => ("before", "role"),
+    a_failure_after_the_role_rolls_back_to_nothing_and_a_retry_succeeds => ("after", "role"),
+    a_failure_before_the_probe_rolls_back_to_nothing_and_a_retry_succeeds => ("before", "probe"),
+    a_failure_after_the_probe_rolls_back_to_nothing_and_a_retry_succeeds => ("after", "probe"),
+}
+
+#[tokio::test]
+async fn offboarding_mid_run_supersedes_the_provisioning_run_which_stops_without_side_effects() {
+    let env = TestEnv::new();
+    let id = tenant("overtaken");
+    env.provisioner
+        .request(TestEnv::new_tenant(&id))
+        .await
+        .unwrap();
+
+    // Right after the app table is created, another caller offboards the tenant.
+    let offboarder = env.provisioner.clone();
+    let target = id.clone();
+    let offboarded = Arc::new(std::sync::Mutex::new(None));
+    let result = offboarded.clone();
+    fail::cfg_callback("provision:after:app_table", move || {
+        let provisioner = offboarder.clone();
+        let target = target.clone();
+        let record = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(provisioner.offboard(&target))
+        })
+        .join()
+        .unwrap();
+        *result.lock().unwrap() = Some(record.map(|r| r.status));
+    })
+    .unwrap();
+
+    let err = env.provisioner.provision(&id).await.unwrap_err();
+    assert!(
+        matches!(err, provisioner::Error::Superseded { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        offboarded.lock().unwrap().take().unwrap().unwrap(),
+        TenantStatus::Deleted
+    );
+    let record = env.record(&id).await;
+    assert_eq!(record.status, TenantStatus::Deleted);
+    env.assert_no_resources(&id).await;
+    let journal = env.journal(&id).await;
+    assert!(
+        !journal
+            .iter()
+            .any(|e| e.step == "events_table" && e.phase == JournalPhase::Intent),
+        "the superseded run must not start another step"
+    );
+}

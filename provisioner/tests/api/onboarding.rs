@@ -1,0 +1,253 @@
+//! Onboarding: ensure steps create or adopt, drift fails the tenant cleanly, the probe leaves
+//! nothing behind.
+
+use tenancy::ports::Query;
+use tenancy::table_plan::{TableRole, keys};
+use tenancy::{JournalPhase, TenantStatus};
+
+use crate::helpers::{TestEnv, phases, tenant};
+
+#[tokio::test]
+async fn onboarding_reaches_active_with_one_key_two_tables_and_one_role() {
+    let env = TestEnv::new();
+    let id = tenant("acme");
+    let record = env.onboard(&id).await;
+    assert!(record.failure.is_none());
+    env.assert_fully_provisioned(&id).await;
+}
+
+#[tokio::test]
+async fn every_step_journals_intent_before_done_in_plan_order() {
+    let env = TestEnv::new();
+    let id = tenant("journaled");
+    env.onboard(&id).await;
+    let journal = env.journal(&id).await;
+    let run = journal[0].run_id;
+    assert!(
+        journal.iter().all(|e| e.run_id == run),
+        "one run from request to activation"
+    );
+    let mut expected = vec![
+        ("request".to_owned(), JournalPhase::Transition),
+        ("begin_provisioning".to_owned(), JournalPhase::Transition),
+    ];
+    for step in ["key", "app_table", "events_table", "role", "probe"] {
+        expected.push((step.to_owned(), JournalPhase::Intent));
+        expected.push((step.to_owned(), JournalPhase::Done));
+    }
+    expected.push(("activate".to_owned(), JournalPhase::Transition));
+    assert_eq!(phases(&journal), expected);
+    let key_done = journal
+        .iter()
+        .find(|e| e.step == "key" && e.phase == JournalPhase::Done)
+        .unwrap();
+    assert!(
+        key_done.detail.starts_with("created key"),
+        "{}",
+        key_done.detail
+    );
+    assert!(key_done.detail.contains("arn:"), "{}", key_done.detail);
+}
+
+#[tokio::test]
+async fn provisioning_an_active_tenant_again_changes_nothing() {
+    let env = TestEnv::new();
+    let id = tenant("again");
+    let first = env.onboard(&id).await;
+    let second = env.provisioner.provision(&id).await.unwrap();
+    assert_eq!(second, first);
+    env.assert_fully_provisioned(&id).await;
+}
+
+#[tokio::test]
+async fn existing_matching_resources_are_adopted_not_duplicated() {
+    let env = TestEnv::new();
+    let id = tenant("adopter");
+    let plan = env.provisioner.plan(&id);
+    let key = env.backend.keys.create_key(&plan.key).await.unwrap();
+    let app = env
+        .backend
+        .tables
+        .create_table(&plan.table_spec(TableRole::App, &key.arn))
+        .await
+        .unwrap();
+
+    let record = env.onboard(&id).await;
+    assert_eq!(record.arns.key_arn.as_deref(), Some(key.arn.as_str()));
+    assert_eq!(record.arns.app_table_arn.as_deref(), Some(app.arn.as_str()));
+    env.assert_fully_provisioned(&id).await;
+    let journal = env.journal(&id).await;
+    let done = |step: &str| {
+        journal
+            .iter()
+            .find(|e| e.step == step && e.phase == JournalPhase::Done)
+            .unwrap()
+            .detail
+            .clone()
+    };
+    assert!(done("key").starts_with("adopted"), "{}", done("key"));
+    assert!(
+        done("app_table").starts_with("adopted"),
+        "{}",
+        done("app_table")
+    );
+    assert!(
+        done("events_table").starts_with("created"),
+        "{}",
+        done("events_table")
+    );
+}
+
+#[tokio::test]
+async fn a_preexisting_table_with_a_different_spec_is_drift_and_the_tenant_fails_with_zero_resources()
+ {
+    let env = TestEnv::new();
+    let id = tenant("drifted");
+    let plan = env.provisioner.plan(&id);
+    let mut odd = plan.table_spec(TableRole::App, "unused");
+    odd.sse_key = None;
+    odd.sort_key = "other".to_owned();
+    env.backend.tables.create_table(&odd).await.unwrap();
+
+    env.provisioner
+        .request(TestEnv::new_tenant(&id))
+        .await
+        .unwrap();
+    let record = env.provisioner.provision(&id).await.unwrap();
+    assert_eq!(record.status, TenantStatus::Failed);
+    let failure = record.failure.expect("failure recorded");
+    assert_eq!(failure.step, "app_table");
+    assert!(failure.cause.contains("drift"), "{}", failure.cause);
+    assert!(
+        failure.cause.contains(&plan.names.app_table),
+        "{}",
+        failure.cause
+    );
+    assert!(
+        failure.cause.contains("key_schema") && failure.cause.contains("sse_key"),
+        "{}",
+        failure.cause
+    );
+    assert_eq!(record.arns, Default::default());
+    assert_eq!(record.run_id, None);
+    env.assert_no_resources(&id).await;
+
+    let journal = env.journal(&id).await;
+    let undone: Vec<&str> = journal
+        .iter()
+        .filter(|e| e.phase == JournalPhase::Undone)
+        .map(|e| e.step.as_str())
+        .collect();
+    assert_eq!(
+        undone,
+        ["role", "events_table", "app_table", "key"],
+        "rollback runs in reverse step order"
+    );
+    assert!(
+        journal
+            .iter()
+            .any(|e| e.step == "app_table" && e.phase == JournalPhase::Failed)
+    );
+}
+
+#[tokio::test]
+async fn a_preexisting_role_with_another_policy_is_drift_at_the_role_step() {
+    let env = TestEnv::new();
+    let id = tenant("role-drift");
+    let plan = env.provisioner.plan(&id);
+    let wrong = plan.role_spec(
+        &["arn:aws:dynamodb:local:000000000000:table/elsewhere"],
+        "arn:aws:kms:local:000000000000:key/x",
+    );
+    env.backend.roles.create_role(&wrong).await.unwrap();
+
+    env.provisioner
+        .request(TestEnv::new_tenant(&id))
+        .await
+        .unwrap();
+    let record = env.provisioner.provision(&id).await.unwrap();
+    assert_eq!(record.status, TenantStatus::Failed);
+    let failure = record.failure.unwrap();
+    assert_eq!(failure.step, "role");
+    assert!(failure.cause.contains("policy"), "{}", failure.cause);
+    env.assert_no_resources(&id).await;
+}
+
+#[tokio::test]
+async fn the_probe_leaves_no_item_in_either_table() {
+    let env = TestEnv::new();
+    let id = tenant("probed");
+    env.onboard(&id).await;
+    let plan = env.provisioner.plan(&id);
+    for table in plan.names.tables() {
+        let page = env
+            .backend
+            .items
+            .query(
+                table,
+                &Query {
+                    pk: keys::PROBE.to_owned(),
+                    ..Query::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            page.items.is_empty(),
+            "{table} still holds {:?}",
+            page.items
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_tenant_is_retried_to_active() {
+    let env = TestEnv::new();
+    let id = tenant("comeback");
+    let plan = env.provisioner.plan(&id);
+    let mut odd = plan.table_spec(TableRole::Events, "unused");
+    odd.sse_key = None;
+    odd.indexes.clear();
+    env.backend.tables.create_table(&odd).await.unwrap();
+    env.provisioner
+        .request(TestEnv::new_tenant(&id))
+        .await
+        .unwrap();
+    let failed = env.provisioner.provision(&id).await.unwrap();
+    assert_eq!(failed.status, TenantStatus::Failed);
+    assert_eq!(failed.failure.as_ref().unwrap().step, "events_table");
+
+    // Rollback removed the drifted table too, so a retry starts from nothing.
+    let retried = env.provisioner.retry(&id).await.unwrap();
+    assert_eq!(retried.status, TenantStatus::Provisioning);
+    assert!(retried.failure.is_none());
+    assert!(retried.run_id.is_some());
+    assert_ne!(retried.run_id, failed.run_id);
+    let active = env.provisioner.provision(&id).await.unwrap();
+    assert_eq!(active.status, TenantStatus::Active);
+    env.assert_fully_provisioned(&id).await;
+}
+
+#[tokio::test]
+async fn provisioning_a_failed_tenant_without_retry_is_refused() {
+    let env = TestEnv::new();
+    let id = tenant("no-retry");
+    let plan = env.provisioner.plan(&id);
+    let mut odd = plan.table_spec(TableRole::App, "unused");
+    odd.sse_key = None;
+    odd.point_in_time_recovery = false;
+    env.backend.tables.create_table(&odd).await.unwrap();
+    env.provisioner
+        .request(TestEnv::new_tenant(&id))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.provisioner.provision(&id).await.unwrap().status,
+        TenantStatus::Failed
+    );
+    let err = env.provisioner.provision(&id).await.unwrap_err();
+    assert!(
+        matches!(err, provisioner::Error::IllegalTransition(_)),
+        "{err:?}"
+    );
+}

@@ -173,8 +173,8 @@ async fn apply(
     tier: Tier,
 ) -> anyhow::Result<tenancy::TenantRecord> {
     let context = || format!("provisioning tenant {tenant}");
-    match provisioner.status(tenant, 0).await {
-        Ok(report) if report.record.status == TenantStatus::Failed => {
+    match provisioner.record(tenant).await {
+        Ok(record) if record.status == TenantStatus::Failed => {
             provisioner.retry(tenant).await.with_context(context)?;
         }
         Ok(_) => {}

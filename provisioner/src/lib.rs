@@ -18,9 +18,16 @@
 //! retry(&id) -> TenantRecord                      Failed → Provisioning (then call provision)
 //! offboard(&id) -> TenantRecord                   → Deprovisioning → cleanup → Deleted; idempotent
 //! transition(&id, Transition, detail) -> record   suspend/resume and other pure state changes
-//! status(&id) -> StatusReport                     record + recent journal
+//! record(&id) -> TenantRecord                     the record as stored now
+//! status(&id, n) -> StatusReport                  record + newest n journal entries
 //! in_flight() -> Vec<TenantRecord>                tenants a restarted process must resume
 //! ```
+//!
+//! A permanent provisioning failure is an outcome, not an error: `provision` rolls back and
+//! returns the `Failed` record (`record.failure` names the step and cause). `Err` means the run
+//! could not finish — `Superseded` (offboarding took over), an illegal state, or a backend that
+//! stayed unavailable even for the rollback; the tenant then stays in flight and a later
+//! `provision`/`offboard` resumes it from the journal.
 
 pub mod cli;
 pub mod config;

@@ -51,19 +51,7 @@ impl Cleanup<'_> {
     /// (which disables it at once). Each step journals `Undone` with what it found. Idempotent.
     pub(crate) async fn run(&self) -> Result<()> {
         for step in UNDO_ORDER {
-            let detail = self.undo(step).await?;
-            tracing::info!(tenant = %self.tenant, step = step.as_str(), %detail, "undone");
-            append(
-                &self.backend.registry,
-                &entry(
-                    self.tenant,
-                    self.run_id,
-                    step.as_str(),
-                    JournalPhase::Undone,
-                    detail,
-                ),
-            )
-            .await?;
+            self.undo_step(step).await?;
             failpoint::hit(&format!(
                 "{}:after:{}",
                 self.purpose.as_str(),
@@ -71,6 +59,20 @@ impl Cleanup<'_> {
             ))?;
         }
         Ok(())
+    }
+
+    /// Undoes one step and journals `Undone` with what it found.
+    pub(crate) async fn undo_step(&self, step: Step) -> Result<()> {
+        let detail = self.undo(step).await?;
+        tracing::info!(tenant = %self.tenant, step = step.as_str(), %detail, "undone");
+        let undone = entry(
+            self.tenant,
+            self.run_id,
+            step.as_str(),
+            JournalPhase::Undone,
+            detail,
+        );
+        append(&self.backend.registry, &undone).await
     }
 
     async fn undo(&self, step: Step) -> Result<String> {

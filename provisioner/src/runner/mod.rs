@@ -332,6 +332,11 @@ impl Provisioner {
         .await
     }
 
+    /// The tenant's record as stored now. Errors: `NotFound`.
+    pub async fn record(&self, id: &TenantId) -> Result<TenantRecord> {
+        read(&self.backend.registry, id).await
+    }
+
     /// The record and its newest `journal_limit` journal entries. Errors: `NotFound`.
     pub async fn status(&self, id: &TenantId, journal_limit: u32) -> Result<StatusReport> {
         let record = read(&self.backend.registry, id).await?;

@@ -10,6 +10,7 @@
 use std::future::Future;
 
 use tenancy::ports::{KeyInfo, RoleInfo, TableInfo};
+
 use tenancy::table_plan::TableRole;
 use tenancy::{
     Backend, Failure, JournalPhase, ResourceArns, TenantId, TenantRecord, TenantStatus, Transition,
@@ -22,10 +23,11 @@ use crate::failpoint;
 use crate::plan::TenantPlan;
 use crate::runner::Step;
 use crate::runner::cleanup::{Cleanup, Purpose};
-use crate::runner::ensure::{Outcome, ensure};
+use crate::runner::ensure::{Outcome, Resource, ensure};
 use crate::runner::probe::probe;
 use crate::runner::records::{append, apply_transition, entry, owned_by, read, update};
 use crate::runner::resources::{KeyResource, RoleResource, TableResource};
+use crate::runner::retry::retrying;
 
 /// How many journal entries of a run are read when resuming it.
 const RESUME_JOURNAL_LIMIT: u32 = 1000;
@@ -80,102 +82,85 @@ impl Run<'_> {
     async fn steps(&self) -> Result<(), (Step, Error)> {
         let mut arns = ResourceArns::default();
         let plan = &self.plan;
+        let backend = self.backend;
 
-        let key: KeyInfo = self
-            .step(
-                Step::Key,
-                &mut arns,
-                ensure(
-                    Step::Key,
-                    &KeyResource {
-                        vault: &self.backend.keys,
-                        spec: &plan.key,
-                    },
-                ),
-                |a, k: &KeyInfo| {
-                    a.key_id = Some(k.key_id.clone());
-                    a.key_arn = Some(k.arn.clone());
-                },
-            )
+        let key = KeyResource {
+            vault: &backend.keys,
+            spec: &plan.key,
+        };
+        let key = self
+            .step(Step::Key, &mut arns, &key, |a, k| {
+                a.key_id = Some(k.key_id.clone());
+                a.key_arn = Some(k.arn.clone());
+            })
             .await?;
 
-        let app_table = TableResource {
-            admin: &self.backend.tables,
+        let app = TableResource {
+            admin: &backend.tables,
             spec: plan.table_spec(TableRole::App, &key.arn),
         };
-        let app: TableInfo = self
-            .step(
-                Step::AppTable,
-                &mut arns,
-                ensure(Step::AppTable, &app_table),
-                |a, t: &TableInfo| {
-                    a.app_table_arn = Some(t.arn.clone());
-                },
-            )
+        let app = self
+            .step(Step::AppTable, &mut arns, &app, |a, t| {
+                a.app_table_arn = Some(t.arn.clone())
+            })
             .await?;
 
-        let events_table = TableResource {
-            admin: &self.backend.tables,
+        let events = TableResource {
+            admin: &backend.tables,
             spec: plan.table_spec(TableRole::Events, &key.arn),
         };
-        let events: TableInfo = self
-            .step(
-                Step::EventsTable,
-                &mut arns,
-                ensure(Step::EventsTable, &events_table),
-                |a, t: &TableInfo| {
-                    a.events_table_arn = Some(t.arn.clone());
-                },
-            )
+        let events = self
+            .step(Step::EventsTable, &mut arns, &events, |a, t| {
+                a.events_table_arn = Some(t.arn.clone())
+            })
             .await?;
 
         let role = RoleResource {
-            issuer: &self.backend.roles,
+            issuer: &backend.roles,
             spec: plan.role_spec(&[&app.arn, &events.arn], &key.arn),
         };
-        let _: RoleInfo = self
-            .step(
-                Step::Role,
-                &mut arns,
-                ensure(Step::Role, &role),
-                |a, r: &RoleInfo| {
-                    a.role_arn = Some(r.arn.clone());
-                },
-            )
-            .await?;
+        self.step(Step::Role, &mut arns, &role, |a, r| {
+            a.role_arn = Some(r.arn.clone())
+        })
+        .await?;
 
         let checked = async {
-            let detail = probe(&self.backend.roles, plan, self.run_id, &self.outside_table).await?;
+            let detail = probe(&backend.roles, plan, self.run_id, &self.outside_table).await?;
             Ok(((), Outcome::Adopted, detail))
         };
-        self.step_with_detail(Step::Probe, &mut arns, checked, |_, _| {})
+        let intent = format!("probe both tables as role {}", plan.role_name);
+        self.step_with_detail(Step::Probe, intent, &mut arns, checked, |_, _| {})
             .await
     }
 
-    /// One resource step: ownership check, Intent, the ensure, then Done with the ARN learned.
-    async fn step<T, Fut>(
+    /// One resource step: the journaled frame around [`ensure`]; Done names what was created
+    /// or adopted, with its ARN, and `learn` files the ARN into the record.
+    async fn step<R>(
         &self,
         step: Step,
         arns: &mut ResourceArns,
-        action: Fut,
-        learn: impl FnOnce(&mut ResourceArns, &T),
-    ) -> Result<T, (Step, Error)>
+        resource: &R,
+        learn: impl FnOnce(&mut ResourceArns, &R::Info),
+    ) -> Result<R::Info, (Step, Error)>
     where
-        T: Arn,
-        Fut: Future<Output = Result<(T, Outcome)>>,
+        R: Resource,
+        R::Info: Arn,
     {
         let action = async {
-            let (info, outcome) = action.await?;
+            let (info, outcome) = ensure(step, resource).await?;
             let detail = format!("{} {} ({})", outcome.as_str(), info.label(), info.arn());
             Ok((info, outcome, detail))
         };
-        self.step_with_detail(step, arns, action, learn).await
+        let intent = format!("ensure {}", resource.describe_name());
+        self.step_with_detail(step, intent, arns, action, learn)
+            .await
     }
 
     /// The journaled frame around any step. `action` is not polled before Intent is written.
     async fn step_with_detail<T, Fut>(
         &self,
         step: Step,
+        intent: String,
         arns: &mut ResourceArns,
         action: Fut,
         learn: impl FnOnce(&mut ResourceArns, &T),
@@ -195,7 +180,7 @@ impl Run<'_> {
                 self.run_id,
                 step.as_str(),
                 JournalPhase::Intent,
-                format!("ensure {}", step.as_str()),
+                intent,
             ),
         )
         .await
@@ -214,26 +199,66 @@ impl Run<'_> {
             detail,
         );
         let run_id = self.run_id;
-        update(registry, &self.tenant, |r| {
+        let saved = update(registry, &self.tenant, |r| {
             owned_by(r, TenantStatus::Provisioning, run_id)?;
             r.arns = arns.clone();
             r.updated_at = OffsetDateTime::now_utc();
             Ok(Some(vec![done.clone()]))
         })
-        .await
-        .map_err(at)?;
+        .await;
+        if let Err(Error::Superseded { .. }) = &saved {
+            self.undo_if_offboarded(step).await;
+        }
+        saved.map_err(at)?;
         Ok(value)
+    }
+
+    /// Called when this run lost the tenant right after a step's side effect. If offboarding
+    /// took over, its cleanup may already have passed this step before the resource appeared,
+    /// so the resource is removed here (cleanup is idempotent, so racing it is harmless). If a
+    /// newer provisioning run took over, the resource is left for it to adopt. Best effort:
+    /// failures are logged, the run stops as superseded either way.
+    async fn undo_if_offboarded(&self, step: Step) {
+        let offboarding = match read(&self.backend.registry, &self.tenant).await {
+            Ok(r) => matches!(
+                r.status,
+                TenantStatus::Deprovisioning | TenantStatus::Deleted
+            ),
+            Err(e) => {
+                tracing::warn!(tenant = %self.tenant, step = step.as_str(), error = %e, "cannot tell who superseded this run");
+                return;
+            }
+        };
+        if !offboarding {
+            return;
+        }
+        let undone = self.cleanup(None, Purpose::Rollback).undo_step(step).await;
+        if let Err(e) = undone {
+            tracing::warn!(tenant = %self.tenant, step = step.as_str(), error = %e, "could not undo a step after offboarding took over");
+        }
+    }
+
+    fn cleanup<'a>(&'a self, known_key_id: Option<&'a str>, purpose: Purpose) -> Cleanup<'a> {
+        Cleanup {
+            backend: self.backend,
+            plan: &self.plan,
+            tenant: &self.tenant,
+            run_id: self.run_id,
+            known_key_id,
+            key_deletion_window_days: self.key_deletion_window_days,
+            purpose,
+        }
     }
 
     /// When this run had already failed a step (a `Failed` entry in its journal), the step and
     /// cause: the rollback that followed was interrupted and must be finished, not the steps
     /// retried.
     async fn interrupted_rollback(&self) -> Result<Option<(String, String)>> {
-        let journal = self
-            .backend
-            .registry
-            .journal(&self.tenant, Some(self.run_id), RESUME_JOURNAL_LIMIT)
-            .await?;
+        let registry = &self.backend.registry;
+        let journal = retrying("read journal", || {
+            registry.journal(&self.tenant, Some(self.run_id), RESUME_JOURNAL_LIMIT)
+        })
+        .await?;
         Ok(journal
             .into_iter()
             .find(|e| e.phase == JournalPhase::Failed)
@@ -244,17 +269,9 @@ impl Run<'_> {
     async fn roll_back(&self, step: String, cause: String) -> Result<TenantRecord> {
         let record = read(&self.backend.registry, &self.tenant).await?;
         owned_by(&record, TenantStatus::Provisioning, self.run_id)?;
-        Cleanup {
-            backend: self.backend,
-            plan: &self.plan,
-            tenant: &self.tenant,
-            run_id: self.run_id,
-            known_key_id: record.arns.key_id.as_deref(),
-            key_deletion_window_days: self.key_deletion_window_days,
-            purpose: Purpose::Rollback,
-        }
-        .run()
-        .await?;
+        self.cleanup(record.arns.key_id.as_deref(), Purpose::Rollback)
+            .run()
+            .await?;
         let detail = format!("rolled back after step {step} failed: {cause}");
         let failure = Failure {
             step,

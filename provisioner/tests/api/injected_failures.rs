@@ -1,9 +1,9 @@
 //! Failures injected in-process at each step: rollback to zero resources, `Failed` naming the
 //! step, and a retry that reaches `Active` once the failure is gone.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tenancy::{JournalPhase, TenantStatus};
+use tenancy::{JournalPhase, TenantId, TenantStatus};
 
 use crate::helpers::{TestEnv, tenant};
 
@@ -67,21 +67,22 @@ injected_failure_tests! {
     a_failure_after_the_probe_rolls_back_to_nothing_and_a_retry_succeeds => ("after", "probe"),
 }
 
-#[tokio::test]
-async fn offboarding_mid_run_supersedes_the_provisioning_run_which_stops_without_side_effects() {
-    let env = TestEnv::new();
-    let id = tenant("overtaken");
+/// Provisions a new tenant while, at `failpoint`, another caller offboards it to the end.
+/// Returns the provisioning run's error.
+async fn provision_while_offboarding_at(
+    env: &TestEnv,
+    id: &TenantId,
+    failpoint: &str,
+) -> provisioner::Error {
     env.provisioner
-        .request(TestEnv::new_tenant(&id))
+        .request(TestEnv::new_tenant(id))
         .await
         .unwrap();
-
-    // Right after the app table is created, another caller offboards the tenant.
     let offboarder = env.provisioner.clone();
     let target = id.clone();
-    let offboarded = Arc::new(std::sync::Mutex::new(None));
+    let offboarded = Arc::new(Mutex::new(None));
     let result = offboarded.clone();
-    fail::cfg_callback("provision:after:app_table", move || {
+    fail::cfg_callback(failpoint, move || {
         let provisioner = offboarder.clone();
         let target = target.clone();
         let record = std::thread::spawn(move || {
@@ -97,17 +98,29 @@ async fn offboarding_mid_run_supersedes_the_provisioning_run_which_stops_without
     })
     .unwrap();
 
-    let err = env.provisioner.provision(&id).await.unwrap_err();
+    let err = env.provisioner.provision(id).await.unwrap_err();
+    assert_eq!(
+        offboarded
+            .lock()
+            .unwrap()
+            .take()
+            .expect("offboarding ran")
+            .unwrap(),
+        TenantStatus::Deleted
+    );
+    assert_eq!(env.record(id).await.status, TenantStatus::Deleted);
+    err
+}
+
+#[tokio::test]
+async fn offboarding_mid_run_supersedes_the_provisioning_run_which_stops_without_further_steps() {
+    let env = TestEnv::new();
+    let id = tenant("overtaken");
+    let err = provision_while_offboarding_at(&env, &id, "provision:after:app_table").await;
     assert!(
         matches!(err, provisioner::Error::Superseded { .. }),
         "{err:?}"
     );
-    assert_eq!(
-        offboarded.lock().unwrap().take().unwrap().unwrap(),
-        TenantStatus::Deleted
-    );
-    let record = env.record(&id).await;
-    assert_eq!(record.status, TenantStatus::Deleted);
     env.assert_no_resources(&id).await;
     let journal = env.journal(&id).await;
     assert!(
@@ -116,4 +129,18 @@ async fn offboarding_mid_run_supersedes_the_provisioning_run_which_stops_without
             .any(|e| e.step == "events_table" && e.phase == JournalPhase::Intent),
         "the superseded run must not start another step"
     );
+}
+
+#[tokio::test]
+async fn a_resource_created_just_after_offboarding_finished_is_removed_by_the_superseded_run() {
+    let env = TestEnv::new();
+    let id = tenant("late-key");
+    // Offboarding runs to the end after the run checked it still owns the tenant but before
+    // it creates the key: offboarding's cleanup cannot have seen that key.
+    let err = provision_while_offboarding_at(&env, &id, "provision:before:key").await;
+    assert!(
+        matches!(err, provisioner::Error::Superseded { .. }),
+        "{err:?}"
+    );
+    env.assert_no_resources(&id).await;
 }

@@ -1,10 +1,40 @@
 //! Embedded adapters: every port on SQLite (bundled, WAL) and local AES-256-GCM keys, all in one
 //! data directory that two processes may share.
+//!
+//! Data directory layout:
+//!
+//! ```text
+//! registry.db        Registry: tenants, journal, API keys, idempotency records
+//! cloud.db           the embedded cloud account: key vault keys, roles, table catalog
+//! master.key         32 random bytes (mode 0600) wrapping every tenant key
+//! tables/{group}.db  one file per tenant holding that tenant's tables
+//! ```
+//!
+//! Modules: [`sqlite`] (connections, blocking calls, error mapping), [`master_key`],
+//! [`crypto`], [`cloud_ids`] (fake account, region and ARNs), [`tenant_files`] (per-tenant files
+//! and their LRU), one module per port, and [`item_codec`] (item limits and payload sealing).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+mod cloud;
+mod cloud_ids;
+mod crypto;
+mod item_codec;
+mod item_store;
+mod key_vault;
+mod master_key;
+mod registry;
+mod role_issuer;
+mod sqlite;
+mod table_admin;
+mod tenant_files;
+mod timestamps;
+
+pub use key_vault::{MAX_PLAINTEXT_BYTES, MAX_WINDOW_DAYS};
 
 /// How to open the embedded backend.
 #[derive(Debug, Clone)]
@@ -17,7 +47,61 @@ pub struct EmbeddedOptions {
 }
 
 /// Opens (creating if needed) the data directory and returns one adapter per port.
+///
+/// Safe to call from several processes on the same directory at once: the master key is
+/// published atomically, schemas are created idempotently inside write transactions, and every
+/// write takes SQLite's write lock up front.
+///
+/// Errors: `Invalid` when `master.key` exists but is readable by others or has the wrong size;
+/// `Unavailable` when the directory or a database cannot be opened.
 pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
-    let _ = options;
-    Err(crate::error::Error::unavailable("embedded adapters are being written"))
+    let dir = &options.data_dir;
+    create_private_dir(dir)?;
+    let master = master_key::load_or_create(dir)?;
+    let registry_db = sqlite::Db::open(&dir.join(registry::FILE_NAME), registry::SCHEMA)?;
+    let cloud_path = dir.join(cloud::FILE_NAME);
+    let cloud_db = sqlite::Db::open(&cloud_path, cloud::SCHEMA)?;
+    let catalog_db = sqlite::Db::open(&cloud_path, "")?;
+    let files = Arc::new(tenant_files::TenantFiles::new(
+        dir.join(tenant_files::DIR_NAME),
+        options.open_tenant_files,
+    )?);
+
+    let vault = Arc::new(key_vault::Vault::new(cloud_db.clone(), master));
+    let items: Arc<dyn crate::ports::ItemStore> = Arc::new(item_store::EmbeddedItemStore::new(
+        catalog_db,
+        vault.clone(),
+        files.clone(),
+    ));
+    Ok(Backend {
+        registry: Arc::new(registry::EmbeddedRegistry::new(registry_db)),
+        tables: Arc::new(table_admin::EmbeddedTableAdmin::new(
+            cloud_db.clone(),
+            files,
+        )),
+        keys: Arc::new(key_vault::EmbeddedKeyVault::new(vault)),
+        roles: Arc::new(role_issuer::EmbeddedRoleIssuer::new(
+            cloud_db,
+            items.clone(),
+        )),
+        items,
+        data_plane_principal: options.data_plane_principal.clone(),
+    })
+}
+
+/// Creates the data directory with mode 0700 (it holds the master key and tenant data); an
+/// existing directory is used as it is.
+fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            Error::unavailable(format!("creating data directory {}: {e}", dir.display()))
+                .with_source(e)
+        })
 }

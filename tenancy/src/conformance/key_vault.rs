@@ -1,0 +1,164 @@
+//! `KeyVault` cases: create/describe by every reference, encryption context, limits, deletion.
+
+use crate::conformance::support::{Fixture, assert_kind};
+use crate::error::ErrorKind;
+use crate::ports::key_vault::KeyState;
+
+pub async fn a_key_is_described_by_id_arn_and_alias(fx: &Fixture) {
+    let spec = fx.key_spec("k");
+    let key = fx.backend.keys.create_key(&spec).await.unwrap();
+    assert_eq!(key.alias.as_deref(), Some(spec.alias.as_str()));
+    assert_eq!(key.state, KeyState::Enabled);
+    assert_eq!(key.tags, spec.tags);
+    for reference in [&key.key_id, &key.arn, &spec.alias] {
+        let found = fx.backend.keys.describe_key(reference).await.unwrap();
+        assert_eq!(found.key_id, key.key_id, "described by {reference}");
+        assert_eq!(found.arn, key.arn);
+        assert_eq!(found.state, KeyState::Enabled);
+    }
+}
+
+pub async fn a_taken_alias_is_already_exists(fx: &Fixture) {
+    let spec = fx.key_spec("k");
+    fx.backend.keys.create_key(&spec).await.unwrap();
+    assert_kind(
+        fx.backend.keys.create_key(&spec).await,
+        ErrorKind::AlreadyExists,
+        "alias twice",
+    );
+}
+
+pub async fn an_alias_without_the_alias_prefix_is_invalid(fx: &Fixture) {
+    let mut spec = fx.key_spec("k");
+    spec.alias = fx.name("k");
+    assert_kind(
+        fx.backend.keys.create_key(&spec).await,
+        ErrorKind::Invalid,
+        "alias without alias/",
+    );
+}
+
+pub async fn describing_a_missing_key_is_not_found(fx: &Fixture) {
+    let alias = format!("alias/{}", fx.name("missing"));
+    assert_kind(
+        fx.backend.keys.describe_key(&alias).await,
+        ErrorKind::NotFound,
+        "missing alias",
+    );
+    let id = uuid::Uuid::new_v4().to_string();
+    assert_kind(
+        fx.backend.keys.describe_key(&id).await,
+        ErrorKind::NotFound,
+        "missing key id",
+    );
+    assert_kind(
+        fx.backend.keys.encrypt(&alias, b"x", b"").await,
+        ErrorKind::NotFound,
+        "encrypt under missing key",
+    );
+}
+
+pub async fn encryption_round_trips_and_binds_the_context(fx: &Fixture) {
+    let key = fx.backend.keys.create_key(&fx.key_spec("k")).await.unwrap();
+    let keys = &fx.backend.keys;
+    let sealed = keys
+        .encrypt(&key.key_id, b"tenant data key", b"tenant=acme")
+        .await
+        .unwrap();
+    assert_ne!(sealed.as_slice(), b"tenant data key");
+    assert_eq!(
+        keys.decrypt(&key.key_id, &sealed, b"tenant=acme")
+            .await
+            .unwrap(),
+        b"tenant data key"
+    );
+    assert_kind(
+        keys.decrypt(&key.key_id, &sealed, b"tenant=other").await,
+        ErrorKind::Invalid,
+        "wrong context",
+    );
+    let mut tampered = sealed.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert_kind(
+        keys.decrypt(&key.key_id, &tampered, b"tenant=acme").await,
+        ErrorKind::Invalid,
+        "tampered ciphertext",
+    );
+}
+
+pub async fn plaintext_over_4_kib_is_invalid(fx: &Fixture) {
+    let key = fx.backend.keys.create_key(&fx.key_spec("k")).await.unwrap();
+    assert_kind(
+        fx.backend
+            .keys
+            .encrypt(&key.key_id, &[0u8; 4097], b"")
+            .await,
+        ErrorKind::Invalid,
+        "4097 bytes",
+    );
+    fx.backend
+        .keys
+        .encrypt(&key.key_id, &[0u8; 4096], b"")
+        .await
+        .unwrap();
+}
+
+pub async fn scheduling_deletion_releases_the_alias_and_disables_the_key(fx: &Fixture) {
+    let spec = fx.key_spec("k");
+    let key = fx.backend.keys.create_key(&spec).await.unwrap();
+    let keys = &fx.backend.keys;
+    let sealed = keys.encrypt(&key.key_id, b"secret", b"").await.unwrap();
+    let scheduled = keys.schedule_key_deletion(&spec.alias, 7).await.unwrap();
+    assert_eq!(scheduled.alias, None);
+    assert!(
+        matches!(scheduled.state, KeyState::PendingDeletion { .. }),
+        "{:?}",
+        scheduled.state
+    );
+    assert_kind(
+        keys.describe_key(&spec.alias).await,
+        ErrorKind::NotFound,
+        "released alias",
+    );
+    let by_id = keys.describe_key(&key.key_id).await.unwrap();
+    assert!(matches!(by_id.state, KeyState::PendingDeletion { .. }));
+    assert_kind(
+        keys.encrypt(&key.key_id, b"more", b"").await,
+        ErrorKind::AccessDenied,
+        "encrypt after deletion",
+    );
+    assert_kind(
+        keys.decrypt(&key.key_id, &sealed, b"").await,
+        ErrorKind::AccessDenied,
+        "decrypt after deletion",
+    );
+    let replacement = keys.create_key(&spec).await.unwrap();
+    assert_ne!(
+        replacement.key_id, key.key_id,
+        "the released alias can name a new key"
+    );
+}
+
+pub async fn scheduling_deletion_twice_is_idempotent(fx: &Fixture) {
+    let key = fx.backend.keys.create_key(&fx.key_spec("k")).await.unwrap();
+    let first = fx
+        .backend
+        .keys
+        .schedule_key_deletion(&key.key_id, 7)
+        .await
+        .unwrap();
+    let second = fx
+        .backend
+        .keys
+        .schedule_key_deletion(&key.key_id, 7)
+        .await
+        .unwrap();
+    assert_eq!(first.state, second.state);
+    let missing = uuid::Uuid::new_v4().to_string();
+    assert_kind(
+        fx.backend.keys.schedule_key_deletion(&missing, 7).await,
+        ErrorKind::NotFound,
+        "missing key",
+    );
+}

@@ -1,0 +1,609 @@
+//! `Registry` cases: versioned tenant records with their journal, listing, API keys, and
+//! idempotency claims (including races).
+
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::conformance::support::{Fixture, assert_kind, at, entry};
+use crate::error::ErrorKind;
+use crate::id::TenantId;
+use crate::lifecycle::{TenantStatus, Transition};
+use crate::ports::registry::TenantFilter;
+use crate::record::{ApiKeyKind, ApiKeyRecord, IdempotencyClaim, StoredResponse, TenantRecord};
+
+async fn created(fx: &Fixture, what: &str) -> TenantRecord {
+    let record = fx.tenant_record(what);
+    let first = entry(&record.id, uuid::Uuid::new_v4(), "request", 0);
+    fx.backend
+        .registry
+        .create_tenant(&record, &first)
+        .await
+        .unwrap()
+}
+
+fn advanced(record: &TenantRecord, transition: Transition, seconds: i64) -> TenantRecord {
+    let mut next = record.clone();
+    next.transition(transition, None, at(seconds)).unwrap();
+    next
+}
+
+pub async fn create_stores_version_one_with_its_first_journal_entry(fx: &Fixture) {
+    let record = fx.tenant_record("acme");
+    let run = uuid::Uuid::new_v4();
+    let first = entry(&record.id, run, "request", 0);
+    let stored = fx
+        .backend
+        .registry
+        .create_tenant(&record, &first)
+        .await
+        .unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(
+        TenantRecord {
+            version: 0,
+            ..stored.clone()
+        },
+        record
+    );
+    assert_eq!(
+        fx.backend.registry.get_tenant(&record.id).await.unwrap(),
+        stored
+    );
+    assert_eq!(
+        fx.backend
+            .registry
+            .journal(&record.id, None, 10)
+            .await
+            .unwrap(),
+        vec![first]
+    );
+}
+
+pub async fn creating_a_taken_id_is_already_exists(fx: &Fixture) {
+    let record = created(fx, "acme").await;
+    let again = entry(&record.id, uuid::Uuid::new_v4(), "request", 1);
+    let result = fx
+        .backend
+        .registry
+        .create_tenant(&fx.tenant_record("acme"), &again)
+        .await;
+    assert_kind(result, ErrorKind::AlreadyExists, "create twice");
+    assert_eq!(
+        fx.backend
+            .registry
+            .journal(&record.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "no journal entry added"
+    );
+}
+
+pub async fn a_tombstone_still_occupies_its_id(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let mut record = created(fx, "gone").await;
+    for (i, t) in [
+        Transition::BeginProvisioning,
+        Transition::Activate,
+        Transition::BeginOffboarding,
+        Transition::FinishOffboarding,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        record = reg
+            .update_tenant(&advanced(&record, t, i as i64 + 1), &[])
+            .await
+            .unwrap();
+    }
+    assert_eq!(record.status, TenantStatus::Deleted);
+    let again = entry(&record.id, uuid::Uuid::new_v4(), "request", 9);
+    assert_kind(
+        reg.create_tenant(&fx.tenant_record("gone"), &again).await,
+        ErrorKind::AlreadyExists,
+        "reuse a tombstone's id",
+    );
+    assert_eq!(
+        reg.get_tenant(&record.id).await.unwrap().status,
+        TenantStatus::Deleted
+    );
+}
+
+pub async fn getting_a_missing_tenant_is_not_found(fx: &Fixture) {
+    assert_kind(
+        fx.backend.registry.get_tenant(&fx.tenant("missing")).await,
+        ErrorKind::NotFound,
+        "get missing",
+    );
+}
+
+pub async fn update_stores_the_next_version_and_appends_its_entries(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let record = created(fx, "acme").await;
+    let run = uuid::Uuid::new_v4();
+    let next = advanced(&record, Transition::BeginProvisioning, 5);
+    let entries = [
+        entry(&record.id, run, "begin", 5),
+        entry(&record.id, run, "tables", 6),
+    ];
+    let stored = reg.update_tenant(&next, &entries).await.unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.status, TenantStatus::Provisioning);
+    assert_eq!(reg.get_tenant(&record.id).await.unwrap(), stored);
+    let journal = reg.journal(&record.id, Some(run), 10).await.unwrap();
+    assert_eq!(journal, entries.to_vec());
+}
+
+pub async fn update_from_a_stale_version_is_condition_failed_and_writes_nothing(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let record = created(fx, "acme").await;
+    let current = reg
+        .update_tenant(&advanced(&record, Transition::BeginProvisioning, 1), &[])
+        .await
+        .unwrap();
+    let run = uuid::Uuid::new_v4();
+    let stale = advanced(&record, Transition::BeginProvisioning, 2);
+    let result = reg
+        .update_tenant(&stale, &[entry(&record.id, run, "stale", 2)])
+        .await;
+    assert_kind(
+        result,
+        ErrorKind::ConditionFailed,
+        "update from version 1 after version 2",
+    );
+    assert_eq!(reg.get_tenant(&record.id).await.unwrap(), current);
+    assert!(
+        reg.journal(&record.id, Some(run), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the stale entry was not written"
+    );
+}
+
+pub async fn updating_a_missing_tenant_is_not_found(fx: &Fixture) {
+    let mut record = fx.tenant_record("missing");
+    record.version = 1;
+    assert_kind(
+        fx.backend.registry.update_tenant(&record, &[]).await,
+        ErrorKind::NotFound,
+        "update missing",
+    );
+}
+
+pub async fn concurrent_updates_from_one_version_let_exactly_one_win(fx: &Fixture) {
+    let record = created(fx, "race").await;
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let reg = Arc::clone(&fx.backend.registry);
+        let next = advanced(&record, Transition::BeginProvisioning, n);
+        tasks.push(tokio::spawn(
+            async move { reg.update_tenant(&next, &[]).await },
+        ));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(stored) => winners.push(stored),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::ConditionFailed, "{e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one update from version 1 wins");
+    assert_eq!(
+        fx.backend.registry.get_tenant(&record.id).await.unwrap(),
+        winners[0]
+    );
+}
+
+/// Every tenant of this fixture, paging with `limit`, optionally by status.
+async fn my_tenants(
+    fx: &Fixture,
+    status: Option<TenantStatus>,
+    limit: u32,
+) -> (Vec<TenantId>, usize) {
+    let mut filter = TenantFilter {
+        status,
+        after: Some(TenantId::parse(fx.prefix()).unwrap()),
+        limit,
+    };
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = fx.backend.registry.list_tenants(&filter).await.unwrap();
+        pages += 1;
+        assert!(page.tenants.len() <= limit as usize);
+        let mine: Vec<TenantId> = page
+            .tenants
+            .iter()
+            .map(|t| t.id.clone())
+            .filter(|id| id.as_str().starts_with(fx.prefix()))
+            .collect();
+        let left_my_range = mine.len() < page.tenants.len();
+        ids.extend(mine);
+        match page.next {
+            Some(next) if !left_my_range => filter.after = Some(next),
+            _ => return (ids, pages),
+        }
+    }
+}
+
+pub async fn tenants_are_listed_in_id_order_page_by_page(fx: &Fixture) {
+    for what in ["c", "a", "e", "b", "d"] {
+        created(fx, &format!("{what}{what}{what}")).await;
+    }
+    let (ids, pages) = my_tenants(fx, None, 2).await;
+    let expected: Vec<TenantId> = ["aaa", "bbb", "ccc", "ddd", "eee"]
+        .iter()
+        .map(|w| fx.tenant(w))
+        .collect();
+    assert_eq!(ids, expected);
+    assert!(
+        pages >= 3,
+        "five tenants in pages of two take at least three pages"
+    );
+}
+
+pub async fn tenants_can_be_listed_by_status(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let a = created(fx, "aaa").await;
+    created(fx, "bbb").await;
+    reg.update_tenant(&advanced(&a, Transition::BeginProvisioning, 1), &[])
+        .await
+        .unwrap();
+    let (provisioning, _) = my_tenants(fx, Some(TenantStatus::Provisioning), 10).await;
+    assert_eq!(provisioning, vec![a.id.clone()]);
+    let (requested, _) = my_tenants(fx, Some(TenantStatus::Requested), 10).await;
+    assert_eq!(requested, vec![fx.tenant("bbb")]);
+}
+
+pub async fn a_list_limit_over_the_cap_is_invalid(fx: &Fixture) {
+    let filter = TenantFilter {
+        limit: 1001,
+        ..TenantFilter::default()
+    };
+    assert_kind(
+        fx.backend.registry.list_tenants(&filter).await,
+        ErrorKind::Invalid,
+        "limit 1001",
+    );
+}
+
+pub async fn journal_returns_the_newest_entries_oldest_first(fx: &Fixture) {
+    let record = created(fx, "acme").await;
+    let run = uuid::Uuid::new_v4();
+    for i in 1..=5 {
+        fx.backend
+            .registry
+            .append_journal(&entry(&record.id, run, &format!("step{i}"), i))
+            .await
+            .unwrap();
+    }
+    let newest: Vec<String> = fx
+        .backend
+        .registry
+        .journal(&record.id, None, 3)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(newest, ["step3", "step4", "step5"]);
+}
+
+pub async fn journal_can_be_read_for_one_run(fx: &Fixture) {
+    let record = created(fx, "acme").await;
+    let (one, two) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let reg = &fx.backend.registry;
+    reg.append_journal(&entry(&record.id, one, "a", 1))
+        .await
+        .unwrap();
+    reg.append_journal(&entry(&record.id, two, "b", 2))
+        .await
+        .unwrap();
+    reg.append_journal(&entry(&record.id, one, "c", 3))
+        .await
+        .unwrap();
+    let steps: Vec<String> = reg
+        .journal(&record.id, Some(one), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(steps, ["a", "c"]);
+    let other = created(fx, "other").await;
+    assert_eq!(
+        reg.journal(&other.id, Some(one), 10).await.unwrap(),
+        vec![],
+        "journals are per tenant"
+    );
+}
+
+fn api_key(fx: &Fixture, tenant: &TenantId, what: &str, created_s: i64) -> ApiKeyRecord {
+    ApiKeyRecord {
+        key_id: format!("key_{}", fx.name(what)),
+        tenant: tenant.clone(),
+        kind: ApiKeyKind::Secret,
+        prefix: "sk_live_abcd".to_owned(),
+        hash: format!("{}-hash-{what}", fx.prefix()),
+        created_at: at(created_s),
+        expires_at: Some(at(1_000_000)),
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+pub async fn api_keys_resolve_by_hash_and_list_newest_first(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let t = fx.tenant("acme");
+    let (old, new) = (api_key(fx, &t, "old", 1), api_key(fx, &t, "new", 2));
+    reg.put_api_key(&old).await.unwrap();
+    reg.put_api_key(&new).await.unwrap();
+    reg.put_api_key(&api_key(fx, &fx.tenant("other"), "theirs", 3))
+        .await
+        .unwrap();
+    assert_eq!(reg.api_key_by_hash(&old.hash).await.unwrap(), old);
+    assert_eq!(reg.list_api_keys(&t).await.unwrap(), vec![new, old]);
+}
+
+pub async fn a_taken_api_key_id_or_hash_is_already_exists(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let t = fx.tenant("acme");
+    let key = api_key(fx, &t, "k", 1);
+    reg.put_api_key(&key).await.unwrap();
+    let same_id = ApiKeyRecord {
+        hash: format!("{}-other-hash", fx.prefix()),
+        ..key.clone()
+    };
+    assert_kind(
+        reg.put_api_key(&same_id).await,
+        ErrorKind::AlreadyExists,
+        "same key id",
+    );
+    let same_hash = ApiKeyRecord {
+        key_id: format!("key_{}", fx.name("other")),
+        ..key.clone()
+    };
+    assert_kind(
+        reg.put_api_key(&same_hash).await,
+        ErrorKind::AlreadyExists,
+        "same hash",
+    );
+}
+
+pub async fn an_unknown_api_key_hash_is_not_found(fx: &Fixture) {
+    let hash = format!("{}-never-issued", fx.prefix());
+    assert_kind(
+        fx.backend.registry.api_key_by_hash(&hash).await,
+        ErrorKind::NotFound,
+        "unknown hash",
+    );
+}
+
+pub async fn a_revoked_key_still_resolves_but_is_not_usable(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let t = fx.tenant("acme");
+    let key = api_key(fx, &t, "k", 1);
+    reg.put_api_key(&key).await.unwrap();
+    let revoked = reg.revoke_api_key(&t, &key.key_id, at(10)).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(at(10)));
+    let found = reg.api_key_by_hash(&key.hash).await.unwrap();
+    assert_eq!(found.revoked_at, Some(at(10)));
+    assert!(!found.is_usable(at(11)));
+    let again = reg.revoke_api_key(&t, &key.key_id, at(20)).await.unwrap();
+    assert_eq!(
+        again.revoked_at,
+        Some(at(10)),
+        "revoking twice keeps the first revocation"
+    );
+}
+
+pub async fn revoking_another_tenants_key_is_not_found(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = api_key(fx, &fx.tenant("owner"), "k", 1);
+    reg.put_api_key(&key).await.unwrap();
+    assert_kind(
+        reg.revoke_api_key(&fx.tenant("intruder"), &key.key_id, at(5))
+            .await,
+        ErrorKind::NotFound,
+        "foreign key",
+    );
+    assert_kind(
+        reg.revoke_api_key(&key.tenant, "key_missing", at(5)).await,
+        ErrorKind::NotFound,
+        "missing key",
+    );
+    assert_eq!(
+        reg.api_key_by_hash(&key.hash).await.unwrap().revoked_at,
+        None
+    );
+}
+
+pub async fn revoke_all_revokes_only_that_tenants_live_keys(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let t = fx.tenant("acme");
+    for what in ["a", "b", "c"] {
+        reg.put_api_key(&api_key(fx, &t, what, 1)).await.unwrap();
+    }
+    reg.revoke_api_key(&t, &api_key(fx, &t, "a", 1).key_id, at(2))
+        .await
+        .unwrap();
+    let other = api_key(fx, &fx.tenant("other"), "o", 1);
+    reg.put_api_key(&other).await.unwrap();
+    assert_eq!(reg.revoke_all_api_keys(&t, at(3)).await.unwrap(), 2);
+    assert!(
+        reg.list_api_keys(&t)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.revoked_at.is_some())
+    );
+    assert_eq!(
+        reg.api_key_by_hash(&other.hash).await.unwrap().revoked_at,
+        None
+    );
+}
+
+pub async fn touching_a_key_records_its_last_use(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = api_key(fx, &fx.tenant("acme"), "k", 1);
+    reg.put_api_key(&key).await.unwrap();
+    reg.touch_api_key(&key.key_id, at(50)).await.unwrap();
+    assert_eq!(
+        reg.api_key_by_hash(&key.hash).await.unwrap().last_used_at,
+        Some(at(50))
+    );
+}
+
+fn response(body: &str) -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        headers: vec![("location".into(), "/tenants/x".into())],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+pub async fn a_completed_idempotency_key_replays_its_response(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let (now, exp, stale) = (at(0), at(86_400), Duration::minutes(5));
+    assert_eq!(
+        reg.claim_idempotency_key(&key, "fp1", now, exp, stale)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    reg.complete_idempotency_key(&key, &response("done"))
+        .await
+        .unwrap();
+    let later = reg
+        .claim_idempotency_key(&key, "fp2", at(3600), exp, stale)
+        .await
+        .unwrap();
+    assert_eq!(
+        later,
+        IdempotencyClaim::Completed {
+            fingerprint: "fp1".into(),
+            response: response("done")
+        }
+    );
+}
+
+pub async fn a_running_claim_is_reported_in_progress(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let (exp, stale) = (at(86_400), Duration::minutes(5));
+    reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
+        .await
+        .unwrap();
+    let second = reg
+        .claim_idempotency_key(&key, "fp2", at(60), exp, stale)
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        IdempotencyClaim::InProgress {
+            fingerprint: "fp1".into()
+        }
+    );
+}
+
+pub async fn a_stale_claim_is_taken_over(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let (exp, stale) = (at(86_400), Duration::minutes(5));
+    reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
+        .await
+        .unwrap();
+    let later = reg
+        .claim_idempotency_key(&key, "fp2", at(301), exp, stale)
+        .await
+        .unwrap();
+    assert_eq!(later, IdempotencyClaim::Claimed);
+    let third = reg
+        .claim_idempotency_key(&key, "fp3", at(302), exp, stale)
+        .await
+        .unwrap();
+    assert_eq!(
+        third,
+        IdempotencyClaim::InProgress {
+            fingerprint: "fp2".into()
+        },
+        "the new claim is the owner now"
+    );
+}
+
+pub async fn an_expired_idempotency_record_is_taken_over(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let stale = Duration::minutes(5);
+    reg.claim_idempotency_key(&key, "fp1", at(0), at(100), stale)
+        .await
+        .unwrap();
+    reg.complete_idempotency_key(&key, &response("old"))
+        .await
+        .unwrap();
+    let after_expiry = reg
+        .claim_idempotency_key(&key, "fp2", at(101), at(1000), stale)
+        .await
+        .unwrap();
+    assert_eq!(after_expiry, IdempotencyClaim::Claimed);
+}
+
+pub async fn concurrent_claims_let_exactly_one_win(fx: &Fixture) {
+    let key = fx.name("idem");
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let reg = Arc::clone(&fx.backend.registry);
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            reg.claim_idempotency_key(
+                &key,
+                &format!("fp{n}"),
+                at(0),
+                at(86_400),
+                Duration::minutes(5),
+            )
+            .await
+        }));
+    }
+    let mut claimed = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            IdempotencyClaim::Claimed => claimed += 1,
+            IdempotencyClaim::InProgress { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(claimed, 1, "exactly one concurrent claim wins");
+}
+
+pub async fn releasing_a_claim_frees_the_key(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let (exp, stale) = (at(86_400), Duration::minutes(5));
+    reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
+        .await
+        .unwrap();
+    reg.release_idempotency_key(&key).await.unwrap();
+    assert_eq!(
+        reg.claim_idempotency_key(&key, "fp2", at(1), exp, stale)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    reg.release_idempotency_key(&fx.name("never-claimed"))
+        .await
+        .unwrap();
+}
+
+pub async fn completing_an_unclaimed_key_is_not_found(fx: &Fixture) {
+    let result = fx
+        .backend
+        .registry
+        .complete_idempotency_key(&fx.name("unclaimed"), &response("x"))
+        .await;
+    assert_kind(result, ErrorKind::NotFound, "complete without claim");
+}

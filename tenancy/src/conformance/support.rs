@@ -1,0 +1,167 @@
+//! What every suite shares: the [`Fixture`] (a backend and a unique name prefix per case) and
+//! small builders for the values cases create.
+
+use std::any::Any;
+use std::fmt::Debug;
+
+use time::OffsetDateTime;
+
+use crate::backend::Backend;
+use crate::error::{ErrorKind, Result};
+use crate::id::{OwnerEmail, TenantId, TenantName, Tier};
+use crate::naming::{ResourceNames, TAG_TENANT, TablePrefix, Tags};
+use crate::ports::key_vault::KeySpec;
+use crate::record::{JournalEntry, JournalPhase, TenantRecord};
+use crate::table_plan::{
+    GSI1, GSI1_PARTITION_KEY, GSI1_SORT_KEY, IndexSpec, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
+    TableSpec,
+};
+
+/// One case's view of a backend: the backend itself and a prefix no other case uses, so that
+/// cases can run in parallel on one shared backend (and on a backend that outlives the run).
+pub struct Fixture {
+    pub backend: Backend,
+    /// `cf{8 hex}`: lowercase, so it fits tenant ids, table names, aliases and role names.
+    prefix: String,
+    /// Whatever must live as long as the backend (a temporary directory, a server handle).
+    _guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl Fixture {
+    pub fn new(backend: Backend) -> Self {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        Fixture {
+            backend,
+            prefix: format!("cf{}", &random[..8]),
+            _guard: None,
+        }
+    }
+
+    /// Keeps `guard` alive as long as the fixture.
+    pub fn with_guard(mut self, guard: impl Any + Send + Sync) -> Self {
+        self._guard = Some(Box::new(guard));
+        self
+    }
+
+    /// This case's unique prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A name unique to this case: `{prefix}-{what}`.
+    pub fn name(&self, what: &str) -> String {
+        format!("{}-{what}", self.prefix)
+    }
+
+    /// A tenant id unique to this case. `what`: lowercase letters, digits, single hyphens.
+    pub fn tenant(&self, what: &str) -> TenantId {
+        TenantId::parse(&self.name(what)).expect("fixture tenant ids are valid")
+    }
+
+    /// A fresh tenant record (version 0, status `Requested`).
+    pub fn tenant_record(&self, what: &str) -> TenantRecord {
+        let id = self.tenant(what);
+        let names = ResourceNames::for_tenant(&TablePrefix::default(), &id);
+        TenantRecord::new(
+            id,
+            TenantName::parse("Conformance Corp").expect("valid name"),
+            OwnerEmail::parse("ops@example.com").expect("valid email"),
+            Tier::Standard,
+            Vec::new(),
+            names,
+            at(0),
+        )
+    }
+
+    /// Creates a key and a table (the tenant table shape: pk/sk, gsi1, ttl) tagged with the
+    /// tenant `{prefix}-{tenant}`, encrypted under that key, named `{prefix}-{tenant}-{what}`.
+    /// Returns the table name and the key id.
+    pub async fn tenant_table(&self, tenant: &str, what: &str) -> (String, String) {
+        let key = self
+            .backend
+            .keys
+            .create_key(&self.key_spec(&format!("{tenant}-{what}")))
+            .await
+            .expect("creating the table's key");
+        let spec = self.table_spec(
+            &format!("{tenant}-{what}"),
+            Some(tenant),
+            Some(key.arn.clone()),
+        );
+        self.backend
+            .tables
+            .create_table(&spec)
+            .await
+            .expect("creating a tenant table");
+        (spec.name, key.key_id)
+    }
+
+    /// The tenant table shape, named `{prefix}-{what}`, tagged with tenant `{prefix}-{tenant}`.
+    pub fn table_spec(
+        &self,
+        what: &str,
+        tenant: Option<&str>,
+        sse_key: Option<String>,
+    ) -> TableSpec {
+        let mut tags = Tags::new();
+        if let Some(t) = tenant {
+            tags.insert(TAG_TENANT.to_owned(), self.name(t));
+        }
+        TableSpec {
+            name: self.name(what),
+            partition_key: PARTITION_KEY.to_owned(),
+            sort_key: SORT_KEY.to_owned(),
+            indexes: vec![IndexSpec {
+                name: GSI1.to_owned(),
+                partition_key: GSI1_PARTITION_KEY.to_owned(),
+                sort_key: GSI1_SORT_KEY.to_owned(),
+            }],
+            ttl_attribute: Some(TTL_ATTRIBUTE.to_owned()),
+            sse_key,
+            point_in_time_recovery: false,
+            tags,
+        }
+    }
+
+    pub fn key_spec(&self, what: &str) -> KeySpec {
+        KeySpec {
+            alias: format!("alias/{}", self.name(what)),
+            description: format!("conformance key {what}"),
+            tags: Tags::from([("purpose".to_owned(), "conformance".to_owned())]),
+        }
+    }
+}
+
+impl Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fixed instant `seconds` after 2026-01-01T00:00:00Z (whole seconds: every backend stores
+/// them exactly).
+pub fn at(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_767_225_600 + seconds).expect("valid timestamp")
+}
+
+pub fn entry(tenant: &TenantId, run_id: uuid::Uuid, step: &str, seconds: i64) -> JournalEntry {
+    JournalEntry {
+        tenant: tenant.clone(),
+        run_id,
+        step: step.to_owned(),
+        phase: JournalPhase::Done,
+        detail: format!("{step} detail"),
+        at: at(seconds),
+    }
+}
+
+/// Asserts that `result` failed with `kind`; `doing` names the mistake for the failure message.
+#[track_caller]
+pub fn assert_kind<T: Debug>(result: Result<T>, kind: ErrorKind, doing: &str) {
+    match result {
+        Ok(v) => panic!("{doing}: expected {kind}, got Ok({v:?})"),
+        Err(e) => assert_eq!(e.kind(), kind, "{doing}: expected {kind}, got {e}"),
+    }
+}

@@ -1,0 +1,549 @@
+//! Embedded `ItemStore`: items of a tenant table in its tenant file, payloads sealed under the
+//! table's key.
+//!
+//! Every call resolves the table through the catalog and re-reads its key's state in the same
+//! indexed query, so a table deleted or a key scheduled for deletion by another process takes
+//! effect on the next call; only the unwrapped key material is cached. Items whose TTL has
+//! passed are treated as absent everywhere (reads, conditions), as if already purged.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use crate::embedded::crypto::SecretKey;
+use crate::embedded::item_codec::{self, COLUMNS, Encoded};
+use crate::embedded::key_vault::{Vault, decode_state, usable};
+use crate::embedded::sqlite::{Db, blocking, immediate, sql_err};
+use crate::embedded::table_admin::sql_table;
+use crate::embedded::tenant_files::TenantFiles;
+use crate::embedded::timestamps::now;
+use crate::error::{Error, Result};
+use crate::ports::item_store::{
+    Condition, Cursor, Item, ItemKey, ItemStore, MAX_BATCH_GET, MAX_BATCH_WRITE,
+    MAX_TRANSACT_ITEMS, Page, Query, SortKeyCondition, WriteOp,
+};
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+pub(crate) struct EmbeddedItemStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// A `cloud.db` connection of its own, so item traffic does not queue behind admin calls.
+    catalog: Db,
+    vault: Arc<Vault>,
+    files: Arc<TenantFiles>,
+}
+
+/// A table resolved for one call: where it lives and the key its payloads are sealed under.
+struct Resolved {
+    name: String,
+    group: String,
+    key: SecretKey,
+}
+
+impl EmbeddedItemStore {
+    pub(crate) fn new(catalog: Db, vault: Arc<Vault>, files: Arc<TenantFiles>) -> Self {
+        EmbeddedItemStore {
+            inner: Arc::new(Inner {
+                catalog,
+                vault,
+                files,
+            }),
+        }
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || f(&inner)).await
+    }
+}
+
+impl Inner {
+    fn resolve(&self, table: &str) -> Result<Resolved> {
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<Vec<u8>>,
+        );
+        let row: Option<Row> = self.catalog.with_conn(|conn| {
+            conn.prepare_cached(
+                "SELECT t.tenant_group, t.key_id, k.state, k.deletion_at, k.wrapped
+                 FROM tables t LEFT JOIN keys k ON k.key_id = t.key_id WHERE t.name = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([table], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()
+            })
+            .map_err(sql_err(format!("resolving table {table}")))
+        })?;
+        let (group, key_id, state, deletion_at, wrapped) =
+            row.ok_or_else(|| Error::not_found(format!("table {table} does not exist")))?;
+        let key = match key_id {
+            None => self.vault.default_table_key().clone(),
+            Some(key_id) => {
+                let denied = || {
+                    Error::access_denied(format!(
+                        "table {table}: its key {key_id} is pending deletion or destroyed; \
+                         the tenant's data can no longer be read or written"
+                    ))
+                };
+                let state = decode_state(state.as_deref().unwrap_or("destroyed"), deletion_at)
+                    .map_err(sql_err(format!("reading the key state of table {table}")))?;
+                if !usable(state) {
+                    return Err(denied());
+                }
+                self.vault.material(&key_id, wrapped.as_deref())?
+            }
+        };
+        Ok(Resolved {
+            name: table.to_owned(),
+            group,
+            key,
+        })
+    }
+
+    fn file(&self, resolved: &Resolved) -> Result<Db> {
+        self.files.get(&resolved.group)
+    }
+}
+
+fn now_secs() -> i64 {
+    now().unix_timestamp()
+}
+
+fn to_version(table: &str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| Error::invalid(format!("table {table}: version {v} is too large")))
+}
+
+/// The version of the live (not expired) item under `key`, if any.
+fn current_version(conn: &Connection, table: &str, key: &ItemKey, now: i64) -> Result<Option<i64>> {
+    conn.prepare_cached(&format!(
+        "SELECT version FROM {} WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)",
+        sql_table(table)
+    ))
+    .and_then(|mut s| {
+        s.query_row(params![key.pk, key.sk, now], |r| r.get(0))
+            .optional()
+    })
+    .map_err(sql_err(format!(
+        "reading item ({}, {}) of table {table}",
+        key.pk, key.sk
+    )))
+}
+
+fn check_condition(
+    conn: &Connection,
+    table: &str,
+    key: &ItemKey,
+    condition: Condition,
+    now: i64,
+) -> Result<()> {
+    if condition == Condition::None {
+        return Ok(());
+    }
+    let current = current_version(conn, table, key, now)?;
+    let holds = match condition {
+        Condition::None => true,
+        Condition::NotExists => current.is_none(),
+        Condition::Exists => current.is_some(),
+        Condition::VersionIs(v) => current == Some(to_version(table, v)?),
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(Error::condition_failed(format!(
+            "table {table}: condition {condition:?} does not hold for item ({}, {}) (stored version: {})",
+            key.pk,
+            key.sk,
+            current.map_or("none".to_owned(), |v| v.to_string())
+        )))
+    }
+}
+
+fn write(conn: &Connection, table: &str, e: &Encoded) -> Result<()> {
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {} (pk, sk, gsi1pk, gsi1sk, ttl, version, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        sql_table(table)
+    ))
+    .and_then(|mut s| {
+        s.execute(params![
+            e.key.pk,
+            e.key.sk,
+            e.gsi1.as_ref().map(|g| g.pk.as_str()),
+            e.gsi1.as_ref().map(|g| g.sk.as_str()),
+            e.ttl,
+            e.version,
+            e.payload
+        ])
+    })
+    .map(drop)
+    .map_err(sql_err(format!("writing item ({}, {}) of table {table}", e.key.pk, e.key.sk)))
+}
+
+fn remove(conn: &Connection, table: &str, key: &ItemKey) -> Result<()> {
+    conn.prepare_cached(&format!(
+        "DELETE FROM {} WHERE pk = ?1 AND sk = ?2",
+        sql_table(table)
+    ))
+    .and_then(|mut s| s.execute(params![key.pk, key.sk]))
+    .map(drop)
+    .map_err(sql_err(format!(
+        "deleting item ({}, {}) of table {table}",
+        key.pk, key.sk
+    )))
+}
+
+fn read_one(conn: &Connection, r: &Resolved, key: &ItemKey, now: i64) -> Result<Option<Item>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM {} WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)",
+            sql_table(&r.name)
+        ))
+        .map_err(sql_err(format!("reading table {}", r.name)))?;
+    let mut rows = stmt
+        .query(params![key.pk, key.sk, now])
+        .map_err(sql_err(format!("reading table {}", r.name)))?;
+    match rows
+        .next()
+        .map_err(sql_err(format!("reading table {}", r.name)))?
+    {
+        Some(row) => item_codec::decode(&r.name, row, &r.key).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn ensure_unique<'a>(what: &str, keys: impl Iterator<Item = (&'a str, &'a ItemKey)>) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for (table, key) in keys {
+        if !seen.insert((table, key)) {
+            return Err(Error::invalid(format!(
+                "{what} names item ({}, {}) of table {table} more than once",
+                key.pk, key.sk
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// SQL and parameters of a query page (one more row than the page, to know whether more follow).
+fn query_sql(table: &str, q: &Query, limit: u32, now: i64) -> Result<(String, Vec<Value>)> {
+    if q.pk.is_empty() {
+        return Err(Error::invalid(format!(
+            "table {table}: query partition key must not be empty"
+        )));
+    }
+    let (pcol, scol) = if q.use_gsi1 {
+        ("gsi1pk", "gsi1sk")
+    } else {
+        ("pk", "sk")
+    };
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM {} WHERE {pcol} = ? AND (ttl IS NULL OR ttl > ?)",
+        sql_table(table)
+    );
+    let mut args = vec![Value::Text(q.pk.clone()), Value::Integer(now)];
+    let text = |s: &str| Value::Text(s.to_owned());
+    match &q.sk {
+        SortKeyCondition::Any => {}
+        SortKeyCondition::Eq(v) => {
+            sql.push_str(&format!(" AND {scol} = ?"));
+            args.push(text(v));
+        }
+        SortKeyCondition::BeginsWith(p) => {
+            sql.push_str(&format!(
+                " AND {scol} >= ? AND substr({scol}, 1, length(?)) = ?"
+            ));
+            args.extend([text(p), text(p), text(p)]);
+        }
+        SortKeyCondition::Between(a, b) => {
+            if a > b {
+                return Err(Error::invalid(format!(
+                    "table {table}: BETWEEN bounds {a:?} > {b:?}"
+                )));
+            }
+            sql.push_str(&format!(" AND {scol} BETWEEN ? AND ?"));
+            args.extend([text(a), text(b)]);
+        }
+        SortKeyCondition::Gte(v) => {
+            sql.push_str(&format!(" AND {scol} >= ?"));
+            args.push(text(v));
+        }
+        SortKeyCondition::Lte(v) => {
+            sql.push_str(&format!(" AND {scol} <= ?"));
+            args.push(text(v));
+        }
+    }
+    let (cmp, dir) = if q.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some(c) = &q.start_after {
+        if q.use_gsi1 {
+            let ik = c.index_key.as_ref().ok_or_else(|| {
+                Error::invalid(format!(
+                    "table {table}: a gsi1 query cursor needs its index key"
+                ))
+            })?;
+            sql.push_str(&format!(" AND (gsi1sk, pk, sk) {cmp} (?, ?, ?)"));
+            args.extend([text(&ik.sk), text(&c.key.pk), text(&c.key.sk)]);
+        } else {
+            sql.push_str(&format!(" AND sk {cmp} ?"));
+            args.push(text(&c.key.sk));
+        }
+    }
+    if q.use_gsi1 {
+        sql.push_str(&format!(" ORDER BY gsi1sk {dir}, pk {dir}, sk {dir}"));
+    } else {
+        sql.push_str(&format!(" ORDER BY sk {dir}"));
+    }
+    sql.push_str(" LIMIT ?");
+    args.push(Value::Integer(i64::from(limit) + 1));
+    Ok((sql, args))
+}
+
+#[async_trait]
+impl ItemStore for EmbeddedItemStore {
+    async fn put(&self, table: &str, item: &Item, condition: Condition) -> Result<()> {
+        let table = table.to_owned();
+        let item = item.clone();
+        self.run(move |inner| {
+            item_codec::check_key(&table, &item.key)?;
+            let r = inner.resolve(&table)?;
+            let encoded = item_codec::encode(&table, &item, &r.key)?;
+            inner.file(&r)?.with_conn(|conn| {
+                let tx = immediate(conn, std::path::Path::new(&r.group))?;
+                check_condition(&tx, &table, &item.key, condition, now_secs())?;
+                write(&tx, &table, &encoded)?;
+                tx.commit()
+                    .map_err(sql_err(format!("writing to table {table}")))
+            })
+        })
+        .await
+    }
+
+    async fn get(&self, table: &str, key: &ItemKey) -> Result<Option<Item>> {
+        let table = table.to_owned();
+        let key = key.clone();
+        self.run(move |inner| {
+            item_codec::check_key(&table, &key)?;
+            let r = inner.resolve(&table)?;
+            inner
+                .file(&r)?
+                .with_conn(|conn| read_one(conn, &r, &key, now_secs()))
+        })
+        .await
+    }
+
+    async fn delete(&self, table: &str, key: &ItemKey, condition: Condition) -> Result<()> {
+        let table = table.to_owned();
+        let key = key.clone();
+        self.run(move |inner| {
+            item_codec::check_key(&table, &key)?;
+            let r = inner.resolve(&table)?;
+            inner.file(&r)?.with_conn(|conn| {
+                let tx = immediate(conn, std::path::Path::new(&r.group))?;
+                check_condition(&tx, &table, &key, condition, now_secs())?;
+                remove(&tx, &table, &key)?;
+                tx.commit()
+                    .map_err(sql_err(format!("deleting from table {table}")))
+            })
+        })
+        .await
+    }
+
+    async fn query(&self, table: &str, query: &Query) -> Result<Page> {
+        let table = table.to_owned();
+        let query = query.clone();
+        self.run(move |inner| {
+            let limit = match query.limit {
+                0 => DEFAULT_PAGE,
+                n => n.min(MAX_PAGE),
+            };
+            let (sql, args) = query_sql(&table, &query, limit, now_secs())?;
+            let r = inner.resolve(&table)?;
+            let what = || format!("querying table {table}");
+            let mut items = inner.file(&r)?.with_conn(|conn| {
+                let mut stmt = conn.prepare_cached(&sql).map_err(sql_err(what()))?;
+                let mut rows = stmt
+                    .query(params_from_iter(args))
+                    .map_err(sql_err(what()))?;
+                let mut items = Vec::new();
+                while let Some(row) = rows.next().map_err(sql_err(what()))? {
+                    items.push(item_codec::decode(&table, row, &r.key)?);
+                }
+                Ok(items)
+            })?;
+            let next = if items.len() > limit as usize {
+                items.truncate(limit as usize);
+                items.last().map(|last| Cursor {
+                    key: last.key.clone(),
+                    index_key: if query.use_gsi1 {
+                        last.gsi1.clone()
+                    } else {
+                        None
+                    },
+                })
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn transact_write(&self, ops: &[WriteOp]) -> Result<()> {
+        if ops.is_empty() || ops.len() > MAX_TRANSACT_ITEMS {
+            return Err(Error::invalid(format!(
+                "a transaction holds 1 to {MAX_TRANSACT_ITEMS} operations, not {}",
+                ops.len()
+            )));
+        }
+        let ops = ops.to_vec();
+        self.run(move |inner| {
+            let op_key = |op: &WriteOp| -> ItemKey {
+                match op {
+                    WriteOp::Put { item, .. } => item.key.clone(),
+                    WriteOp::Delete { key, .. } | WriteOp::ConditionCheck { key, .. } => key.clone(),
+                }
+            };
+            let keys: Vec<(String, ItemKey)> = ops.iter().map(|op| (op.table().to_owned(), op_key(op))).collect();
+            for (table, key) in &keys {
+                item_codec::check_key(table, key)?;
+            }
+            ensure_unique("transaction", keys.iter().map(|(t, k)| (t.as_str(), k)))?;
+            let mut resolved: Vec<Resolved> = Vec::new();
+            for (table, _) in &keys {
+                if !resolved.iter().any(|r| &r.name == table) {
+                    resolved.push(inner.resolve(table)?);
+                }
+            }
+            let group = resolved[0].group.clone();
+            if let Some(other) = resolved.iter().find(|r| r.group != group) {
+                return Err(Error::invalid(format!(
+                    "transactions span one tenant: table {} and table {} belong to different tenants",
+                    resolved[0].name, other.name
+                )));
+            }
+            let key_of = |table: &str| resolved.iter().find(|r| r.name == table).map(|r| &r.key);
+            let mut encoded = Vec::with_capacity(ops.len());
+            for op in &ops {
+                encoded.push(match op {
+                    WriteOp::Put { table, item, .. } => {
+                        let key = key_of(table).ok_or_else(|| Error::not_found(format!("table {table} does not exist")))?;
+                        Some(item_codec::encode(table, item, key)?)
+                    }
+                    _ => None,
+                });
+            }
+            inner.file(&resolved[0])?.with_conn(|conn| {
+                let tx = immediate(conn, std::path::Path::new(&group))?;
+                let at = now_secs();
+                for (i, op) in ops.iter().enumerate() {
+                    let (table, key, condition) = match op {
+                        WriteOp::Put { table, item, condition } => (table, &item.key, *condition),
+                        WriteOp::Delete { table, key, condition } | WriteOp::ConditionCheck { table, key, condition } => {
+                            (table, key, *condition)
+                        }
+                    };
+                    check_condition(&tx, table, key, condition, at).map_err(|e| {
+                        Error::condition_failed(format!("transaction cancelled, operation {i}: {}", e.message()))
+                    })?;
+                }
+                for (op, enc) in ops.iter().zip(&encoded) {
+                    match (op, enc) {
+                        (WriteOp::Put { table, .. }, Some(e)) => write(&tx, table, e)?,
+                        (WriteOp::Delete { table, key, .. }, _) => remove(&tx, table, key)?,
+                        _ => {}
+                    }
+                }
+                tx.commit().map_err(sql_err("committing a transaction"))
+            })
+        })
+        .await
+    }
+
+    async fn batch_get(&self, table: &str, keys: &[ItemKey]) -> Result<Vec<Item>> {
+        if keys.len() > MAX_BATCH_GET {
+            return Err(Error::invalid(format!(
+                "batch get of {} keys is over the limit of {MAX_BATCH_GET}",
+                keys.len()
+            )));
+        }
+        let table = table.to_owned();
+        let keys = keys.to_vec();
+        self.run(move |inner| {
+            for key in &keys {
+                item_codec::check_key(&table, key)?;
+            }
+            ensure_unique("batch get", keys.iter().map(|k| (table.as_str(), k)))?;
+            let r = inner.resolve(&table)?;
+            inner.file(&r)?.with_conn(|conn| {
+                let at = now_secs();
+                let mut found = Vec::new();
+                for key in &keys {
+                    if let Some(item) = read_one(conn, &r, key, at)? {
+                        found.push(item);
+                    }
+                }
+                Ok(found)
+            })
+        })
+        .await
+    }
+
+    async fn batch_write(&self, table: &str, puts: &[Item], deletes: &[ItemKey]) -> Result<()> {
+        let count = puts.len() + deletes.len();
+        if count > MAX_BATCH_WRITE {
+            return Err(Error::invalid(format!(
+                "batch write of {count} operations is over the limit of {MAX_BATCH_WRITE}"
+            )));
+        }
+        let table = table.to_owned();
+        let puts = puts.to_vec();
+        let deletes = deletes.to_vec();
+        self.run(move |inner| {
+            for key in puts.iter().map(|i| &i.key).chain(&deletes) {
+                item_codec::check_key(&table, key)?;
+            }
+            ensure_unique(
+                "batch write",
+                puts.iter()
+                    .map(|i| &i.key)
+                    .chain(&deletes)
+                    .map(|k| (table.as_str(), k)),
+            )?;
+            let r = inner.resolve(&table)?;
+            let encoded = puts
+                .iter()
+                .map(|i| item_codec::encode(&table, i, &r.key))
+                .collect::<Result<Vec<_>>>()?;
+            inner.file(&r)?.with_conn(|conn| {
+                let tx = immediate(conn, std::path::Path::new(&r.group))?;
+                for e in &encoded {
+                    write(&tx, &table, e)?;
+                }
+                for key in &deletes {
+                    remove(&tx, &table, key)?;
+                }
+                tx.commit()
+                    .map_err(sql_err(format!("batch writing to table {table}")))
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,350 @@
+//! Embedded `KeyVault`: tenant keys are 32 random bytes, stored in `cloud.db` wrapped
+//! (AES-256-GCM) under the master key with the key id as associated data, so a wrapped key
+//! copied onto another key's row does not unwrap.
+//!
+//! Deletion is crypto-shredding: scheduling releases the alias and disables the key at once;
+//! at `deletion_at` (or at once for a window of 0) the wrapped material is overwritten with
+//! NULL. A key whose deletion time has passed is destroyed lazily by whichever call touches it
+//! next, in any process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use time::{Duration, OffsetDateTime};
+
+use crate::embedded::cloud_ids;
+use crate::embedded::crypto::SecretKey;
+use crate::embedded::sqlite::{Db, immediate, is_constraint, sql_err};
+use crate::embedded::timestamps::{from_nanos, now, to_nanos};
+use crate::error::{Error, Result};
+use crate::naming::Tags;
+use crate::ports::key_vault::{KeyInfo, KeySpec, KeyState, KeyVault};
+
+/// Most plaintext `encrypt` accepts, like KMS Encrypt.
+pub const MAX_PLAINTEXT_BYTES: usize = 4096;
+/// Longest deletion window accepted, like KMS.
+pub const MAX_WINDOW_DAYS: u32 = 30;
+
+/// The vault's internals, shared with the embedded item store, which needs a tenant key's
+/// material on every call without going through the trait.
+pub(crate) struct Vault {
+    cloud: Db,
+    master: SecretKey,
+    /// Unwrapped material by key id. Material never changes for a key id, so caching it is
+    /// safe; the key's *state* is never cached and is re-read on every use.
+    material: Mutex<HashMap<String, SecretKey>>,
+}
+
+/// One row of `keys`.
+pub(crate) struct KeyRow {
+    pub key_id: String,
+    pub arn: String,
+    pub alias: Option<String>,
+    pub wrapped: Option<Vec<u8>>,
+    pub state: KeyState,
+    pub tags: Tags,
+}
+
+const KEY_COLUMNS: &str = "key_id, arn, alias, wrapped, state, deletion_at, tags";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+    let state: String = r.get(4)?;
+    let deletion_at: Option<i64> = r.get(5)?;
+    let tags: String = r.get(6)?;
+    Ok(KeyRow {
+        key_id: r.get(0)?,
+        arn: r.get(1)?,
+        alias: r.get(2)?,
+        wrapped: r.get(3)?,
+        state: decode_state(&state, deletion_at)?,
+        tags: serde_json::from_str(&tags).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+    })
+}
+
+pub(crate) fn decode_state(state: &str, deletion_at: Option<i64>) -> rusqlite::Result<KeyState> {
+    match (state, deletion_at) {
+        ("enabled", _) => Ok(KeyState::Enabled),
+        ("pending_deletion", Some(at)) => Ok(KeyState::PendingDeletion {
+            deletion_at: from_nanos(at)?,
+        }),
+        ("destroyed", _) => Ok(KeyState::Destroyed),
+        _ => Err(rusqlite::Error::InvalidColumnType(
+            4,
+            format!("key state {state}"),
+            rusqlite::types::Type::Text,
+        )),
+    }
+}
+
+impl KeyRow {
+    fn info(&self) -> KeyInfo {
+        KeyInfo {
+            key_id: self.key_id.clone(),
+            arn: self.arn.clone(),
+            alias: self.alias.clone(),
+            state: self.state,
+            tags: self.tags.clone(),
+        }
+    }
+}
+
+/// Whether a key in `state` may be used at `at` (enabled, and not past a scheduled deletion).
+pub(crate) fn usable(state: KeyState) -> bool {
+    matches!(state, KeyState::Enabled)
+}
+
+impl Vault {
+    pub(crate) fn new(cloud: Db, master: SecretKey) -> Self {
+        Vault {
+            cloud,
+            master,
+            material: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Finds a key by id, ARN or alias, destroying it first if its deletion time has passed.
+    fn find(conn: &Connection, key: &str, at: OffsetDateTime) -> Result<KeyRow> {
+        let what = || format!("looking up key {key}");
+        let row = conn
+            .query_row(
+                &format!(
+                    "SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1 OR arn = ?1 OR alias = ?1"
+                ),
+                [key],
+                read_row,
+            )
+            .optional()
+            .map_err(sql_err(what()))?
+            .ok_or_else(|| Error::not_found(format!("key {key} does not exist")))?;
+        match row.state {
+            KeyState::PendingDeletion { deletion_at } if deletion_at <= at => {
+                conn.execute(
+                    "UPDATE keys SET state = 'destroyed', wrapped = NULL WHERE key_id = ?1",
+                    [&row.key_id],
+                )
+                .map_err(sql_err(format!(
+                    "destroying key {key} whose deletion time has passed"
+                )))?;
+                Ok(KeyRow {
+                    state: KeyState::Destroyed,
+                    wrapped: None,
+                    ..row
+                })
+            }
+            _ => Ok(row),
+        }
+    }
+
+    /// The material of an enabled key; `AccessDenied` when the key is pending deletion or
+    /// destroyed. Cheap after the first call for a key id (state is still checked by the
+    /// caller's query).
+    pub(crate) fn material(&self, key_id: &str, wrapped: Option<&[u8]>) -> Result<SecretKey> {
+        if let Some(k) = self
+            .material
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key_id).cloned())
+        {
+            return Ok(k);
+        }
+        let wrapped = wrapped.ok_or_else(|| {
+            Error::access_denied(format!(
+                "key {key_id} is destroyed; data under it cannot be read or written"
+            ))
+        })?;
+        let key = self.unwrap(key_id, wrapped)?;
+        if let Ok(mut m) = self.material.lock() {
+            m.insert(key_id.to_owned(), key.clone());
+        }
+        Ok(key)
+    }
+
+    /// Key used for tables created without an `sse_key` (like DynamoDB's service-owned key).
+    pub(crate) fn default_table_key(&self) -> &SecretKey {
+        &self.master
+    }
+
+    fn unwrap(&self, key_id: &str, wrapped: &[u8]) -> Result<SecretKey> {
+        self.master
+            .open(wrapped, key_id.as_bytes())
+            .and_then(|bytes| SecretKey::from_slice(&bytes))
+            .ok_or_else(|| {
+                Error::unavailable(format!(
+                    "key {key_id} does not unwrap under this data directory's master.key (was master.key replaced?)"
+                ))
+            })
+    }
+
+    /// Resolves a key reference to its row (for the table catalog).
+    pub(crate) fn resolve(conn: &Connection, key: &str) -> Result<KeyRow> {
+        Self::find(conn, key, now())
+    }
+
+    fn usable_row(conn: &Connection, key: &str) -> Result<KeyRow> {
+        let row = Self::find(conn, key, now())?;
+        if !usable(row.state) {
+            return Err(Error::access_denied(format!(
+                "key {key} is pending deletion or destroyed"
+            )));
+        }
+        Ok(row)
+    }
+}
+
+/// The embedded `KeyVault` adapter.
+pub(crate) struct EmbeddedKeyVault {
+    vault: Arc<Vault>,
+}
+
+impl EmbeddedKeyVault {
+    pub(crate) fn new(vault: Arc<Vault>) -> Self {
+        EmbeddedKeyVault { vault }
+    }
+}
+
+fn validate_alias(alias: &str) -> Result<()> {
+    let name = alias
+        .strip_prefix("alias/")
+        .ok_or_else(|| Error::invalid(format!("alias {alias:?} must start with 'alias/'")))?;
+    if name.is_empty() || name.len() > 250 || name.starts_with("aws/") {
+        return Err(Error::invalid(format!(
+            "alias {alias:?} must be alias/ followed by 1 to 250 characters, not aws/…"
+        )));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+    {
+        return Err(Error::invalid(format!(
+            "alias {alias:?} may contain only letters, digits, '/', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl KeyVault for EmbeddedKeyVault {
+    async fn create_key(&self, spec: &KeySpec) -> Result<KeyInfo> {
+        validate_alias(&spec.alias)?;
+        let vault = self.vault.clone();
+        let spec = spec.clone();
+        self.vault
+            .cloud
+            .call(move |conn| {
+                let key_id = uuid::Uuid::new_v4().to_string();
+                let arn = cloud_ids::key_arn(&key_id);
+                let wrapped = vault.master.seal(SecretKey::random().as_bytes(), key_id.as_bytes())?;
+                let tags = serde_json::to_string(&spec.tags)
+                    .map_err(|e| Error::invalid(format!("tags of key {}: {e}", spec.alias)))?;
+                let what = format!("creating key {}", spec.alias);
+                let tx = immediate(conn, vault.cloud.path())?;
+                let inserted = tx.execute(
+                    "INSERT INTO keys (key_id, arn, alias, wrapped, state, deletion_at, description, tags, created_at)
+                     VALUES (?1, ?2, ?3, ?4, 'enabled', NULL, ?5, ?6, ?7)",
+                    params![key_id, arn, spec.alias, wrapped, spec.description, tags, to_nanos(now())?],
+                );
+                match inserted {
+                    Err(e) if is_constraint(&e) => {
+                        return Err(Error::already_exists(format!("alias {} already names a key", spec.alias)));
+                    }
+                    other => other.map_err(sql_err(what.clone()))?,
+                };
+                tx.commit().map_err(sql_err(what))?;
+                Ok(KeyInfo { key_id, arn, alias: Some(spec.alias), state: KeyState::Enabled, tags: spec.tags })
+            })
+            .await
+    }
+
+    async fn describe_key(&self, key: &str) -> Result<KeyInfo> {
+        let key = key.to_owned();
+        let path = self.vault.cloud.path().to_owned();
+        self.vault
+            .cloud
+            .call(move |conn| {
+                // A write transaction: describing an overdue key destroys it.
+                let tx = immediate(conn, &path)?;
+                let info = Vault::find(&tx, &key, now())?.info();
+                tx.commit()
+                    .map_err(sql_err(format!("describing key {key}")))?;
+                Ok(info)
+            })
+            .await
+    }
+
+    async fn encrypt(&self, key: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        let row = self.usable(key).await?;
+        if plaintext.len() > MAX_PLAINTEXT_BYTES {
+            return Err(Error::invalid(format!(
+                "plaintext of {} bytes is over the {MAX_PLAINTEXT_BYTES}-byte limit of key {key}",
+                plaintext.len()
+            )));
+        }
+        let material = self.vault.material(&row.key_id, row.wrapped.as_deref())?;
+        material.seal(plaintext, aad)
+    }
+
+    async fn decrypt(&self, key: &str, ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        let row = self.usable(key).await?;
+        let material = self.vault.material(&row.key_id, row.wrapped.as_deref())?;
+        material.open(ciphertext, aad).ok_or_else(|| {
+            Error::invalid(format!(
+                "ciphertext does not authenticate under key {key} with this context"
+            ))
+        })
+    }
+
+    async fn schedule_key_deletion(&self, key: &str, window_days: u32) -> Result<KeyInfo> {
+        if window_days > MAX_WINDOW_DAYS {
+            return Err(Error::invalid(format!(
+                "deletion window of {window_days} days for key {key} is over the maximum of {MAX_WINDOW_DAYS}"
+            )));
+        }
+        let key = key.to_owned();
+        let path = self.vault.cloud.path().to_owned();
+        self.vault
+            .cloud
+            .call(move |conn| {
+                let what = format!("scheduling deletion of key {key}");
+                let tx = immediate(conn, &path)?;
+                let at = now();
+                let row = Vault::find(&tx, &key, at)?;
+                let info = if row.state != KeyState::Enabled {
+                    row.info() // already scheduled or destroyed: idempotent
+                } else if window_days == 0 {
+                    tx.execute(
+                        "UPDATE keys SET state = 'destroyed', wrapped = NULL, alias = NULL, deletion_at = ?2
+                         WHERE key_id = ?1",
+                        params![row.key_id, to_nanos(at)?],
+                    )
+                    .map_err(sql_err(what.clone()))?;
+                    KeyInfo { alias: None, state: KeyState::Destroyed, ..row.info() }
+                } else {
+                    let deletion_at = at + Duration::days(i64::from(window_days));
+                    tx.execute(
+                        "UPDATE keys SET state = 'pending_deletion', alias = NULL, deletion_at = ?2 WHERE key_id = ?1",
+                        params![row.key_id, to_nanos(deletion_at)?],
+                    )
+                    .map_err(sql_err(what.clone()))?;
+                    KeyInfo { alias: None, state: KeyState::PendingDeletion { deletion_at }, ..row.info() }
+                };
+                tx.commit().map_err(sql_err(what))?;
+                Ok(info)
+            })
+            .await
+    }
+}
+
+impl EmbeddedKeyVault {
+    /// The row of `key` if it may be used now; `AccessDenied` otherwise.
+    async fn usable(&self, key: &str) -> Result<KeyRow> {
+        let key = key.to_owned();
+        self.vault
+            .cloud
+            .call(move |conn| Vault::usable_row(conn, &key))
+            .await
+    }
+}

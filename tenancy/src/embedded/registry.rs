@@ -1,0 +1,631 @@
+//! Embedded `Registry` on `registry.db`: tenant records (versioned), their journal, API keys
+//! and idempotency records.
+//!
+//! Every write is one `BEGIN IMMEDIATE` transaction, which is what makes the contracts hold
+//! across processes: a version check and the update it guards, a record and its journal
+//! entries, an idempotency lookup and the claim it leads to, all commit or fail together.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::embedded::sqlite::{Db, immediate, is_constraint, sql_err};
+use crate::embedded::timestamps::{from_nanos, to_nanos};
+use crate::error::{Error, Result};
+use crate::id::TenantId;
+use crate::ports::registry::{Registry, TenantFilter, TenantPage};
+use crate::record::{
+    ApiKeyKind, ApiKeyRecord, IdempotencyClaim, JournalEntry, JournalPhase, StoredResponse,
+    TenantRecord,
+};
+
+pub(crate) const FILE_NAME: &str = "registry.db";
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tenants (
+    id      TEXT PRIMARY KEY,
+    status  TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    record  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tenants_by_status ON tenants (status, id);
+CREATE TABLE IF NOT EXISTS journal (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    step   TEXT NOT NULL,
+    phase  TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_by_tenant ON journal (tenant, seq);
+CREATE INDEX IF NOT EXISTS journal_by_run ON journal (tenant, run_id, seq);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id       TEXT PRIMARY KEY,
+    tenant       TEXT NOT NULL,
+    hash         TEXT NOT NULL UNIQUE,
+    kind         TEXT NOT NULL,
+    prefix       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    revoked_at   INTEGER,
+    last_used_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS api_keys_by_tenant ON api_keys (tenant, created_at);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key         TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('claimed', 'completed')),
+    response    TEXT,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+";
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+pub(crate) struct EmbeddedRegistry {
+    db: Db,
+}
+
+impl EmbeddedRegistry {
+    pub(crate) fn new(db: Db) -> Self {
+        EmbeddedRegistry { db }
+    }
+
+    /// Runs `f` in one immediate transaction, committed when `f` succeeds.
+    async fn write<T, F>(&self, what: String, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let path = self.db.path().to_owned();
+        self.db
+            .call(move |conn| {
+                let tx = immediate(conn, &path)?;
+                let out = f(&tx)?;
+                tx.commit().map_err(sql_err(what))?;
+                Ok(out)
+            })
+            .await
+    }
+}
+
+fn phase_str(p: JournalPhase) -> &'static str {
+    match p {
+        JournalPhase::Intent => "intent",
+        JournalPhase::Done => "done",
+        JournalPhase::Failed => "failed",
+        JournalPhase::Undone => "undone",
+        JournalPhase::Transition => "transition",
+    }
+}
+
+fn phase_parse(raw: &str) -> Option<JournalPhase> {
+    [
+        JournalPhase::Intent,
+        JournalPhase::Done,
+        JournalPhase::Failed,
+        JournalPhase::Undone,
+        JournalPhase::Transition,
+    ]
+    .into_iter()
+    .find(|p| phase_str(*p) == raw)
+}
+
+fn conversion(col: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
+}
+
+fn bad_value(col: usize, what: &str, raw: &str) -> rusqlite::Error {
+    conversion(
+        col,
+        Error::unavailable(format!("unknown {what} {raw:?} in the registry")),
+    )
+}
+
+fn decode_record(raw: &str, version: i64) -> Result<TenantRecord> {
+    let mut record: TenantRecord = serde_json::from_str(raw)
+        .map_err(|e| Error::unavailable(format!("stored tenant record is unreadable: {e}")))?;
+    record.version = u64::try_from(version).unwrap_or_default();
+    Ok(record)
+}
+
+fn encode_record(record: &TenantRecord, version: u64) -> Result<String> {
+    let mut stored = record.clone();
+    stored.version = version;
+    serde_json::to_string(&stored).map_err(|e| {
+        Error::invalid(format!(
+            "tenant {}: record does not serialise: {e}",
+            record.id
+        ))
+    })
+}
+
+fn insert_journal(conn: &Connection, entry: &JournalEntry) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO journal (tenant, run_id, step, phase, detail, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            entry.tenant.as_str(),
+            entry.run_id.to_string(),
+            entry.step,
+            phase_str(entry.phase),
+            entry.detail,
+            to_nanos(entry.at).unwrap_or_default()
+        ])
+    })
+    .map(drop)
+    .map_err(sql_err(format!("appending to the journal of tenant {}", entry.tenant)))
+}
+
+fn check_entries(record: &TenantRecord, entries: &[JournalEntry]) -> Result<()> {
+    for e in entries {
+        to_nanos(e.at)?;
+        if e.tenant != record.id {
+            return Err(Error::invalid(format!(
+                "journal entry for tenant {} cannot be written with the record of tenant {}",
+                e.tenant, record.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn read_journal(r: &Row<'_>) -> rusqlite::Result<JournalEntry> {
+    let tenant: String = r.get(0)?;
+    let run_id: String = r.get(1)?;
+    let phase: String = r.get(3)?;
+    Ok(JournalEntry {
+        tenant: TenantId::parse(&tenant).map_err(|e| conversion(0, e))?,
+        run_id: Uuid::parse_str(&run_id).map_err(|e| conversion(1, e))?,
+        step: r.get(2)?,
+        phase: phase_parse(&phase).ok_or_else(|| bad_value(3, "journal phase", &phase))?,
+        detail: r.get(4)?,
+        at: from_nanos(r.get(5)?)?,
+    })
+}
+
+const API_KEY_COLUMNS: &str =
+    "key_id, tenant, hash, kind, prefix, created_at, expires_at, revoked_at, last_used_at";
+
+fn opt_time(v: Option<i64>) -> rusqlite::Result<Option<OffsetDateTime>> {
+    v.map(from_nanos).transpose()
+}
+
+fn read_api_key(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let tenant: String = r.get(1)?;
+    let kind: String = r.get(3)?;
+    Ok(ApiKeyRecord {
+        key_id: r.get(0)?,
+        tenant: TenantId::parse(&tenant).map_err(|e| conversion(1, e))?,
+        hash: r.get(2)?,
+        kind: match kind.as_str() {
+            "publishable" => ApiKeyKind::Publishable,
+            "secret" => ApiKeyKind::Secret,
+            other => return Err(bad_value(3, "API key kind", other)),
+        },
+        prefix: r.get(4)?,
+        created_at: from_nanos(r.get(5)?)?,
+        expires_at: opt_time(r.get(6)?)?,
+        revoked_at: opt_time(r.get(7)?)?,
+        last_used_at: opt_time(r.get(8)?)?,
+    })
+}
+
+fn api_key_by_id(
+    conn: &Connection,
+    tenant: &TenantId,
+    key_id: &str,
+) -> Result<Option<ApiKeyRecord>> {
+    conn.query_row(
+        &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_id = ?1 AND tenant = ?2"),
+        params![key_id, tenant.as_str()],
+        read_api_key,
+    )
+    .optional()
+    .map_err(sql_err(format!(
+        "reading API key {key_id} of tenant {tenant}"
+    )))
+}
+
+#[async_trait]
+impl Registry for EmbeddedRegistry {
+    async fn create_tenant(
+        &self,
+        record: &TenantRecord,
+        entry: &JournalEntry,
+    ) -> Result<TenantRecord> {
+        check_entries(record, std::slice::from_ref(entry))?;
+        let raw = encode_record(record, 1)?;
+        let mut stored = record.clone();
+        stored.version = 1;
+        let entry = entry.clone();
+        self.write(format!("creating tenant {}", record.id), move |tx| {
+            match tx.execute(
+                "INSERT INTO tenants (id, status, version, record) VALUES (?1, ?2, 1, ?3)",
+                params![stored.id.as_str(), stored.status.as_str(), raw],
+            ) {
+                Err(e) if is_constraint(&e) => {
+                    return Err(Error::already_exists(format!(
+                        "tenant {} already exists (or was deleted)",
+                        stored.id
+                    )));
+                }
+                other => other.map_err(sql_err(format!("creating tenant {}", stored.id)))?,
+            };
+            insert_journal(tx, &entry)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<TenantRecord> {
+        let id = id.clone();
+        self.db
+            .call(move |conn| {
+                let row: Option<(String, i64)> = conn
+                    .query_row(
+                        "SELECT record, version FROM tenants WHERE id = ?1",
+                        [id.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(sql_err(format!("reading tenant {id}")))?;
+                let (raw, version) =
+                    row.ok_or_else(|| Error::not_found(format!("tenant {id} does not exist")))?;
+                decode_record(&raw, version)
+            })
+            .await
+    }
+
+    async fn update_tenant(
+        &self,
+        record: &TenantRecord,
+        entries: &[JournalEntry],
+    ) -> Result<TenantRecord> {
+        check_entries(record, entries)?;
+        let next = record
+            .version
+            .checked_add(1)
+            .ok_or_else(|| Error::invalid("tenant version overflow"))?;
+        let raw = encode_record(record, next)?;
+        let mut stored = record.clone();
+        stored.version = next;
+        let entries = entries.to_vec();
+        self.write(format!("updating tenant {}", record.id), move |tx| {
+            let id = stored.id.clone();
+            let current: Option<i64> = tx
+                .query_row("SELECT version FROM tenants WHERE id = ?1", [id.as_str()], |r| r.get(0))
+                .optional()
+                .map_err(sql_err(format!("reading tenant {id}")))?;
+            let current = current.ok_or_else(|| Error::not_found(format!("tenant {id} does not exist")))?;
+            let expected = next - 1;
+            if u64::try_from(current).ok() != Some(expected) {
+                return Err(Error::condition_failed(format!(
+                    "tenant {id} is at version {current}, not {expected}: someone else updated it first"
+                )));
+            }
+            tx.execute(
+                "UPDATE tenants SET status = ?2, version = ?3, record = ?4 WHERE id = ?1",
+                params![id.as_str(), stored.status.as_str(), i64::try_from(next).unwrap_or(i64::MAX), raw],
+            )
+            .map_err(sql_err(format!("updating tenant {id}")))?;
+            for e in &entries {
+                insert_journal(tx, e)?;
+            }
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn list_tenants(&self, filter: &TenantFilter) -> Result<TenantPage> {
+        if filter.limit > MAX_LIMIT {
+            return Err(Error::invalid(format!(
+                "limit {} is over the cap of {MAX_LIMIT}",
+                filter.limit
+            )));
+        }
+        let limit = if filter.limit == 0 {
+            DEFAULT_LIMIT
+        } else {
+            filter.limit
+        };
+        let filter = filter.clone();
+        self.db
+            .call(move |conn| {
+                let what = || "listing tenants".to_owned();
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT record, version FROM tenants
+                         WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id > ?2)
+                         ORDER BY id LIMIT ?3",
+                    )
+                    .map_err(sql_err(what()))?;
+                let rows = stmt
+                    .query_map(
+                        params![
+                            filter.status.map(|s| s.as_str()),
+                            filter.after.as_ref().map(|a| a.as_str()),
+                            i64::from(limit) + 1
+                        ],
+                        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                    )
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(sql_err(what()))?;
+                let mut tenants = rows
+                    .iter()
+                    .map(|(raw, v)| decode_record(raw, *v))
+                    .collect::<Result<Vec<_>>>()?;
+                let next = if tenants.len() > limit as usize {
+                    tenants.truncate(limit as usize);
+                    tenants.last().map(|t| t.id.clone())
+                } else {
+                    None
+                };
+                Ok(TenantPage { tenants, next })
+            })
+            .await
+    }
+
+    async fn append_journal(&self, entry: &JournalEntry) -> Result<()> {
+        to_nanos(entry.at)?;
+        let entry = entry.clone();
+        self.write(
+            format!("appending to the journal of tenant {}", entry.tenant),
+            move |tx| insert_journal(tx, &entry),
+        )
+        .await
+    }
+
+    async fn journal(
+        &self,
+        tenant: &TenantId,
+        run_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<JournalEntry>> {
+        let limit = if limit == 0 { DEFAULT_LIMIT } else { limit };
+        let tenant = tenant.clone();
+        self.db
+            .call(move |conn| {
+                let what = || format!("reading the journal of tenant {tenant}");
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT tenant, run_id, step, phase, detail, at FROM journal
+                         WHERE tenant = ?1 AND (?2 IS NULL OR run_id = ?2)
+                         ORDER BY seq DESC LIMIT ?3",
+                    )
+                    .map_err(sql_err(what()))?;
+                let mut entries = stmt
+                    .query_map(
+                        params![
+                            tenant.as_str(),
+                            run_id.map(|r| r.to_string()),
+                            i64::from(limit)
+                        ],
+                        read_journal,
+                    )
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(sql_err(what()))?;
+                entries.reverse();
+                Ok(entries)
+            })
+            .await
+    }
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        let key = key.clone();
+        let times = (
+            to_nanos(key.created_at)?,
+            key.expires_at.map(to_nanos).transpose()?,
+            key.revoked_at.map(to_nanos).transpose()?,
+            key.last_used_at.map(to_nanos).transpose()?,
+        );
+        self.write(format!("storing API key {} of tenant {}", key.key_id, key.tenant), move |tx| {
+            match tx.execute(
+                &format!("INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                params![
+                    key.key_id,
+                    key.tenant.as_str(),
+                    key.hash,
+                    key.kind.as_str(),
+                    key.prefix,
+                    times.0,
+                    times.1,
+                    times.2,
+                    times.3
+                ],
+            ) {
+                Err(e) if is_constraint(&e) => Err(Error::already_exists(format!(
+                    "API key id {} or its hash is already stored",
+                    key.key_id
+                ))),
+                Err(e) => Err(sql_err(format!("storing API key {}", key.key_id))(e)),
+                Ok(_) => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> Result<ApiKeyRecord> {
+        let hash = hash.to_owned();
+        self.db
+            .call(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = ?1"
+                ))
+                .and_then(|mut s| s.query_row([&hash], read_api_key).optional())
+                .map_err(sql_err("resolving an API key"))?
+                .ok_or_else(|| Error::not_found("no API key has this hash"))
+            })
+            .await
+    }
+
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>> {
+        let tenant = tenant.clone();
+        self.db
+            .call(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant = ?1 ORDER BY created_at DESC, key_id DESC"
+                ))
+                .and_then(|mut s| s.query_map([tenant.as_str()], read_api_key)?.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(sql_err(format!("listing the API keys of tenant {tenant}")))
+            })
+            .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        at: OffsetDateTime,
+    ) -> Result<ApiKeyRecord> {
+        let at_nanos = to_nanos(at)?;
+        let tenant = tenant.clone();
+        let key_id = key_id.to_owned();
+        self.write(
+            format!("revoking API key {key_id} of tenant {tenant}"),
+            move |tx| {
+                let key = api_key_by_id(tx, &tenant, &key_id)?.ok_or_else(|| {
+                    Error::not_found(format!("tenant {tenant} has no API key {key_id}"))
+                })?;
+                if key.revoked_at.is_some() {
+                    return Ok(key);
+                }
+                tx.execute(
+                    "UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1",
+                    params![key_id, at_nanos],
+                )
+                .map_err(sql_err(format!("revoking API key {key_id}")))?;
+                Ok(ApiKeyRecord {
+                    revoked_at: Some(at),
+                    ..key
+                })
+            },
+        )
+        .await
+    }
+
+    async fn revoke_all_api_keys(&self, tenant: &TenantId, at: OffsetDateTime) -> Result<u32> {
+        let at = to_nanos(at)?;
+        let tenant = tenant.clone();
+        self.write(
+            format!("revoking the API keys of tenant {tenant}"),
+            move |tx| {
+                let n = tx
+                .execute(
+                    "UPDATE api_keys SET revoked_at = ?2 WHERE tenant = ?1 AND revoked_at IS NULL",
+                    params![tenant.as_str(), at],
+                )
+                .map_err(sql_err(format!("revoking the API keys of tenant {tenant}")))?;
+                Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            },
+        )
+        .await
+    }
+
+    async fn touch_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<()> {
+        let at = to_nanos(at)?;
+        let key_id = key_id.to_owned();
+        self.db
+            .call(move |conn| {
+                // Never moves backwards; a missing key is ignored (best effort).
+                conn.execute(
+                    "UPDATE api_keys SET last_used_at = ?2
+                     WHERE key_id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+                    params![key_id, at],
+                )
+                .map(drop)
+                .map_err(sql_err(format!("recording use of API key {key_id}")))
+            })
+            .await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+        stale_after: time::Duration,
+    ) -> Result<IdempotencyClaim> {
+        let now_n = to_nanos(now)?;
+        let expires_n = to_nanos(expires_at)?;
+        let stale_n = i64::try_from(stale_after.whole_nanoseconds()).unwrap_or(i64::MAX);
+        let key = key.to_owned();
+        let fingerprint = fingerprint.to_owned();
+        self.write(format!("claiming idempotency key {key}"), move |tx| {
+            let existing: Option<(String, String, Option<String>, i64, i64)> = tx
+                .query_row(
+                    "SELECT fingerprint, state, response, created_at, expires_at FROM idempotency WHERE key = ?1",
+                    [&key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+                .map_err(sql_err(format!("reading idempotency key {key}")))?;
+            if let Some((found, state, response, created_at, expires)) = existing {
+                let expired = expires <= now_n;
+                let stale = state == "claimed" && now_n.saturating_sub(created_at) >= stale_n;
+                if !expired && !stale {
+                    return match (state.as_str(), response) {
+                        ("completed", Some(raw)) => {
+                            let response = serde_json::from_str(&raw).map_err(|e| {
+                                Error::unavailable(format!("stored response of idempotency key {key} is unreadable: {e}"))
+                            })?;
+                            Ok(IdempotencyClaim::Completed { fingerprint: found, response })
+                        }
+                        _ => Ok(IdempotencyClaim::InProgress { fingerprint: found }),
+                    };
+                }
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO idempotency (key, fingerprint, state, response, created_at, expires_at)
+                 VALUES (?1, ?2, 'claimed', NULL, ?3, ?4)",
+                params![key, fingerprint, now_n, expires_n],
+            )
+            .map_err(sql_err(format!("claiming idempotency key {key}")))?;
+            Ok(IdempotencyClaim::Claimed)
+        })
+        .await
+    }
+
+    async fn complete_idempotency_key(&self, key: &str, response: &StoredResponse) -> Result<()> {
+        let raw = serde_json::to_string(response).map_err(|e| {
+            Error::invalid(format!(
+                "response for idempotency key {key} does not serialise: {e}"
+            ))
+        })?;
+        let key = key.to_owned();
+        self.write(format!("completing idempotency key {key}"), move |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE idempotency SET state = 'completed', response = ?2 WHERE key = ?1",
+                    params![key, raw],
+                )
+                .map_err(sql_err(format!("completing idempotency key {key}")))?;
+            if n == 0 {
+                return Err(Error::not_found(format!(
+                    "idempotency key {key} has no claim to complete"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_idempotency_key(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.write(format!("releasing idempotency key {key}"), move |tx| {
+            tx.execute(
+                "DELETE FROM idempotency WHERE key = ?1 AND state = 'claimed'",
+                [&key],
+            )
+            .map(drop)
+            .map_err(sql_err(format!("releasing idempotency key {key}")))
+        })
+        .await
+    }
+}

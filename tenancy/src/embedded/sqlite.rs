@@ -1,0 +1,161 @@
+//! SQLite plumbing shared by every embedded adapter: how a database file is opened (WAL,
+//! durable commits, busy timeout), how blocking calls leave the async runtime, and how SQLite
+//! errors become port errors.
+//!
+//! Two processes (control plane and data plane) may open the same files. WAL lets readers run
+//! beside one writer; writers start with `BEGIN IMMEDIATE` so that two processes never both
+//! hold a read lock and then deadlock upgrading it; `busy_timeout` makes a writer wait for the
+//! other instead of failing at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How long a connection waits for another writer before giving up with `Unavailable`.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One SQLite connection, shared by the adapters of this process. rusqlite connections are
+/// blocking and not `Sync`; the mutex serialises this process's use of it, and
+/// [`Db::call`] runs the work on tokio's blocking pool so the async runtime never waits on
+/// disk or on another process's lock.
+#[derive(Clone)]
+pub(crate) struct Db {
+    inner: Arc<DbInner>,
+}
+
+struct DbInner {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`, configures it and applies `schema`
+    /// (idempotent DDL) in one immediate transaction.
+    pub(crate) fn open(path: &Path, schema: &str) -> Result<Db> {
+        let mut conn = open_connection(path)?;
+        if !schema.is_empty() {
+            let tx = immediate(&mut conn, path)?;
+            tx.execute_batch(schema).map_err(sql_err(format!(
+                "creating the schema of {}",
+                path.display()
+            )))?;
+            tx.commit().map_err(sql_err(format!(
+                "creating the schema of {}",
+                path.display()
+            )))?;
+        }
+        Ok(Db {
+            inner: Arc::new(DbInner {
+                conn: Mutex::new(conn),
+                path: path.to_owned(),
+            }),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        blocking(move || db.with_conn(f)).await
+    }
+
+    /// Runs `f` with the connection on the current thread. Only for code already running on
+    /// the blocking pool (inside [`Db::call`] or [`blocking`]).
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock()?;
+        f(&mut conn)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.inner.conn.lock().map_err(|_| {
+            Error::unavailable(format!(
+                "connection to {} is unusable: a previous call panicked while holding it",
+                self.inner.path.display()
+            ))
+        })
+    }
+}
+
+/// Runs blocking work on tokio's blocking pool.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::unavailable(format!("embedded storage task failed: {e}")))?
+}
+
+/// A configured connection: WAL (readers beside one writer, across processes), `FULL`
+/// synchronous commits (an acknowledged write survives power loss), foreign keys, and a busy
+/// timeout so concurrent writers queue instead of failing.
+pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
+    let what = || format!("opening {}", path.display());
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err(what()))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err(what()))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(sql_err(what()))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::unavailable(format!(
+            "{} refused WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .map_err(sql_err(what()))?;
+    Ok(conn)
+}
+
+/// Starts a write transaction that takes the write lock up front (`BEGIN IMMEDIATE`).
+pub(crate) fn immediate<'c>(conn: &'c mut Connection, path: &Path) -> Result<Transaction<'c>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err(format!("starting a write on {}", path.display())))
+}
+
+/// Maps a SQLite error to the port's kinds: busy/locked → `Unavailable` (retryable), a
+/// missing table → `NotFound`, a constraint violation → `AlreadyExists`; anything else →
+/// `Unavailable`. `what` says what was being done, and for whom.
+pub(crate) fn sql_err(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
+    let what = what.into();
+    move |e| {
+        let kind = classify(&e);
+        Error::new(kind, format!("{what}: {e}")).with_source(e)
+    }
+}
+
+fn classify(e: &rusqlite::Error) -> ErrorKind {
+    match e {
+        rusqlite::Error::SqliteFailure(f, msg) => match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => ErrorKind::Unavailable,
+            ErrorCode::ConstraintViolation => ErrorKind::AlreadyExists,
+            _ if msg.as_deref().is_some_and(|m| m.contains("no such table")) => ErrorKind::NotFound,
+            _ => ErrorKind::Unavailable,
+        },
+        _ if e.to_string().contains("no such table") => ErrorKind::NotFound,
+        _ => ErrorKind::Unavailable,
+    }
+}
+
+/// Whether `e` is a uniqueness or primary-key violation (the row already exists).
+pub(crate) fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
+}

@@ -1,0 +1,247 @@
+//! Embedded `TableAdmin`: a tenant table is a SQLite table `"t:{name}"` in its tenant's file,
+//! recorded in the `cloud.db` catalog with its spec, ARN, file group and encryption key.
+//!
+//! The catalog is the authority on what exists. Creates and deletes hold the catalog's write
+//! lock while they change the tenant file, so they are serialised across processes; a crash
+//! between the two commits leaves at most an orphaned SQLite table that no catalog row points
+//! at, which the next create of that name drops.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use crate::embedded::cloud_ids;
+use crate::embedded::key_vault::Vault;
+use crate::embedded::sqlite::{Db, immediate, sql_err};
+use crate::embedded::tenant_files::{TenantFiles, group_of};
+use crate::embedded::timestamps::{now, to_nanos};
+use crate::error::{Error, Result};
+use crate::ports::key_vault::KeyState;
+use crate::ports::table_admin::{TableAdmin, TableInfo, TableStatus};
+use crate::table_plan::TableSpec;
+
+/// The SQLite name of a tenant table (quoted; table names are `[a-zA-Z0-9_.-]`, checked at
+/// create, so quoting cannot be escaped).
+pub(crate) fn sql_table(name: &str) -> String {
+    format!("\"t:{name}\"")
+}
+
+fn ddl(name: &str) -> String {
+    let table = sql_table(name);
+    let index = format!("\"i:{name}:gsi1\"");
+    format!(
+        "DROP TABLE IF EXISTS {table};
+         CREATE TABLE {table} (
+             pk TEXT NOT NULL, sk TEXT NOT NULL,
+             gsi1pk TEXT NULL, gsi1sk TEXT NULL,
+             ttl INTEGER NULL, version INTEGER NOT NULL, payload BLOB NOT NULL,
+             PRIMARY KEY (pk, sk)
+         ) WITHOUT ROWID;
+         CREATE INDEX {index} ON {table} (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;"
+    )
+}
+
+/// DynamoDB's naming rule for tables and indexes: 3–255 of `[a-zA-Z0-9_.-]`.
+pub(crate) fn valid_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn validate(spec: &TableSpec) -> Result<()> {
+    let name = &spec.name;
+    if !valid_table_name(name) {
+        return Err(Error::invalid(format!(
+            "table name {name:?} must be 3 to 255 characters of letters, digits, '_', '.' and '-'"
+        )));
+    }
+    let attr_ok = |a: &str| !a.is_empty() && a.len() <= 255;
+    if !attr_ok(&spec.partition_key) || !attr_ok(&spec.sort_key) {
+        return Err(Error::invalid(format!(
+            "table {name}: key attribute names must be 1 to 255 characters"
+        )));
+    }
+    if spec.partition_key == spec.sort_key {
+        return Err(Error::invalid(format!(
+            "table {name}: partition and sort key must be different attributes"
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for index in &spec.indexes {
+        if !valid_table_name(&index.name) || !seen.insert(index.name.as_str()) {
+            return Err(Error::invalid(format!(
+                "table {name}: index name {:?} is invalid or repeated",
+                index.name
+            )));
+        }
+        if !attr_ok(&index.partition_key) || !attr_ok(&index.sort_key) {
+            return Err(Error::invalid(format!(
+                "table {name}: index {} key attribute names must be 1 to 255 characters",
+                index.name
+            )));
+        }
+    }
+    if spec.ttl_attribute.as_deref().is_some_and(|a| !attr_ok(a)) {
+        return Err(Error::invalid(format!(
+            "table {name}: TTL attribute name must be 1 to 255 characters"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) struct EmbeddedTableAdmin {
+    cloud: Db,
+    files: Arc<TenantFiles>,
+}
+
+impl EmbeddedTableAdmin {
+    pub(crate) fn new(cloud: Db, files: Arc<TenantFiles>) -> Self {
+        EmbeddedTableAdmin { cloud, files }
+    }
+}
+
+fn decode_spec(name: &str, raw: &str) -> Result<TableSpec> {
+    serde_json::from_str(raw).map_err(|e| {
+        Error::unavailable(format!("catalog entry of table {name} is unreadable: {e}"))
+    })
+}
+
+#[async_trait]
+impl TableAdmin for EmbeddedTableAdmin {
+    async fn create_table(&self, spec: &TableSpec) -> Result<TableInfo> {
+        validate(spec)?;
+        let spec = spec.clone();
+        let files = self.files.clone();
+        let path = self.cloud.path().to_owned();
+        self.cloud
+            .call(move |conn| {
+                let name = spec.name.clone();
+                let what = || format!("creating table {name}");
+                let tx = immediate(conn, &path)?;
+                let exists: Option<i64> = tx
+                    .query_row("SELECT 1 FROM tables WHERE name = ?1", [&name], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(sql_err(what()))?;
+                if exists.is_some() {
+                    return Err(Error::already_exists(format!(
+                        "table {name} already exists"
+                    )));
+                }
+                let key_id = match &spec.sse_key {
+                    None => None,
+                    Some(key) => {
+                        let row = Vault::resolve(&tx, key).map_err(|e| {
+                            Error::invalid(format!(
+                                "table {name}: SSE key {key} is not usable: {}",
+                                e.message()
+                            ))
+                        })?;
+                        if row.state != KeyState::Enabled {
+                            return Err(Error::invalid(format!(
+                                "table {name}: SSE key {key} is pending deletion or destroyed"
+                            )));
+                        }
+                        Some(row.key_id)
+                    }
+                };
+                let group = group_of(&spec.tags);
+                let arn = cloud_ids::table_arn(&name);
+                let raw_spec = serde_json::to_string(&spec).map_err(|e| {
+                    Error::invalid(format!("table {name}: spec does not serialise: {e}"))
+                })?;
+                tx.execute(
+                    "INSERT INTO tables (name, tenant_group, arn, key_id, spec, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![name, group, arn, key_id, raw_spec, to_nanos(now())?],
+                )
+                .map_err(sql_err(what()))?;
+                // The tenant file is changed while the catalog's write lock is held, so no other
+                // create or delete of this name can interleave.
+                files.get(&group)?.with_conn(|tconn| {
+                    let ttx = immediate(tconn, std::path::Path::new(&group))?;
+                    ttx.execute_batch(&ddl(&name)).map_err(sql_err(what()))?;
+                    ttx.commit().map_err(sql_err(what()))
+                })?;
+                tx.commit().map_err(sql_err(what()))?;
+                Ok(TableInfo {
+                    spec,
+                    arn,
+                    status: TableStatus::Active,
+                })
+            })
+            .await
+    }
+
+    async fn describe_table(&self, name: &str) -> Result<TableInfo> {
+        let name = name.to_owned();
+        self.cloud
+            .call(move |conn| {
+                let row: Option<(String, String)> = conn
+                    .query_row(
+                        "SELECT arn, spec FROM tables WHERE name = ?1",
+                        [&name],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(sql_err(format!("describing table {name}")))?;
+                let (arn, raw) =
+                    row.ok_or_else(|| Error::not_found(format!("table {name} does not exist")))?;
+                Ok(TableInfo {
+                    spec: decode_spec(&name, &raw)?,
+                    arn,
+                    status: TableStatus::Active,
+                })
+            })
+            .await
+    }
+
+    async fn delete_table(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        let files = self.files.clone();
+        let path = self.cloud.path().to_owned();
+        self.cloud
+            .call(move |conn| {
+                let what = || format!("deleting table {name}");
+                let tx = immediate(conn, &path)?;
+                let group: Option<String> = tx
+                    .query_row(
+                        "SELECT tenant_group FROM tables WHERE name = ?1",
+                        [&name],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql_err(what()))?;
+                let group = group
+                    .ok_or_else(|| Error::not_found(format!("table {name} does not exist")))?;
+                // Drop the data first: a crash before the catalog commit leaves a catalog entry
+                // whose deletion can simply be repeated, never data nobody can find.
+                files.get(&group)?.with_conn(|tconn| {
+                    let ttx = immediate(tconn, std::path::Path::new(&group))?;
+                    ttx.execute_batch(&format!("DROP TABLE IF EXISTS {}", sql_table(&name)))
+                        .map_err(sql_err(what()))?;
+                    ttx.commit().map_err(sql_err(what()))
+                })?;
+                tx.execute("DELETE FROM tables WHERE name = ?1", [&name])
+                    .map_err(sql_err(what()))?;
+                tx.commit().map_err(sql_err(what()))
+            })
+            .await
+    }
+
+    async fn list_tables(&self, prefix: &str) -> Result<Vec<String>> {
+        let prefix = prefix.to_owned();
+        self.cloud
+            .call(move |conn| {
+                conn.prepare_cached(
+                    "SELECT name FROM tables WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
+                )
+                .and_then(|mut s| s.query_map([&prefix], |r| r.get::<_, String>(0))?.collect())
+                .map_err(sql_err(format!("listing tables starting with {prefix:?}")))
+            })
+            .await
+    }
+}

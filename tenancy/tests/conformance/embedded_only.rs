@@ -1,0 +1,269 @@
+//! Promises of the embedded backend beyond the ports: two `open()`s of one directory (as two
+//! processes) see each other's writes, `master.key` is private, payloads are encrypted on disk.
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::json;
+use tenancy::ErrorKind;
+use tenancy::conformance::Fixture;
+use tenancy::embedded;
+use tenancy::ports::{Condition, Item, ItemKey, WriteOp};
+
+use crate::options;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_opens_of_one_directory_see_each_others_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let second = embedded::open(&options(dir.path())).unwrap();
+
+    let (table, _) = first.tenant_table("tn", "app").await;
+    let item = Item::new(ItemKey::new("P", "S"));
+    second
+        .items
+        .put(&table, &item, Condition::NotExists)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.backend.items.get(&table, &item.key).await.unwrap(),
+        Some(item.clone())
+    );
+
+    let record = first.tenant_record("acme");
+    let entry =
+        tenancy::conformance::support::entry(&record.id, uuid::Uuid::new_v4(), "request", 0);
+    first
+        .backend
+        .registry
+        .create_tenant(&record, &entry)
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .registry
+            .get_tenant(&record.id)
+            .await
+            .unwrap()
+            .version,
+        1
+    );
+
+    second.tables.delete_table(&table).await.unwrap();
+    let after = first.backend.items.get(&table, &item.key).await;
+    assert_eq!(
+        after.unwrap_err().kind(),
+        ErrorKind::NotFound,
+        "a table deleted by the other opener is gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_deleted_by_the_other_opener_denies_access_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let second = embedded::open(&options(dir.path())).unwrap();
+    let (table, key_id) = first.tenant_table("tn", "app").await;
+    let item = Item::new(ItemKey::new("P", "S"));
+    first
+        .backend
+        .items
+        .put(&table, &item, Condition::None)
+        .await
+        .unwrap();
+    assert!(
+        first
+            .backend
+            .items
+            .get(&table, &item.key)
+            .await
+            .unwrap()
+            .is_some(),
+        "key material now cached"
+    );
+    second.keys.schedule_key_deletion(&key_id, 0).await.unwrap();
+    let denied = first
+        .backend
+        .items
+        .get(&table, &item.key)
+        .await
+        .unwrap_err();
+    assert_eq!(denied.kind(), ErrorKind::AccessDenied, "{denied}");
+}
+
+#[tokio::test]
+async fn master_key_is_created_readable_only_by_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    embedded::open(&options(dir.path())).unwrap();
+    let meta = std::fs::metadata(dir.path().join("master.key")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.len(), 32);
+}
+
+#[tokio::test]
+async fn a_master_key_readable_by_others_stops_open() {
+    let dir = tempfile::tempdir().unwrap();
+    embedded::open(&options(dir.path())).unwrap();
+    let path = dir.path().join("master.key");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = embedded::open(&options(dir.path())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(err.message().contains("master.key"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_are_not_stored_in_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let (table, _) = fx.tenant_table("tn", "app").await;
+    let marker = "conformance-plaintext-marker-8c1f";
+    let mut item = Item::new(ItemKey::new("P", "S"));
+    item.attrs.insert("secret".into(), json!(marker));
+    fx.backend
+        .items
+        .put(&table, &item, Condition::None)
+        .await
+        .unwrap();
+
+    let file = dir
+        .path()
+        .join("tables")
+        .join(format!("{}.db", fx.name("tn")));
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let payload: Vec<u8> = conn
+        .query_row(
+            &format!("SELECT payload FROM \"t:{table}\" WHERE pk = 'P' AND sk = 'S'"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        !payload
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes()),
+        "payload holds the plaintext"
+    );
+    let count: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM \"t:{table}\""), [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(count, 1);
+    drop(conn);
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(dir.path().join("tables")).unwrap() {
+        raw.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(
+        !raw.windows(marker.len()).any(|w| w == marker.as_bytes()),
+        "a tenant file holds the plaintext"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tenant_gets_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    fx.tenant_table("one", "app").await;
+    fx.tenant_table("two", "app").await;
+    fx.tenant_table("three", "app").await;
+    for t in ["one", "two", "three"] {
+        assert!(
+            dir.path()
+                .join("tables")
+                .join(format!("{}.db", fx.name(t)))
+                .exists(),
+            "file of tenant {t}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_moved_to_another_row_does_not_decrypt() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let (table, _) = fx.tenant_table("tn", "app").await;
+    for sk in ["a", "b"] {
+        let mut item = Item::new(ItemKey::new("P", sk));
+        item.attrs.insert("who".into(), json!(sk));
+        fx.backend
+            .items
+            .put(&table, &item, Condition::None)
+            .await
+            .unwrap();
+    }
+    let file = dir
+        .path()
+        .join("tables")
+        .join(format!("{}.db", fx.name("tn")));
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.execute(
+        &format!("UPDATE \"t:{table}\" SET payload = (SELECT payload FROM \"t:{table}\" WHERE sk = 'a') WHERE sk = 'b'"),
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    assert!(
+        fx.backend
+            .items
+            .get(&table, &ItemKey::new("P", "b"))
+            .await
+            .is_err()
+    );
+    assert!(
+        fx.backend
+            .items
+            .get(&table, &ItemKey::new("P", "a"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_across_two_tenants_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let (a, _) = fx.tenant_table("one", "app").await;
+    let (b, _) = fx.tenant_table("two", "app").await;
+    let item = Item::new(ItemKey::new("P", "S"));
+    let ops = [
+        WriteOp::Put {
+            table: a.clone(),
+            item: item.clone(),
+            condition: Condition::None,
+        },
+        WriteOp::Put {
+            table: b.clone(),
+            item: item.clone(),
+            condition: Condition::None,
+        },
+    ];
+    let err = fx.backend.items.transact_write(&ops).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert_eq!(fx.backend.items.get(&a, &item.key).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_tenants_than_open_file_slots_all_stay_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let mut tables = Vec::new();
+    for t in ["aa", "bb", "cc", "dd"] {
+        tables.push(fx.tenant_table(t, "app").await.0);
+    }
+    for round in 0..2u64 {
+        for table in &tables {
+            let mut item = Item::new(ItemKey::new("P", "S"));
+            item.version = round;
+            fx.backend
+                .items
+                .put(table, &item, Condition::None)
+                .await
+                .unwrap();
+            assert_eq!(
+                fx.backend.items.get(table, &item.key).await.unwrap(),
+                Some(item)
+            );
+        }
+    }
+}

@@ -63,8 +63,8 @@ pub struct ApiKeysApi;
 pub struct CreateApiKeyRequest {
     /// `publishable` (browser SDK, allowed origins only) or `secret` (servers).
     pub kind: ApiKeyKind,
-    /// RFC 3339 instant after which the key no longer verifies; must be in the future.
-    /// Absent: the key lives until revoked.
+    /// RFC 3339 instant from which the key no longer verifies; must be in the future, at most
+    /// 10 years ahead. Absent: the key lives until revoked.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
 }
@@ -194,7 +194,7 @@ impl Introspection {
     request_body = CreateApiKeyRequest,
     responses(
         (status = 201, description = "Key issued; `key` is shown only now", body = CreatedApiKey),
-        (status = 400, description = "Bad tenant id, unknown field, bad kind, past expiry", body = ErrorBody),
+        (status = 400, description = "Bad tenant id, unknown field, bad kind, expiry not in the next 10 years", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
         (status = 409, description = "`tenant_offboarded`", body = ErrorBody),
     )
@@ -205,14 +205,8 @@ pub async fn create_api_key(
     ApiJson(request): ApiJson<CreateApiKeyRequest>,
 ) -> ApiResult<Response> {
     let now = OffsetDateTime::now_utc();
-    if let Some(expires_at) = request.expires_at
-        && expires_at <= now
-    {
-        return Err(ApiError::BadRequest {
-            code: "invalid_request",
-            message: "expires_at: must be in the future".to_owned(),
-            details: Some(serde_json::json!({ "field": "expires_at" })),
-        });
+    if let Some(expires_at) = request.expires_at {
+        check_expiry(expires_at, now)?;
     }
 
     let registry = state.registry();
@@ -360,6 +354,22 @@ pub async fn introspect_api_key(
         Err(KeyRejection::Backend(e)) => return Err(e.into()),
     };
     Ok(Json(answer))
+}
+
+/// The longest lifetime a key may be given; beyond it, leave `expires_at` out and revoke the
+/// key when it is done with.
+const MAX_LIFETIME: time::Duration = time::Duration::days(10 * 366);
+
+/// A requested expiry must lie in the future and within [`MAX_LIFETIME`].
+fn check_expiry(expires_at: OffsetDateTime, now: OffsetDateTime) -> ApiResult<()> {
+    let reason = if expires_at <= now {
+        "must be in the future"
+    } else if expires_at - now > MAX_LIFETIME {
+        "must be at most 10 years in the future (leave it out for a key that lives until revoked)"
+    } else {
+        return Ok(());
+    };
+    Err(tenancy::InvalidInput::new("expires_at", reason).into())
 }
 
 /// The tenant, or 404 `tenant_not_found`.

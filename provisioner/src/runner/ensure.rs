@@ -37,6 +37,8 @@ pub(crate) trait Resource: Send + Sync {
 pub(crate) enum Outcome {
     Created,
     Adopted,
+    /// A step without a resource of its own (the probe) checked what exists.
+    Verified,
 }
 
 impl Outcome {
@@ -44,6 +46,7 @@ impl Outcome {
         match self {
             Outcome::Created => "created",
             Outcome::Adopted => "adopted",
+            Outcome::Verified => "verified",
         }
     }
 }

@@ -126,7 +126,7 @@ impl Run<'_> {
 
         let checked = async {
             let detail = probe(&backend.roles, plan, self.run_id, &self.outside_table).await?;
-            Ok(((), Outcome::Adopted, detail))
+            Ok(((), Outcome::Verified, detail))
         };
         let intent = format!("probe both tables as role {}", plan.role_name);
         self.step_with_detail(Step::Probe, intent, &mut arns, checked, |_, _| {})

@@ -130,3 +130,90 @@ pub(crate) fn apply_transition(
         detail,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use tenancy::naming::{ResourceNames, TablePrefix};
+    use tenancy::{Failure, OwnerEmail, TenantName, Tier};
+
+    use super::*;
+
+    fn requested() -> TenantRecord {
+        let id = TenantId::parse("unit").unwrap();
+        let names = ResourceNames::for_tenant(&TablePrefix::default(), &id);
+        let mut r = TenantRecord::new(
+            id,
+            TenantName::parse("Unit").unwrap(),
+            OwnerEmail::parse("a@example.com").unwrap(),
+            Tier::Standard,
+            Vec::new(),
+            names,
+            OffsetDateTime::now_utc(),
+        );
+        r.run_id = Some(Uuid::now_v7());
+        r
+    }
+
+    #[test]
+    fn beginning_provisioning_continues_the_run_the_request_started() {
+        let mut r = requested();
+        let run = r.run_id;
+        let e = apply_transition(&mut r, Transition::BeginProvisioning, None, "go").unwrap();
+        assert_eq!(r.status, TenantStatus::Provisioning);
+        assert_eq!(r.run_id, run);
+        assert_eq!(Some(e.run_id), run);
+        assert_eq!(
+            (e.step.as_str(), e.phase),
+            ("begin_provisioning", JournalPhase::Transition)
+        );
+    }
+
+    #[test]
+    fn failing_ends_the_run_and_forgets_the_arns_and_retry_starts_a_fresh_run() {
+        let mut r = requested();
+        apply_transition(&mut r, Transition::BeginProvisioning, None, "go").unwrap();
+        let first = r.run_id;
+        r.arns.key_arn = Some("arn:key".to_owned());
+        let failure = Failure {
+            step: "key".to_owned(),
+            cause: "boom".to_owned(),
+            at: OffsetDateTime::now_utc(),
+        };
+        let e = apply_transition(&mut r, Transition::Fail, Some(failure), "rolled back").unwrap();
+        assert_eq!(r.run_id, None);
+        assert_eq!(r.arns, ResourceArns::default());
+        assert_eq!(
+            Some(e.run_id),
+            first,
+            "the failing run journals its own end"
+        );
+        apply_transition(&mut r, Transition::Retry, None, "again").unwrap();
+        assert!(r.run_id.is_some());
+        assert_ne!(r.run_id, first);
+        assert!(r.failure.is_none());
+    }
+
+    #[test]
+    fn an_illegal_transition_leaves_the_record_untouched() {
+        let mut r = requested();
+        let before = r.clone();
+        assert!(apply_transition(&mut r, Transition::Activate, None, "no").is_err());
+        assert_eq!(r, before);
+    }
+
+    #[test]
+    fn only_the_owning_run_in_the_expected_state_passes_the_ownership_check() {
+        let mut r = requested();
+        apply_transition(&mut r, Transition::BeginProvisioning, None, "go").unwrap();
+        let run = r.run_id.unwrap();
+        assert!(owned_by(&r, TenantStatus::Provisioning, run).is_ok());
+        assert!(matches!(
+            owned_by(&r, TenantStatus::Provisioning, Uuid::now_v7()),
+            Err(Error::Superseded { .. })
+        ));
+        assert!(matches!(
+            owned_by(&r, TenantStatus::Deprovisioning, run),
+            Err(Error::Superseded { .. })
+        ));
+    }
+}

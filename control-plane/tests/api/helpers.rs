@@ -286,3 +286,114 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
     );
     body["error"].clone()
 }
+
+/// Every route the control plane serves, as `(method, path template)`; `{id}` is a tenant id,
+/// `{key_id}` an API key id. Auth and OpenAPI tests iterate over it.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/tenants"),
+    ("GET", "/tenants"),
+    ("GET", "/tenants/{id}"),
+    ("PATCH", "/tenants/{id}"),
+    ("DELETE", "/tenants/{id}"),
+    ("POST", "/tenants/{id}/suspend"),
+    ("POST", "/tenants/{id}/resume"),
+    ("POST", "/tenants/{id}/retry"),
+    ("POST", "/tenants/{id}/api-keys"),
+    ("GET", "/tenants/{id}/api-keys"),
+    ("DELETE", "/tenants/{id}/api-keys/{key_id}"),
+    ("POST", "/api-keys/introspect"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
+];
+
+/// Routes anyone may call.
+pub const PUBLIC_ROUTES: &[&str] = &["/healthz", "/readyz", "/openapi.json"];
+
+/// A route template with its parameters filled in.
+pub fn fill(template: &str, id: &str, key_id: &str) -> String {
+    template.replace("{id}", id).replace("{key_id}", key_id)
+}
+
+pub fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).expect("HTTP method")
+}
+
+/// Which of a tenant's resources exist in the backend right now.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Presence {
+    pub app_table: bool,
+    pub events_table: bool,
+    /// The key alias resolves to a key that is still enabled.
+    pub usable_key: bool,
+    pub role: bool,
+}
+
+impl Presence {
+    pub const ALL: Presence = Presence {
+        app_table: true,
+        events_table: true,
+        usable_key: true,
+        role: true,
+    };
+    pub const NONE: Presence = Presence {
+        app_table: false,
+        events_table: false,
+        usable_key: false,
+        role: false,
+    };
+}
+
+impl TestApp {
+    /// Asks the backend (not the API) which of tenant `id`'s resources exist.
+    pub async fn presence(&self, id: &str) -> Presence {
+        let tenant = tenancy::TenantId::parse(id).expect("tenant id");
+        let names = self.state.provisioner.plan(&tenant).names;
+        let backend = self.state.provisioner.backend();
+        let exists = |r: tenancy::Result<()>| match r {
+            Ok(()) => true,
+            Err(e) if e.kind() == tenancy::ErrorKind::NotFound => false,
+            Err(e) => panic!("describing a resource of {id}: {e}"),
+        };
+        let key = match backend.keys.describe_key(&names.key_alias).await {
+            Ok(info) => info.state == tenancy::ports::KeyState::Enabled,
+            Err(e) if e.kind() == tenancy::ErrorKind::NotFound => false,
+            Err(e) => panic!("describing the key of {id}: {e}"),
+        };
+        Presence {
+            app_table: exists(
+                backend
+                    .tables
+                    .describe_table(&names.app_table)
+                    .await
+                    .map(drop),
+            ),
+            events_table: exists(
+                backend
+                    .tables
+                    .describe_table(&names.events_table)
+                    .await
+                    .map(drop),
+            ),
+            usable_key: key,
+            role: exists(
+                backend
+                    .roles
+                    .describe_role(&names.role_name)
+                    .await
+                    .map(drop),
+            ),
+        }
+    }
+
+    /// Waits (bounded) until this process has no provisioning or offboarding run left.
+    pub async fn wait_for_runs_to_finish(&self) {
+        for _ in 0..POLLS {
+            if self.state.runs.is_empty() {
+                return;
+            }
+            tokio::time::sleep(POLL_PAUSE).await;
+        }
+        panic!("background runs never finished: {:?}", self.state.runs);
+    }
+}

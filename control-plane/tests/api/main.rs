@@ -1,4 +1,10 @@
 //! The control plane's HTTP API, served for real on 127.0.0.1:0 over a fresh embedded data
 //! directory per test.
 
+mod api_keys;
+mod auth;
 mod helpers;
+mod idempotency;
+mod isolation;
+mod lifecycle;
+mod tenants;

@@ -1,0 +1,174 @@
+//! `Idempotency-Key` on POSTs: replay, reuse with another body, concurrent use.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, assert_error, json_of, tenant_body};
+
+#[tokio::test]
+async fn the_same_key_and_body_replay_the_first_response_and_create_one_tenant() {
+    let app = TestApp::spawn().await;
+    let first = app
+        .with_idempotency_key("key-1", "/tenants", &tenant_body("once"))
+        .await;
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first_location = first.headers()["location"].clone();
+    let (first_status, first_body) = json_of(first).await;
+    assert_eq!(first_status, StatusCode::ACCEPTED, "{first_body}");
+
+    // Same body, keys in another order: the same request.
+    let reordered = json!({
+        "allowed_origins": ["https://app.once.example.com"],
+        "owner_email": "ops@once.example.com",
+        "name": "Tenant once",
+        "id": "once",
+    });
+    let second = app
+        .with_idempotency_key("key-1", "/tenants", &reordered)
+        .await;
+    assert_eq!(second.headers()["idempotent-replayed"], "true");
+    assert_eq!(second.headers()["location"], first_location);
+    let (second_status, second_body) = json_of(second).await;
+    assert_eq!(second_status, first_status);
+    assert_eq!(second_body, first_body);
+    assert_eq!(app.tenant_ids().await, ["once"]);
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_422() {
+    let app = TestApp::spawn().await;
+    let (status, _) = json_of(
+        app.with_idempotency_key("key-2", "/tenants", &tenant_body("first"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let reused = app
+        .with_idempotency_key("key-2", "/tenants", &tenant_body("second"))
+        .await;
+    assert_error(
+        reused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    // Another path with the same key is another request too.
+    let elsewhere = app
+        .with_idempotency_key("key-2", "/tenants?wait=true", &tenant_body("first"))
+        .await;
+    assert_error(
+        elsewhere,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(app.tenant_ids().await, ["first"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_requests_with_one_key_execute_once() {
+    let app = TestApp::spawn().await;
+    let body = tenant_body("racy");
+    let (a, b) = tokio::join!(
+        app.with_idempotency_key("key-3", "/tenants?wait=true", &body),
+        app.with_idempotency_key("key-3", "/tenants?wait=true", &body),
+    );
+    let replayed = |r: &reqwest::Response| r.headers().get("idempotent-replayed").is_some();
+    let (ra, rb) = (replayed(&a), replayed(&b));
+    let ((sa, ba), (sb, bb)) = (json_of(a).await, json_of(b).await);
+    let mut executed = 0;
+    for (status, body, was_replayed) in [(sa, &ba, ra), (sb, &bb, rb)] {
+        if status == StatusCode::CONFLICT {
+            assert_eq!(body["error"]["code"], "idempotency_key_in_use", "{body}");
+        } else if was_replayed {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        } else {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            executed += 1;
+        }
+    }
+    assert_eq!(executed, 1, "{sa} {ba} / {sb} {bb}");
+    assert_eq!(app.tenant_ids().await, ["racy"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_keys_racing_for_one_id_give_one_success_and_one_409() {
+    let app = TestApp::spawn().await;
+    let body = tenant_body("contested");
+    let (a, b) = tokio::join!(
+        app.with_idempotency_key("key-a", "/tenants", &body),
+        app.with_idempotency_key("key-b", "/tenants", &body),
+    );
+    let ((sa, ba), (sb, bb)) = (json_of(a).await, json_of(b).await);
+    let mut statuses = [sa, sb];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::ACCEPTED, StatusCode::CONFLICT],
+        "{ba} / {bb}"
+    );
+    let loser = if sa == StatusCode::CONFLICT { ba } else { bb };
+    assert_eq!(loser["error"]["code"], "tenant_exists");
+    assert_eq!(app.tenant_ids().await, ["contested"]);
+}
+
+#[tokio::test]
+async fn a_refusal_is_replayed_too() {
+    let app = TestApp::spawn().await;
+    app.onboard("taken").await;
+    let first = app
+        .with_idempotency_key("key-4", "/tenants", &tenant_body("taken"))
+        .await;
+    assert_error(first, StatusCode::CONFLICT, "tenant_exists").await;
+    let again = app
+        .with_idempotency_key("key-4", "/tenants", &tenant_body("taken"))
+        .await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_error(again, StatusCode::CONFLICT, "tenant_exists").await;
+}
+
+#[tokio::test]
+async fn transitions_honour_the_key_as_well() {
+    let app = TestApp::spawn().await;
+    app.onboard("keyed").await;
+    let first = app
+        .with_idempotency_key("key-5", "/tenants/keyed/suspend", &json!({}))
+        .await;
+    let (status, body) = json_of(first).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Without the key the second suspend would be an illegal transition; with it, a replay.
+    let again = app
+        .with_idempotency_key("key-5", "/tenants/keyed/suspend", &json!({}))
+        .await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let (again_status, again_body) = json_of(again).await;
+    assert_eq!((again_status, again_body), (status, body));
+}
+
+#[tokio::test]
+async fn malformed_keys_are_400_and_execute_nothing() {
+    let app = TestApp::spawn().await;
+    let too_long = "k".repeat(256);
+    for bad in [too_long.as_str(), "has space", "tab\tin"] {
+        let response = app
+            .with_idempotency_key(bad, "/tenants", &tenant_body("nokey"))
+            .await;
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_idempotency_key").await;
+    }
+    let empty = app
+        .request(reqwest::Method::POST, "/tenants")
+        .header("Idempotency-Key", "")
+        .json(&tenant_body("nokey"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(empty, StatusCode::BAD_REQUEST, "invalid_idempotency_key").await;
+    assert!(app.tenant_ids().await.is_empty());
+    let longest = "k".repeat(255);
+    let (status, _) = json_of(
+        app.with_idempotency_key(&longest, "/tenants", &tenant_body("nokey"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}

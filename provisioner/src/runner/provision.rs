@@ -10,7 +10,6 @@
 use std::future::Future;
 
 use tenancy::ports::{KeyInfo, RoleInfo, TableInfo};
-
 use tenancy::table_plan::TableRole;
 use tenancy::{
     Backend, Failure, JournalPhase, ResourceArns, TenantId, TenantRecord, TenantStatus, Transition,
@@ -60,6 +59,10 @@ impl Run<'_> {
             Err((_, e)) if !e.rolls_back() => Err(e),
             Err((step, e)) => {
                 let cause = e.to_string();
+                // A failure caused by losing the tenant (offboarding disabled the key under a
+                // step, say) is no failure of this run: stop as superseded, journal nothing.
+                let record = read(&self.backend.registry, &self.tenant).await?;
+                owned_by(&record, TenantStatus::Provisioning, self.run_id)?;
                 tracing::warn!(tenant = %self.tenant, run = %self.run_id, step = step.as_str(), %cause, "step failed; rolling back");
                 append(
                     &self.backend.registry,

@@ -144,3 +144,22 @@ async fn a_resource_created_just_after_offboarding_finished_is_removed_by_the_su
     );
     env.assert_no_resources(&id).await;
 }
+
+#[tokio::test]
+async fn a_step_broken_by_offboarding_stops_as_superseded_without_journaling_a_failure() {
+    let env = TestEnv::new();
+    let id = tenant("broken-under");
+    // Offboarding disables the key before the events table is created with it, so that step
+    // fails — because the run lost the tenant, not because provisioning went wrong.
+    let err = provision_while_offboarding_at(&env, &id, "provision:before:events_table").await;
+    assert!(
+        matches!(err, provisioner::Error::Superseded { .. }),
+        "{err:?}"
+    );
+    env.assert_no_resources(&id).await;
+    let journal = env.journal(&id).await;
+    assert!(
+        !journal.iter().any(|e| e.phase == JournalPhase::Failed),
+        "{journal:#?}"
+    );
+}

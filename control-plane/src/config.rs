@@ -115,10 +115,7 @@ impl ControlPlaneSettings {
     /// The operator token and API-key pepper: configured values win; otherwise the files in
     /// the data directory, created (mode 0600, never overwritten) when absent.
     pub fn resolve_secrets(&self) -> Result<Secrets, ConfigError> {
-        std::fs::create_dir_all(self.data_dir()).map_err(|source| ConfigError::SecretFile {
-            path: self.data_dir().to_owned(),
-            source,
-        })?;
+        create_private_dir(self.data_dir())?;
         let (operator_token, operator_token_generated) = match &self.operator_token {
             Some(token) if !token.expose_secret().is_empty() => (token.clone(), false),
             _ => load_or_create_secret(&self.data_dir().join(OPERATOR_TOKEN_FILE), || {
@@ -146,6 +143,24 @@ pub struct Secrets {
     /// True when this call generated the token (first start): the one time it may be shown.
     pub operator_token_generated: bool,
     pub api_key_pepper: SecretString,
+}
+
+/// Creates the data directory (and parents) with mode 0700 when it does not exist: it holds
+/// secrets. An existing directory is used as it is.
+fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|source| ConfigError::SecretFile {
+            path: dir.to_owned(),
+            source,
+        })
 }
 
 /// `n` random bytes as unpadded base64url (32 bytes give 43 characters).
@@ -236,8 +251,9 @@ mod tests {
 
     #[test]
     fn generated_secrets_are_written_once_and_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = ControlPlaneSettings::for_data_dir(dir.path());
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        let settings = ControlPlaneSettings::for_data_dir(&dir);
         let first = settings.resolve_secrets().unwrap();
         assert!(first.operator_token_generated);
         let token = first.operator_token.expose_secret().to_owned();
@@ -254,12 +270,14 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             for file in [OPERATOR_TOKEN_FILE, API_KEY_PEPPER_FILE] {
-                let mode = std::fs::metadata(dir.path().join(file))
+                let mode = std::fs::metadata(dir.join(file))
                     .unwrap()
                     .permissions()
                     .mode();
                 assert_eq!(mode & 0o777, 0o600, "{file}");
             }
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "the data directory holds secrets");
         }
     }
 

@@ -50,13 +50,13 @@ impl AppState {
         }
     }
 
-    /// Resolves secrets (reading or generating the files in the data directory), opens the
-    /// configured backend and assembles the state. Returns the secrets too, so the caller can
+    /// Opens the configured backend, resolves secrets (reading or generating the files in the
+    /// data directory) and assembles the state. Returns the secrets too, so the caller can
     /// show a freshly generated operator token once.
     pub fn from_settings(
         settings: ControlPlaneSettings,
     ) -> Result<(AppState, Secrets), StartError> {
-        let secrets = settings.resolve_secrets()?;
+        // The backend first: it creates the data directory with its own (private) permissions.
         let backend =
             settings
                 .provisioner
@@ -65,6 +65,7 @@ impl AppState {
                     backend: settings.provisioner.backend,
                     source,
                 })?;
+        let secrets = settings.resolve_secrets()?;
         let provisioner = Provisioner::new(backend, settings.provisioner.clone());
         Ok((AppState::new(provisioner, settings, &secrets), secrets))
     }

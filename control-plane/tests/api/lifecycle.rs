@@ -230,6 +230,34 @@ async fn a_restarted_control_plane_finishes_an_interrupted_offboarding() {
     assert_eq!(app.presence("lazarus").await, Presence::NONE);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_control_plane_lets_runs_finish_and_leaves_new_work_to_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let app = TestApp::spawn_in(dir.path()).await;
+        let (status, _) =
+            json_of(app.post_tenant(&crate::helpers::tenant_body("early")).await).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let unfinished = app
+            .state
+            .runs
+            .drain(std::time::Duration::from_secs(30))
+            .await;
+        assert_eq!(unfinished, 0);
+        assert_eq!(app.tenant("early").await["status"], "active");
+
+        // Accepted while stopping: recorded, but no run starts in this process.
+        let (status, late) =
+            json_of(app.post_tenant(&crate::helpers::tenant_body("late")).await).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{late}");
+        assert!(app.state.runs.is_empty());
+        assert_eq!(app.tenant("late").await["status"], "requested");
+    }
+    let app = TestApp::spawn_in(dir.path()).await;
+    let late = app.wait_for_status("late", &["active", "failed"]).await;
+    assert_eq!(late["status"], "active", "{late}");
+}
+
 fn assert_arns_cleared(view: &Value) {
     for arn in [
         "key_id",

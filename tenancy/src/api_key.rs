@@ -55,7 +55,10 @@ impl ApiKeyKind {
 /// The value is a credential: neither `Debug` nor any other formatting prints it (only its kind
 /// and [`display_prefix`](ApiKey::display_prefix)); [`expose`](ApiKey::expose) hands it out for
 /// the one response that shows it to its owner. Equality is constant-time.
-pub struct ApiKey(String);
+pub struct ApiKey {
+    kind: ApiKeyKind,
+    value: String,
+}
 
 impl ApiKey {
     /// The total length of every key.
@@ -78,7 +81,7 @@ impl ApiKey {
         key.push_str(body);
         let checksum = encode_checksum(crc32fast::hash(key.as_bytes()));
         key.push_str(&checksum);
-        ApiKey(key)
+        ApiKey { kind, value: key }
     }
 
     /// Checks a presented key's shape and checksum, without any lookup.
@@ -90,9 +93,9 @@ impl ApiKey {
         if !raw.starts_with(SCHEME) {
             return err("is not a Spotlight API key (keys start with spk_pub_ or spk_sec_)");
         }
-        if kind_of(raw).is_none() {
+        let Some(kind) = kind_of(raw) else {
             return err("has an unknown kind (keys start with spk_pub_ or spk_sec_)");
-        }
+        };
         if raw.len() != Self::LEN {
             return err("has the wrong length (keys are 46 characters long)");
         }
@@ -107,23 +110,25 @@ impl ApiKey {
         if decode_checksum(checksum) != Some(crc32fast::hash(signed.as_bytes())) {
             return err("fails its checksum (it was probably mistyped or truncated)");
         }
-        Ok(ApiKey(raw.to_owned()))
+        Ok(ApiKey {
+            kind,
+            value: raw.to_owned(),
+        })
     }
 
     pub fn kind(&self) -> ApiKeyKind {
-        // A parsed or generated key always carries one of the two prefixes.
-        kind_of(&self.0).unwrap_or(ApiKeyKind::Secret)
+        self.kind
     }
 
     /// The first 12 characters (`spk_pub_` + 4), stored and listed so that a person can
     /// recognise a key without it being usable.
     pub fn display_prefix(&self) -> &str {
-        &self.0[..DISPLAY_PREFIX_LEN]
+        &self.value[..DISPLAY_PREFIX_LEN]
     }
 
     /// The full key. Show it to its owner once, at creation, and otherwise only hash it.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
     }
 }
 
@@ -144,7 +149,7 @@ impl fmt::Debug for ApiKey {
 
 impl PartialEq for ApiKey {
     fn eq(&self, other: &Self) -> bool {
-        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+        self.value.as_bytes().ct_eq(other.value.as_bytes()).into()
     }
 }
 

@@ -804,3 +804,34 @@ pub async fn a_key_scheduled_for_deletion_makes_the_table_unreadable(fx: &Fixtur
         "batch_get",
     );
 }
+
+pub async fn batches_naming_an_item_twice_are_invalid(fx: &Fixture) {
+    let t = table(fx).await;
+    let items = &fx.backend.items;
+    let key = ItemKey::new("P", "S");
+    assert_kind(
+        items.batch_get(&t, &[key.clone(), key.clone()]).await,
+        ErrorKind::Invalid,
+        "get twice",
+    );
+    let doing = "put and delete of one item";
+    assert_kind(
+        items
+            .batch_write(&t, &[item("P", "S", 1)], std::slice::from_ref(&key))
+            .await,
+        ErrorKind::Invalid,
+        doing,
+    );
+    assert_kind(
+        items
+            .batch_write(&t, &[item("P", "S", 1), item("P", "S", 2)], &[])
+            .await,
+        ErrorKind::Invalid,
+        "put twice",
+    );
+    assert_eq!(
+        items.get(&t, &key).await.unwrap(),
+        None,
+        "a refused batch writes nothing"
+    );
+}

@@ -83,6 +83,7 @@ macro_rules! conformance_tests {
                 batch_get_returns_only_existing_items,
                 batch_write_applies_puts_and_deletes,
                 batches_over_their_limits_are_invalid,
+                batches_naming_an_item_twice_are_invalid,
                 a_key_scheduled_for_deletion_makes_the_table_unreadable,
             ],
             table_admin: [

@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::embedded::crypto::SecretKey;
 use crate::embedded::item_codec::{self, COLUMNS, Encoded};
-use crate::embedded::key_vault::{Vault, decode_state, usable};
-use crate::embedded::sqlite::{Db, blocking, immediate, sql_err};
+use crate::embedded::key_vault::{Vault, decode_state, is_due};
+use crate::embedded::sqlite::{Db, blocking, sql_err};
 use crate::embedded::table_admin::sql_table;
 use crate::embedded::tenant_files::TenantFiles;
 use crate::embedded::timestamps::now;
@@ -25,6 +25,7 @@ use crate::ports::item_store::{
     Condition, Cursor, Item, ItemKey, ItemStore, MAX_BATCH_GET, MAX_BATCH_WRITE,
     MAX_TRANSACT_ITEMS, Page, Query, SortKeyCondition, WriteOp,
 };
+use crate::ports::key_vault::KeyState;
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -103,7 +104,13 @@ impl Inner {
                 };
                 let state = decode_state(state.as_deref().unwrap_or("destroyed"), deletion_at)
                     .map_err(sql_err(format!("reading the key state of table {table}")))?;
-                if !usable(state) {
+                if is_due(state, now()) {
+                    // Shred now rather than wait for a vault call to notice.
+                    if let Err(e) = self.vault.destroy_due(&key_id) {
+                        tracing::warn!(key_id, error = %e, "could not destroy a key past its deletion time");
+                    }
+                }
+                if state != KeyState::Enabled {
                     return Err(denied());
                 }
                 self.vault.material(&key_id, wrapped.as_deref())?
@@ -325,12 +332,10 @@ impl ItemStore for EmbeddedItemStore {
             item_codec::check_key(&table, &item.key)?;
             let r = inner.resolve(&table)?;
             let encoded = item_codec::encode(&table, &item, &r.key)?;
-            inner.file(&r)?.with_conn(|conn| {
-                let tx = immediate(conn, std::path::Path::new(&r.group))?;
-                check_condition(&tx, &table, &item.key, condition, now_secs())?;
-                write(&tx, &table, &encoded)?;
-                tx.commit()
-                    .map_err(sql_err(format!("writing to table {table}")))
+            inner.file(&r)?.transaction(|tx| {
+                check_condition(tx, &table, &item.key, condition, now_secs())?;
+                write(tx, &table, &encoded)?;
+                Ok(())
             })
         })
         .await
@@ -355,12 +360,10 @@ impl ItemStore for EmbeddedItemStore {
         self.run(move |inner| {
             item_codec::check_key(&table, &key)?;
             let r = inner.resolve(&table)?;
-            inner.file(&r)?.with_conn(|conn| {
-                let tx = immediate(conn, std::path::Path::new(&r.group))?;
-                check_condition(&tx, &table, &key, condition, now_secs())?;
-                remove(&tx, &table, &key)?;
-                tx.commit()
-                    .map_err(sql_err(format!("deleting from table {table}")))
+            inner.file(&r)?.transaction(|tx| {
+                check_condition(tx, &table, &key, condition, now_secs())?;
+                remove(tx, &table, &key)?;
+                Ok(())
             })
         })
         .await
@@ -450,8 +453,7 @@ impl ItemStore for EmbeddedItemStore {
                     _ => None,
                 });
             }
-            inner.file(&resolved[0])?.with_conn(|conn| {
-                let tx = immediate(conn, std::path::Path::new(&group))?;
+            inner.file(&resolved[0])?.transaction(|tx| {
                 let at = now_secs();
                 for (i, op) in ops.iter().enumerate() {
                     let (table, key, condition) = match op {
@@ -460,18 +462,18 @@ impl ItemStore for EmbeddedItemStore {
                             (table, key, *condition)
                         }
                     };
-                    check_condition(&tx, table, key, condition, at).map_err(|e| {
+                    check_condition(tx, table, key, condition, at).map_err(|e| {
                         Error::condition_failed(format!("transaction cancelled, operation {i}: {}", e.message()))
                     })?;
                 }
                 for (op, enc) in ops.iter().zip(&encoded) {
                     match (op, enc) {
-                        (WriteOp::Put { table, .. }, Some(e)) => write(&tx, table, e)?,
-                        (WriteOp::Delete { table, key, .. }, _) => remove(&tx, table, key)?,
+                        (WriteOp::Put { table, .. }, Some(e)) => write(tx, table, e)?,
+                        (WriteOp::Delete { table, key, .. }, _) => remove(tx, table, key)?,
                         _ => {}
                     }
                 }
-                tx.commit().map_err(sql_err("committing a transaction"))
+                Ok(())
             })
         })
         .await
@@ -532,16 +534,14 @@ impl ItemStore for EmbeddedItemStore {
                 .iter()
                 .map(|i| item_codec::encode(&table, i, &r.key))
                 .collect::<Result<Vec<_>>>()?;
-            inner.file(&r)?.with_conn(|conn| {
-                let tx = immediate(conn, std::path::Path::new(&r.group))?;
+            inner.file(&r)?.transaction(|tx| {
                 for e in &encoded {
-                    write(&tx, &table, e)?;
+                    write(tx, &table, e)?;
                 }
                 for key in &deletes {
-                    remove(&tx, &table, key)?;
+                    remove(tx, &table, key)?;
                 }
-                tx.commit()
-                    .map_err(sql_err(format!("batch writing to table {table}")))
+                Ok(())
             })
         })
         .await

@@ -16,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::embedded::cloud_ids;
 use crate::embedded::crypto::SecretKey;
-use crate::embedded::sqlite::{Db, immediate, is_constraint, sql_err};
+use crate::embedded::sqlite::{Db, is_constraint, sql_err};
 use crate::embedded::timestamps::{from_nanos, now, to_nanos};
 use crate::error::{Error, Result};
 use crate::naming::Tags;
@@ -47,6 +47,18 @@ pub(crate) struct KeyRow {
     pub tags: Tags,
 }
 
+impl KeyRow {
+    fn info(&self) -> KeyInfo {
+        KeyInfo {
+            key_id: self.key_id.clone(),
+            arn: self.arn.clone(),
+            alias: self.alias.clone(),
+            state: self.state,
+            tags: self.tags.clone(),
+        }
+    }
+}
+
 const KEY_COLUMNS: &str = "key_id, arn, alias, wrapped, state, deletion_at, tags";
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
@@ -65,6 +77,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
     })
 }
 
+/// A key's state as stored (`state`, `deletion_at` in Unix nanoseconds).
 pub(crate) fn decode_state(state: &str, deletion_at: Option<i64>) -> rusqlite::Result<KeyState> {
     match (state, deletion_at) {
         ("enabled", _) => Ok(KeyState::Enabled),
@@ -80,21 +93,9 @@ pub(crate) fn decode_state(state: &str, deletion_at: Option<i64>) -> rusqlite::R
     }
 }
 
-impl KeyRow {
-    fn info(&self) -> KeyInfo {
-        KeyInfo {
-            key_id: self.key_id.clone(),
-            arn: self.arn.clone(),
-            alias: self.alias.clone(),
-            state: self.state,
-            tags: self.tags.clone(),
-        }
-    }
-}
-
-/// Whether a key in `state` may be used at `at` (enabled, and not past a scheduled deletion).
-pub(crate) fn usable(state: KeyState) -> bool {
-    matches!(state, KeyState::Enabled)
+/// Whether a key in `state` is past its scheduled deletion at `at`.
+pub(crate) fn is_due(state: KeyState, at: OffsetDateTime) -> bool {
+    matches!(state, KeyState::PendingDeletion { deletion_at } if deletion_at <= at)
 }
 
 impl Vault {
@@ -107,41 +108,47 @@ impl Vault {
     }
 
     /// Finds a key by id, ARN or alias, destroying it first if its deletion time has passed.
-    fn find(conn: &Connection, key: &str, at: OffsetDateTime) -> Result<KeyRow> {
-        let what = || format!("looking up key {key}");
+    fn find(&self, conn: &Connection, key: &str, at: OffsetDateTime) -> Result<KeyRow> {
         let row = conn
-            .query_row(
-                &format!(
-                    "SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1 OR arn = ?1 OR alias = ?1"
-                ),
-                [key],
-                read_row,
-            )
-            .optional()
-            .map_err(sql_err(what()))?
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM keys WHERE key_id = ?1 OR arn = ?1 OR alias = ?1"
+            ))
+            .and_then(|mut s| s.query_row([key], read_row).optional())
+            .map_err(sql_err(format!("looking up key {key}")))?
             .ok_or_else(|| Error::not_found(format!("key {key} does not exist")))?;
-        match row.state {
-            KeyState::PendingDeletion { deletion_at } if deletion_at <= at => {
-                conn.execute(
-                    "UPDATE keys SET state = 'destroyed', wrapped = NULL WHERE key_id = ?1",
-                    [&row.key_id],
-                )
-                .map_err(sql_err(format!(
-                    "destroying key {key} whose deletion time has passed"
-                )))?;
-                Ok(KeyRow {
-                    state: KeyState::Destroyed,
-                    wrapped: None,
-                    ..row
-                })
-            }
-            _ => Ok(row),
+        if is_due(row.state, at) {
+            self.destroy(conn, &row.key_id)?;
+            return Ok(KeyRow {
+                state: KeyState::Destroyed,
+                wrapped: None,
+                ..row
+            });
         }
+        Ok(row)
     }
 
-    /// The material of an enabled key; `AccessDenied` when the key is pending deletion or
-    /// destroyed. Cheap after the first call for a key id (state is still checked by the
-    /// caller's query).
+    /// Overwrites a key's material: nothing it sealed can be opened again.
+    fn destroy(&self, conn: &Connection, key_id: &str) -> Result<()> {
+        conn.execute(
+            "UPDATE keys SET state = 'destroyed', wrapped = NULL, alias = NULL WHERE key_id = ?1",
+            [key_id],
+        )
+        .map_err(sql_err(format!("destroying the material of key {key_id}")))?;
+        if let Ok(mut cache) = self.material.lock() {
+            cache.remove(key_id);
+        }
+        Ok(())
+    }
+
+    /// Destroys a key whose deletion time has passed, found by a caller that read its state
+    /// elsewhere (the item store). Blocking.
+    pub(crate) fn destroy_due(&self, key_id: &str) -> Result<()> {
+        self.cloud
+            .transaction(|tx| self.find(tx, key_id, now()).map(drop))
+    }
+
+    /// The material of a key the caller has just seen enabled. Cheap after the first call for
+    /// a key id; `wrapped` is only unwrapped on a cache miss.
     pub(crate) fn material(&self, key_id: &str, wrapped: Option<&[u8]>) -> Result<SecretKey> {
         if let Some(k) = self
             .material
@@ -156,7 +163,16 @@ impl Vault {
                 "key {key_id} is destroyed; data under it cannot be read or written"
             ))
         })?;
-        let key = self.unwrap(key_id, wrapped)?;
+        let key = self
+            .master
+            .open(wrapped, key_id.as_bytes())
+            .and_then(|bytes| SecretKey::from_slice(&bytes))
+            .ok_or_else(|| {
+                Error::unavailable(format!(
+                    "key {key_id} does not unwrap under this data directory's master.key \
+                     (was master.key replaced?)"
+                ))
+            })?;
         if let Ok(mut m) = self.material.lock() {
             m.insert(key_id.to_owned(), key.clone());
         }
@@ -168,30 +184,22 @@ impl Vault {
         &self.master
     }
 
-    fn unwrap(&self, key_id: &str, wrapped: &[u8]) -> Result<SecretKey> {
-        self.master
-            .open(wrapped, key_id.as_bytes())
-            .and_then(|bytes| SecretKey::from_slice(&bytes))
-            .ok_or_else(|| {
-                Error::unavailable(format!(
-                    "key {key_id} does not unwrap under this data directory's master.key (was master.key replaced?)"
-                ))
-            })
+    /// Resolves a key reference to its row (for the table catalog), inside the caller's
+    /// transaction.
+    pub(crate) fn resolve(&self, conn: &Connection, key: &str) -> Result<KeyRow> {
+        self.find(conn, key, now())
     }
 
-    /// Resolves a key reference to its row (for the table catalog).
-    pub(crate) fn resolve(conn: &Connection, key: &str) -> Result<KeyRow> {
-        Self::find(conn, key, now())
-    }
-
-    fn usable_row(conn: &Connection, key: &str) -> Result<KeyRow> {
-        let row = Self::find(conn, key, now())?;
-        if !usable(row.state) {
+    /// The row and material of `key` if it may be used now; `AccessDenied` otherwise.
+    fn usable(&self, key: &str) -> Result<(KeyRow, SecretKey)> {
+        let row = self.cloud.transaction(|tx| self.find(tx, key, now()))?;
+        if row.state != KeyState::Enabled {
             return Err(Error::access_denied(format!(
                 "key {key} is pending deletion or destroyed"
             )));
         }
-        Ok(row)
+        let material = self.material(&row.key_id, row.wrapped.as_deref())?;
+        Ok((row, material))
     }
 }
 
@@ -204,15 +212,26 @@ impl EmbeddedKeyVault {
     pub(crate) fn new(vault: Arc<Vault>) -> Self {
         EmbeddedKeyVault { vault }
     }
+
+    /// Runs `f` with the vault on the blocking pool.
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Vault) -> Result<T> + Send + 'static,
+    {
+        let vault = self.vault.clone();
+        crate::embedded::sqlite::blocking(move || f(&vault)).await
+    }
 }
 
+/// KMS's alias rule: `alias/` then 1–250 of `[a-zA-Z0-9/_-]`, and not the reserved `alias/aws/`.
 fn validate_alias(alias: &str) -> Result<()> {
     let name = alias
         .strip_prefix("alias/")
         .ok_or_else(|| Error::invalid(format!("alias {alias:?} must start with 'alias/'")))?;
     if name.is_empty() || name.len() > 250 || name.starts_with("aws/") {
         return Err(Error::invalid(format!(
-            "alias {alias:?} must be alias/ followed by 1 to 250 characters, not aws/…"
+            "alias {alias:?} must be alias/ followed by 1 to 250 characters, not alias/aws/…"
         )));
     }
     if !name
@@ -230,121 +249,137 @@ fn validate_alias(alias: &str) -> Result<()> {
 impl KeyVault for EmbeddedKeyVault {
     async fn create_key(&self, spec: &KeySpec) -> Result<KeyInfo> {
         validate_alias(&spec.alias)?;
-        let vault = self.vault.clone();
         let spec = spec.clone();
-        self.vault
-            .cloud
-            .call(move |conn| {
-                let key_id = uuid::Uuid::new_v4().to_string();
-                let arn = cloud_ids::key_arn(&key_id);
-                let wrapped = vault.master.seal(SecretKey::random().as_bytes(), key_id.as_bytes())?;
-                let tags = serde_json::to_string(&spec.tags)
-                    .map_err(|e| Error::invalid(format!("tags of key {}: {e}", spec.alias)))?;
-                let what = format!("creating key {}", spec.alias);
-                let tx = immediate(conn, vault.cloud.path())?;
-                let inserted = tx.execute(
+        self.run(move |vault| {
+            let key_id = uuid::Uuid::new_v4().to_string();
+            let arn = cloud_ids::key_arn(&key_id);
+            let wrapped = vault.master.seal(SecretKey::random().as_bytes(), key_id.as_bytes())?;
+            let tags = serde_json::to_string(&spec.tags)
+                .map_err(|e| Error::invalid(format!("tags of key {}: {e}", spec.alias)))?;
+            let created_at = to_nanos(now())?;
+            vault.cloud.transaction(|tx| {
+                match tx.execute(
                     "INSERT INTO keys (key_id, arn, alias, wrapped, state, deletion_at, description, tags, created_at)
                      VALUES (?1, ?2, ?3, ?4, 'enabled', NULL, ?5, ?6, ?7)",
-                    params![key_id, arn, spec.alias, wrapped, spec.description, tags, to_nanos(now())?],
-                );
-                match inserted {
+                    params![key_id, arn, spec.alias, wrapped, spec.description, tags, created_at],
+                ) {
                     Err(e) if is_constraint(&e) => {
-                        return Err(Error::already_exists(format!("alias {} already names a key", spec.alias)));
+                        Err(Error::already_exists(format!("alias {} already names a key", spec.alias)))
                     }
-                    other => other.map_err(sql_err(what.clone()))?,
-                };
-                tx.commit().map_err(sql_err(what))?;
-                Ok(KeyInfo { key_id, arn, alias: Some(spec.alias), state: KeyState::Enabled, tags: spec.tags })
+                    Err(e) => Err(sql_err(format!("creating key {}", spec.alias))(e)),
+                    Ok(_) => Ok(()),
+                }
+            })?;
+            Ok(KeyInfo {
+                key_id,
+                arn,
+                alias: Some(spec.alias),
+                state: KeyState::Enabled,
+                tags: spec.tags,
             })
-            .await
+        })
+        .await
     }
 
     async fn describe_key(&self, key: &str) -> Result<KeyInfo> {
         let key = key.to_owned();
-        let path = self.vault.cloud.path().to_owned();
-        self.vault
-            .cloud
-            .call(move |conn| {
-                // A write transaction: describing an overdue key destroys it.
-                let tx = immediate(conn, &path)?;
-                let info = Vault::find(&tx, &key, now())?.info();
-                tx.commit()
-                    .map_err(sql_err(format!("describing key {key}")))?;
-                Ok(info)
-            })
-            .await
+        // A write transaction: describing an overdue key destroys it.
+        self.run(move |vault| {
+            vault
+                .cloud
+                .transaction(|tx| Ok(vault.find(tx, &key, now())?.info()))
+        })
+        .await
     }
 
     async fn encrypt(&self, key: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
-        let row = self.usable(key).await?;
-        if plaintext.len() > MAX_PLAINTEXT_BYTES {
-            return Err(Error::invalid(format!(
-                "plaintext of {} bytes is over the {MAX_PLAINTEXT_BYTES}-byte limit of key {key}",
-                plaintext.len()
-            )));
-        }
-        let material = self.vault.material(&row.key_id, row.wrapped.as_deref())?;
-        material.seal(plaintext, aad)
+        let key = key.to_owned();
+        let plaintext = plaintext.to_vec();
+        let aad = aad.to_vec();
+        self.run(move |vault| {
+            let (_, material) = vault.usable(&key)?;
+            if plaintext.len() > MAX_PLAINTEXT_BYTES {
+                return Err(Error::invalid(format!(
+                    "plaintext of {} bytes is over the {MAX_PLAINTEXT_BYTES}-byte limit of key {key}",
+                    plaintext.len()
+                )));
+            }
+            material.seal(&plaintext, &aad)
+        })
+        .await
     }
 
     async fn decrypt(&self, key: &str, ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
-        let row = self.usable(key).await?;
-        let material = self.vault.material(&row.key_id, row.wrapped.as_deref())?;
-        material.open(ciphertext, aad).ok_or_else(|| {
-            Error::invalid(format!(
-                "ciphertext does not authenticate under key {key} with this context"
-            ))
+        let key = key.to_owned();
+        let ciphertext = ciphertext.to_vec();
+        let aad = aad.to_vec();
+        self.run(move |vault| {
+            let (_, material) = vault.usable(&key)?;
+            material.open(&ciphertext, &aad).ok_or_else(|| {
+                Error::invalid(format!(
+                    "ciphertext does not authenticate under key {key} with this context"
+                ))
+            })
         })
+        .await
     }
 
     async fn schedule_key_deletion(&self, key: &str, window_days: u32) -> Result<KeyInfo> {
         if window_days > MAX_WINDOW_DAYS {
             return Err(Error::invalid(format!(
-                "deletion window of {window_days} days for key {key} is over the maximum of {MAX_WINDOW_DAYS}"
+                "deletion window of {window_days} days for key {key} is over the maximum of \
+                 {MAX_WINDOW_DAYS}"
             )));
         }
         let key = key.to_owned();
-        let path = self.vault.cloud.path().to_owned();
-        self.vault
-            .cloud
-            .call(move |conn| {
-                let what = format!("scheduling deletion of key {key}");
-                let tx = immediate(conn, &path)?;
+        self.run(move |vault| {
+            vault.cloud.transaction(|tx| {
                 let at = now();
-                let row = Vault::find(&tx, &key, at)?;
-                let info = if row.state != KeyState::Enabled {
-                    row.info() // already scheduled or destroyed: idempotent
-                } else if window_days == 0 {
-                    tx.execute(
-                        "UPDATE keys SET state = 'destroyed', wrapped = NULL, alias = NULL, deletion_at = ?2
-                         WHERE key_id = ?1",
-                        params![row.key_id, to_nanos(at)?],
-                    )
-                    .map_err(sql_err(what.clone()))?;
-                    KeyInfo { alias: None, state: KeyState::Destroyed, ..row.info() }
-                } else {
-                    let deletion_at = at + Duration::days(i64::from(window_days));
-                    tx.execute(
-                        "UPDATE keys SET state = 'pending_deletion', alias = NULL, deletion_at = ?2 WHERE key_id = ?1",
-                        params![row.key_id, to_nanos(deletion_at)?],
-                    )
-                    .map_err(sql_err(what.clone()))?;
-                    KeyInfo { alias: None, state: KeyState::PendingDeletion { deletion_at }, ..row.info() }
-                };
-                tx.commit().map_err(sql_err(what))?;
-                Ok(info)
+                let row = vault.find(tx, &key, at)?;
+                if row.state != KeyState::Enabled {
+                    return Ok(row.info()); // already scheduled or destroyed: idempotent
+                }
+                let deletion_at = at + Duration::days(i64::from(window_days));
+                tx.execute(
+                    "UPDATE keys SET state = 'pending_deletion', alias = NULL, deletion_at = ?2
+                     WHERE key_id = ?1",
+                    params![row.key_id, to_nanos(deletion_at)?],
+                )
+                .map_err(sql_err(format!("scheduling deletion of key {key}")))?;
+                if window_days == 0 {
+                    vault.destroy(tx, &row.key_id)?;
+                    return Ok(KeyInfo {
+                        alias: None,
+                        state: KeyState::Destroyed,
+                        ..row.info()
+                    });
+                }
+                Ok(KeyInfo {
+                    alias: None,
+                    state: KeyState::PendingDeletion { deletion_at },
+                    ..row.info()
+                })
             })
-            .await
+        })
+        .await
     }
 }
 
-impl EmbeddedKeyVault {
-    /// The row of `key` if it may be used now; `AccessDenied` otherwise.
-    async fn usable(&self, key: &str) -> Result<KeyRow> {
-        let key = key.to_owned();
-        self.vault
-            .cloud
-            .call(move |conn| Vault::usable_row(conn, &key))
-            .await
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_follow_kms_rules() {
+        assert!(validate_alias("alias/spotlight-tenant-acme").is_ok());
+        for bad in [
+            "spotlight",
+            "alias/",
+            "alias/aws/x",
+            "alias/has space",
+            &format!("alias/{}", "a".repeat(251)),
+        ] {
+            assert!(validate_alias(bad).is_err(), "{bad:?}");
+        }
     }
 }

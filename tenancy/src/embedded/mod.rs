@@ -77,6 +77,7 @@ pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
         registry: Arc::new(registry::EmbeddedRegistry::new(registry_db)),
         tables: Arc::new(table_admin::EmbeddedTableAdmin::new(
             cloud_db.clone(),
+            vault.clone(),
             files,
         )),
         keys: Arc::new(key_vault::EmbeddedKeyVault::new(vault)),

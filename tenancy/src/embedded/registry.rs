@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::embedded::sqlite::{Db, immediate, is_constraint, sql_err};
+use crate::embedded::sqlite::{Db, is_constraint, sql_err};
 use crate::embedded::timestamps::{from_nanos, to_nanos};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
@@ -76,20 +76,12 @@ impl EmbeddedRegistry {
     }
 
     /// Runs `f` in one immediate transaction, committed when `f` succeeds.
-    async fn write<T, F>(&self, what: String, f: F) -> Result<T>
+    async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let path = self.db.path().to_owned();
-        self.db
-            .call(move |conn| {
-                let tx = immediate(conn, &path)?;
-                let out = f(&tx)?;
-                tx.commit().map_err(sql_err(what))?;
-                Ok(out)
-            })
-            .await
+        self.db.write(move |tx| f(tx)).await
     }
 }
 
@@ -244,7 +236,7 @@ impl Registry for EmbeddedRegistry {
         let mut stored = record.clone();
         stored.version = 1;
         let entry = entry.clone();
-        self.write(format!("creating tenant {}", record.id), move |tx| {
+        self.write(move |tx| {
             match tx.execute(
                 "INSERT INTO tenants (id, status, version, record) VALUES (?1, ?2, 1, ?3)",
                 params![stored.id.as_str(), stored.status.as_str(), raw],
@@ -296,7 +288,7 @@ impl Registry for EmbeddedRegistry {
         let mut stored = record.clone();
         stored.version = next;
         let entries = entries.to_vec();
-        self.write(format!("updating tenant {}", record.id), move |tx| {
+        self.write(move |tx| {
             let id = stored.id.clone();
             let current: Option<i64> = tx
                 .query_row("SELECT version FROM tenants WHERE id = ?1", [id.as_str()], |r| r.get(0))
@@ -374,11 +366,7 @@ impl Registry for EmbeddedRegistry {
     async fn append_journal(&self, entry: &JournalEntry) -> Result<()> {
         to_nanos(entry.at)?;
         let entry = entry.clone();
-        self.write(
-            format!("appending to the journal of tenant {}", entry.tenant),
-            move |tx| insert_journal(tx, &entry),
-        )
-        .await
+        self.write(move |tx| insert_journal(tx, &entry)).await
     }
 
     async fn journal(
@@ -424,7 +412,7 @@ impl Registry for EmbeddedRegistry {
             key.revoked_at.map(to_nanos).transpose()?,
             key.last_used_at.map(to_nanos).transpose()?,
         );
-        self.write(format!("storing API key {} of tenant {}", key.key_id, key.tenant), move |tx| {
+        self.write(move |tx| {
             match tx.execute(
                 &format!("INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
                 params![
@@ -486,44 +474,38 @@ impl Registry for EmbeddedRegistry {
         let at_nanos = to_nanos(at)?;
         let tenant = tenant.clone();
         let key_id = key_id.to_owned();
-        self.write(
-            format!("revoking API key {key_id} of tenant {tenant}"),
-            move |tx| {
-                let key = api_key_by_id(tx, &tenant, &key_id)?.ok_or_else(|| {
-                    Error::not_found(format!("tenant {tenant} has no API key {key_id}"))
-                })?;
-                if key.revoked_at.is_some() {
-                    return Ok(key);
-                }
-                tx.execute(
-                    "UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1",
-                    params![key_id, at_nanos],
-                )
-                .map_err(sql_err(format!("revoking API key {key_id}")))?;
-                Ok(ApiKeyRecord {
-                    revoked_at: Some(at),
-                    ..key
-                })
-            },
-        )
+        self.write(move |tx| {
+            let key = api_key_by_id(tx, &tenant, &key_id)?.ok_or_else(|| {
+                Error::not_found(format!("tenant {tenant} has no API key {key_id}"))
+            })?;
+            if key.revoked_at.is_some() {
+                return Ok(key);
+            }
+            tx.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE key_id = ?1",
+                params![key_id, at_nanos],
+            )
+            .map_err(sql_err(format!("revoking API key {key_id}")))?;
+            Ok(ApiKeyRecord {
+                revoked_at: Some(at),
+                ..key
+            })
+        })
         .await
     }
 
     async fn revoke_all_api_keys(&self, tenant: &TenantId, at: OffsetDateTime) -> Result<u32> {
         let at = to_nanos(at)?;
         let tenant = tenant.clone();
-        self.write(
-            format!("revoking the API keys of tenant {tenant}"),
-            move |tx| {
-                let n = tx
+        self.write(move |tx| {
+            let n = tx
                 .execute(
                     "UPDATE api_keys SET revoked_at = ?2 WHERE tenant = ?1 AND revoked_at IS NULL",
                     params![tenant.as_str(), at],
                 )
                 .map_err(sql_err(format!("revoking the API keys of tenant {tenant}")))?;
-                Ok(u32::try_from(n).unwrap_or(u32::MAX))
-            },
-        )
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
         .await
     }
 
@@ -557,7 +539,7 @@ impl Registry for EmbeddedRegistry {
         let stale_n = i64::try_from(stale_after.whole_nanoseconds()).unwrap_or(i64::MAX);
         let key = key.to_owned();
         let fingerprint = fingerprint.to_owned();
-        self.write(format!("claiming idempotency key {key}"), move |tx| {
+        self.write(move |tx| {
             let existing: Option<(String, String, Option<String>, i64, i64)> = tx
                 .query_row(
                     "SELECT fingerprint, state, response, created_at, expires_at FROM idempotency WHERE key = ?1",
@@ -599,7 +581,7 @@ impl Registry for EmbeddedRegistry {
             ))
         })?;
         let key = key.to_owned();
-        self.write(format!("completing idempotency key {key}"), move |tx| {
+        self.write(move |tx| {
             let n = tx
                 .execute(
                     "UPDATE idempotency SET state = 'completed', response = ?2 WHERE key = ?1",
@@ -618,7 +600,7 @@ impl Registry for EmbeddedRegistry {
 
     async fn release_idempotency_key(&self, key: &str) -> Result<()> {
         let key = key.to_owned();
-        self.write(format!("releasing idempotency key {key}"), move |tx| {
+        self.write(move |tx| {
             tx.execute(
                 "DELETE FROM idempotency WHERE key = ?1 AND state = 'claimed'",
                 [&key],

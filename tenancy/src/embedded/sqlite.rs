@@ -56,10 +56,6 @@ impl Db {
         })
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
     /// Runs `f` with the connection on the blocking pool.
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T>
     where
@@ -75,6 +71,32 @@ impl Db {
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self.lock()?;
         f(&mut conn)
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`) on the current thread, committing
+    /// when `f` succeeds and rolling back when it fails. Only for code on the blocking pool.
+    pub(crate) fn transaction<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let path = self.inner.path.clone();
+        self.with_conn(|conn| {
+            let tx = immediate(conn, &path)?;
+            let out = f(&tx)?;
+            tx.commit()
+                .map_err(sql_err(format!("committing to {}", path.display())))?;
+            Ok(out)
+        })
+    }
+
+    /// [`Db::transaction`] on the blocking pool.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        blocking(move || db.transaction(f)).await
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>> {

@@ -13,10 +13,10 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::embedded::cloud_ids;
 use crate::embedded::key_vault::Vault;
-use crate::embedded::sqlite::{Db, immediate, sql_err};
+use crate::embedded::sqlite::{Db, sql_err};
 use crate::embedded::tenant_files::{TenantFiles, group_of};
 use crate::embedded::timestamps::{now, to_nanos};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ports::key_vault::KeyState;
 use crate::ports::table_admin::{TableAdmin, TableInfo, TableStatus};
 use crate::table_plan::TableSpec;
@@ -93,12 +93,17 @@ fn validate(spec: &TableSpec) -> Result<()> {
 
 pub(crate) struct EmbeddedTableAdmin {
     cloud: Db,
+    vault: Arc<Vault>,
     files: Arc<TenantFiles>,
 }
 
 impl EmbeddedTableAdmin {
-    pub(crate) fn new(cloud: Db, files: Arc<TenantFiles>) -> Self {
-        EmbeddedTableAdmin { cloud, files }
+    pub(crate) fn new(cloud: Db, vault: Arc<Vault>, files: Arc<TenantFiles>) -> Self {
+        EmbeddedTableAdmin {
+            cloud,
+            vault,
+            files,
+        }
     }
 }
 
@@ -114,12 +119,11 @@ impl TableAdmin for EmbeddedTableAdmin {
         validate(spec)?;
         let spec = spec.clone();
         let files = self.files.clone();
-        let path = self.cloud.path().to_owned();
+        let vault = self.vault.clone();
         self.cloud
-            .call(move |conn| {
+            .write(move |tx| {
                 let name = spec.name.clone();
                 let what = || format!("creating table {name}");
-                let tx = immediate(conn, &path)?;
                 let exists: Option<i64> = tx
                     .query_row("SELECT 1 FROM tables WHERE name = ?1", [&name], |r| {
                         r.get(0)
@@ -134,11 +138,11 @@ impl TableAdmin for EmbeddedTableAdmin {
                 let key_id = match &spec.sse_key {
                     None => None,
                     Some(key) => {
-                        let row = Vault::resolve(&tx, key).map_err(|e| {
-                            Error::invalid(format!(
-                                "table {name}: SSE key {key} is not usable: {}",
-                                e.message()
-                            ))
+                        let row = vault.resolve(tx, key).map_err(|e| match e.kind() {
+                            ErrorKind::NotFound => Error::invalid(format!(
+                                "table {name}: SSE key {key} does not exist"
+                            )),
+                            _ => e,
                         })?;
                         if row.state != KeyState::Enabled {
                             return Err(Error::invalid(format!(
@@ -161,12 +165,9 @@ impl TableAdmin for EmbeddedTableAdmin {
                 .map_err(sql_err(what()))?;
                 // The tenant file is changed while the catalog's write lock is held, so no other
                 // create or delete of this name can interleave.
-                files.get(&group)?.with_conn(|tconn| {
-                    let ttx = immediate(tconn, std::path::Path::new(&group))?;
-                    ttx.execute_batch(&ddl(&name)).map_err(sql_err(what()))?;
-                    ttx.commit().map_err(sql_err(what()))
-                })?;
-                tx.commit().map_err(sql_err(what()))?;
+                files
+                    .get(&group)?
+                    .transaction(|ttx| ttx.execute_batch(&ddl(&name)).map_err(sql_err(what())))?;
                 Ok(TableInfo {
                     spec,
                     arn,
@@ -202,11 +203,9 @@ impl TableAdmin for EmbeddedTableAdmin {
     async fn delete_table(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
         let files = self.files.clone();
-        let path = self.cloud.path().to_owned();
         self.cloud
-            .call(move |conn| {
+            .write(move |tx| {
                 let what = || format!("deleting table {name}");
-                let tx = immediate(conn, &path)?;
                 let group: Option<String> = tx
                     .query_row(
                         "SELECT tenant_group FROM tables WHERE name = ?1",
@@ -219,15 +218,13 @@ impl TableAdmin for EmbeddedTableAdmin {
                     .ok_or_else(|| Error::not_found(format!("table {name} does not exist")))?;
                 // Drop the data first: a crash before the catalog commit leaves a catalog entry
                 // whose deletion can simply be repeated, never data nobody can find.
-                files.get(&group)?.with_conn(|tconn| {
-                    let ttx = immediate(tconn, std::path::Path::new(&group))?;
+                files.get(&group)?.transaction(|ttx| {
                     ttx.execute_batch(&format!("DROP TABLE IF EXISTS {}", sql_table(&name)))
-                        .map_err(sql_err(what()))?;
-                    ttx.commit().map_err(sql_err(what()))
+                        .map_err(sql_err(what()))
                 })?;
                 tx.execute("DELETE FROM tables WHERE name = ?1", [&name])
-                    .map_err(sql_err(what()))?;
-                tx.commit().map_err(sql_err(what()))
+                    .map(drop)
+                    .map_err(sql_err(what()))
             })
             .await
     }

@@ -119,6 +119,9 @@ impl WriteOp {
 /// Errors common to every method: `NotFound` when the table does not exist; `AccessDenied` when
 /// a scoped handle names a table outside its policy, or the table's key is disabled; `Invalid`
 /// for keys over 1 KiB, empty keys, items over 400 KiB, or more ops than the limits allow.
+///
+/// Items whose `ttl` (epoch seconds) is not in the future are treated as absent by every
+/// method, conditions included, whether or not the backend has purged them yet.
 #[async_trait]
 pub trait ItemStore: Send + Sync {
     /// Writes the item if `condition` holds. Errors: `ConditionFailed` (nothing written).
@@ -134,13 +137,14 @@ pub trait ItemStore: Send + Sync {
     /// Items of one partition (of the table or of `gsi1`) in sort-key order.
     async fn query(&self, table: &str, query: &Query) -> Result<Page>;
 
-    /// All ops or none (at most 100, one item at most once). Errors: `ConditionFailed` when
-    /// any condition fails — nothing is written.
+    /// All ops or none (1 to 100, one item at most once). Errors: `ConditionFailed` when
+    /// any condition fails — nothing is written. The embedded adapter also refuses, with
+    /// `Invalid`, a transaction over tables of different tenants (they live in different files).
     async fn transact_write(&self, ops: &[WriteOp]) -> Result<()>;
 
-    /// The items that exist among `keys` (at most 100), in no particular order.
+    /// The items that exist among `keys` (at most 100, no key twice), in no particular order.
     async fn batch_get(&self, table: &str, keys: &[ItemKey]) -> Result<Vec<Item>>;
 
-    /// Unconditional puts and deletes (at most 25 in all), each applied once.
+    /// Unconditional puts and deletes (at most 25 in all, no item twice), each applied once.
     async fn batch_write(&self, table: &str, puts: &[Item], deletes: &[ItemKey]) -> Result<()>;
 }

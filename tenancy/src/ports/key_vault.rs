@@ -61,6 +61,6 @@ pub trait KeyVault: Send + Sync {
     /// Releases the key's alias, disables the key at once and destroys its material after
     /// `window_days` (0 = now; the AWS adapter raises it to KMS's minimum of 7). Idempotent:
     /// scheduling a key already pending deletion or destroyed returns its current info.
-    /// Errors: `NotFound`.
+    /// Errors: `NotFound`; `Invalid` for a window over 30 days (KMS's maximum).
     async fn schedule_key_deletion(&self, key: &str, window_days: u32) -> Result<KeyInfo>;
 }

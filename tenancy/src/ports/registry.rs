@@ -50,6 +50,7 @@ pub trait Registry: Send + Sync {
     async fn append_journal(&self, entry: &JournalEntry) -> Result<()>;
 
     /// The newest `limit` journal entries of a tenant, oldest first; of one run if given.
+    /// A `limit` of 0 means the adapter default of 100.
     async fn journal(&self, tenant: &TenantId, run_id: Option<uuid::Uuid>, limit: u32) -> Result<Vec<JournalEntry>>;
 
     /// Stores a newly issued key. Errors: `AlreadyExists` when the key id or hash is taken.

@@ -267,3 +267,65 @@ async fn more_tenants_than_open_file_slots_all_stay_usable() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_day_deletion_window_shreds_the_key_material_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let key = fx.backend.keys.create_key(&fx.key_spec("k")).await.unwrap();
+    let info = fx
+        .backend
+        .keys
+        .schedule_key_deletion(&key.key_id, 0)
+        .await
+        .unwrap();
+    assert_eq!(info.state, tenancy::ports::KeyState::Destroyed);
+    let conn = rusqlite::Connection::open(dir.path().join("cloud.db")).unwrap();
+    let wrapped: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT wrapped FROM keys WHERE key_id = ?1",
+            [&key.key_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(wrapped, None, "the wrapped material is gone");
+    let described = fx.backend.keys.describe_key(&key.key_id).await.unwrap();
+    assert_eq!(
+        described.state,
+        tenancy::ports::KeyState::Destroyed,
+        "a destroyed key is still described by id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_window_over_30_days_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let key = fx.backend.keys.create_key(&fx.key_spec("k")).await.unwrap();
+    let err = fx
+        .backend
+        .keys
+        .schedule_key_deletion(&key.key_id, 31)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    let info = fx.backend.keys.describe_key(&key.key_id).await.unwrap();
+    assert_eq!(info.state, tenancy::ports::KeyState::Enabled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_under_a_missing_key_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let spec = fx.table_spec("app", Some("tn"), Some("alias/does-not-exist".to_owned()));
+    let err = fx.backend.tables.create_table(&spec).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(
+        fx.backend
+            .tables
+            .list_tables(fx.prefix())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

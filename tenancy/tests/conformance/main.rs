@@ -2,6 +2,7 @@
 //! backend promises (shared data directory, master key file, encryption at rest).
 
 mod embedded_only;
+mod processes;
 
 use tenancy::conformance::Fixture;
 use tenancy::embedded::{self, EmbeddedOptions};

@@ -1,5 +1,10 @@
 //! The `provisioner` command line: `plan`, `apply`, `destroy`, `status`. Settings come from
 //! `SPOTLIGHT_*` (see [`crate::config`]); output is JSON on stdout, diagnostics on stderr.
+//!
+//! Built with the `failpoints` feature, the binary reads `FAILPOINTS` at start, so a crash can
+//! be staged by hand, e.g. `FAILPOINTS=provision:after:key=return(abort) provisioner apply
+//! --tenant acme --owner-email ops@example.com`, then resumed with `provisioner apply --tenant
+//! acme`.
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -306,6 +306,9 @@ fn invalid_param(field: &'static str, reason: impl Into<String>) -> ApiError {
 /// the background.
 #[utoipa::path(post, path = "/tenants", tag = "tenants", params(WaitParams), request_body = CreateTenantRequest,
     responses(
+        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
+        (status = 413, description = "Body over SPOTLIGHT_MAX_BODY_BYTES", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 201, description = "Provisioned and active (`?wait=true`)", body = TenantView),
         (status = 200, description = "Provisioning failed and was rolled back (`?wait=true`)", body = TenantView),
         (status = 202, description = "Accepted; provisioning runs in the background", body = TenantView,
@@ -366,6 +369,7 @@ async fn respond_to_run(state: &AppState, record: TenantRecord, wait: bool) -> A
 /// List tenants in id order, optionally by status.
 #[utoipa::path(get, path = "/tenants", tag = "tenants", params(ListParams),
     responses(
+        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 200, description = "One page of tenants", body = TenantList),
         (status = 400, description = "Invalid status, limit or cursor", body = ErrorBody),
     ))]
@@ -384,6 +388,7 @@ pub async fn list_tenants(
 /// A tenant with the newest entries of its provisioning journal.
 #[utoipa::path(get, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
     responses(
+        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 200, description = "The tenant", body = TenantDetail),
         (status = 400, description = "Invalid id", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
@@ -407,6 +412,9 @@ pub async fn get_tenant(
 #[utoipa::path(patch, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
     request_body = UpdateTenantRequest,
     responses(
+        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
+        (status = 413, description = "Body over SPOTLIGHT_MAX_BODY_BYTES", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 200, description = "The updated tenant", body = TenantView),
         (status = 400, description = "Invalid id or body", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
@@ -456,6 +464,8 @@ pub async fn update_tenant(
 /// Suspend an active tenant: its data-plane traffic is refused until resumed.
 #[utoipa::path(post, path = "/tenants/{id}/suspend", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
     responses(
+        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
+        (status = 400, description = "Invalid tenant id in the path", body = ErrorBody),
         (status = 200, description = "The suspended tenant", body = TenantView),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
         (status = 409, description = "`illegal_transition`: only active tenants can be suspended", body = ErrorBody),
@@ -470,6 +480,8 @@ pub async fn suspend_tenant(
 /// Resume a suspended tenant.
 #[utoipa::path(post, path = "/tenants/{id}/resume", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
     responses(
+        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
+        (status = 400, description = "Invalid tenant id in the path", body = ErrorBody),
         (status = 200, description = "The active tenant", body = TenantView),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
         (status = 409, description = "`illegal_transition`: only suspended tenants can be resumed", body = ErrorBody),
@@ -504,6 +516,8 @@ async fn transition(
 #[utoipa::path(post, path = "/tenants/{id}/retry", tag = "tenants",
     params(("id" = String, Path, description = "Tenant id"), WaitParams),
     responses(
+        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
+        (status = 400, description = "Invalid tenant id in the path", body = ErrorBody),
         (status = 202, description = "Provisioning restarted", body = TenantView),
         (status = 201, description = "Provisioned and active (`?wait=true`)", body = TenantView),
         (status = 200, description = "Failed again (`?wait=true`)", body = TenantView),
@@ -529,6 +543,8 @@ pub async fn retry_tenant(
 /// stays (its id is never reused). A provisioning run under way is superseded. Idempotent.
 #[utoipa::path(delete, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
     responses(
+        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
+        (status = 400, description = "Invalid tenant id in the path", body = ErrorBody),
         (status = 200, description = "The deleted tenant's tombstone", body = TenantView),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
     ))]

@@ -464,3 +464,31 @@ async fn patch_refuses_unknown_fields_invalid_values_and_deleted_tenants() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_wait_that_runs_out_returns_202_and_provisioning_carries_on() {
+    // A zero wait ends before any run can (a run takes several durable writes).
+    let app = TestApp::spawn_with(|s| s.wait_timeout_secs = 0).await;
+    let response = app
+        .post("/tenants?wait=true", &tenant_body("patient"))
+        .await;
+    assert_eq!(response.headers()["location"], "/tenants/patient");
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let tenant = app.wait_for_status("patient", &["active", "failed"]).await;
+    assert_eq!(tenant["status"], "active", "{tenant}");
+}
+
+#[tokio::test]
+async fn an_invalid_wait_parameter_is_400_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    let error = assert_error(
+        app.post("/tenants?wait=maybe", &tenant_body("unsure"))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(error["details"]["field"], "wait");
+    assert!(app.tenant_ids().await.is_empty());
+}

@@ -10,9 +10,10 @@
 //! tables/{group}.db  one file per tenant holding that tenant's tables
 //! ```
 //!
-//! Modules: [`sqlite`] (connections, blocking calls, error mapping), [`master_key`],
-//! [`crypto`], [`cloud_ids`] (fake account, region and ARNs), [`tenant_files`] (per-tenant files
-//! and their LRU), one module per port, and [`item_codec`] (item limits and payload sealing).
+//! Modules: `sqlite` (connections, blocking calls, error mapping), `master_key`,
+//! `crypto`, `cloud_ids` (fake account, region and ARNs), `cloud` (`cloud.db` schema),
+//! `tenant_files` (per-tenant files and their LRU), one module per port, `item_codec`
+//! (item limits and payload sealing) and `item_rows` (row-level SQL of a tenant table).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ mod cloud;
 mod cloud_ids;
 mod crypto;
 mod item_codec;
+mod item_rows;
 mod item_store;
 mod key_vault;
 mod master_key;
@@ -42,7 +44,7 @@ pub struct EmbeddedOptions {
     pub data_dir: PathBuf,
     /// Principal recorded as trusted by tenant roles.
     pub data_plane_principal: String,
-    /// Bound on tenant database connections kept open (LRU).
+    /// Bound on tenant database connections kept open (LRU; 0 is treated as 1).
     pub open_tenant_files: usize,
 }
 

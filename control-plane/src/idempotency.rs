@@ -83,18 +83,19 @@ pub async fn idempotent_post(
     let Some(raw_key) = request.headers().get(IDEMPOTENCY_KEY) else {
         return next.run(request).await;
     };
-    match handle(state, raw_key.as_bytes().to_vec(), request, next).await {
-        Ok(response) | Err(response) => response,
-    }
+    let raw_key = raw_key.as_bytes().to_vec();
+    handle(state, &raw_key, request, next)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn handle(
     state: AppState,
-    raw_key: Vec<u8>,
+    raw_key: &[u8],
     request: Request,
     next: Next,
-) -> Result<Response, Response> {
-    let key = IdempotencyKey::parse(&raw_key).map_err(IntoResponse::into_response)?;
+) -> Result<Response, ApiError> {
+    let key = IdempotencyKey::parse(raw_key)?;
     let registry_key = format!("{KEY_NAMESPACE}{}", key.as_str());
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, state.settings.max_body_bytes)
@@ -103,7 +104,6 @@ async fn handle(
             ApiError::PayloadTooLarge(
                 "the request body is larger than this server accepts".to_owned(),
             )
-            .into_response()
         })?;
     let fingerprint = fingerprint(&parts.method, parts.uri.path(), parts.uri.query(), &body);
 
@@ -116,16 +116,11 @@ async fn handle(
         + STALE_MARGIN;
     let claim = registry
         .claim_idempotency_key(&registry_key, &fingerprint, now, now + ttl, stale_after)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .await?;
 
-    let reused = || {
-        ApiError::Unprocessable {
-            code: "idempotency_key_reused",
-            message: "this Idempotency-Key was used for a different request; use a new key"
-                .to_owned(),
-        }
-        .into_response()
+    let reused = || ApiError::Unprocessable {
+        code: "idempotency_key_reused",
+        message: "this Idempotency-Key was used for a different request; use a new key".to_owned(),
     };
     match claim {
         IdempotencyClaim::Completed {
@@ -145,18 +140,29 @@ async fn handle(
                 Err(ApiError::conflict(
                     "idempotency_key_in_use",
                     "a request with this Idempotency-Key is still running; retry later",
-                )
-                .into_response())
+                ))
             } else {
                 Err(reused())
             }
         }
         IdempotencyClaim::Claimed => {
             let request = Request::from_parts(parts, Body::from(body));
-            let run = tokio::spawn(execute_and_store(registry, registry_key, request, next));
-            run.await.map_err(|e| {
-                ApiError::Internal(format!("idempotent request task failed: {e}")).into_response()
-            })
+            let run = tokio::spawn(execute_and_store(
+                registry.clone(),
+                registry_key.clone(),
+                request,
+                next,
+            ));
+            match run.await {
+                Ok(response) => Ok(response),
+                Err(e) => {
+                    // The handler panicked: nothing was stored, so a retry may execute again.
+                    release(registry.as_ref(), &registry_key).await;
+                    Err(ApiError::Internal(format!(
+                        "idempotent request task failed: {e}"
+                    )))
+                }
+            }
         }
     }
 }

@@ -7,6 +7,9 @@ use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 use crate::error::{Error, Result};
 
 pub(crate) const KEY_LEN: usize = 32;
@@ -29,6 +32,14 @@ impl SecretKey {
 
     pub(crate) fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
+    }
+
+    /// A sub-key for one purpose: HMAC-SHA-256 of `purpose` under this key.
+    pub(crate) fn derive(&self, purpose: &[u8]) -> SecretKey {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC accepts any key length");
+        mac.update(purpose);
+        SecretKey(mac.finalize().into_bytes().into())
     }
 
     fn cipher(&self) -> Aes256Gcm {
@@ -91,5 +102,14 @@ mod tests {
         assert!(key.open(&sealed, b"other").is_none());
         assert!(SecretKey::random().open(&sealed, b"ctx").is_none());
         assert!(key.open(&sealed[..5], b"ctx").is_none());
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_from_their_parent() {
+        let key = SecretKey::random();
+        let a = key.derive(b"a");
+        assert_eq!(a.as_bytes(), key.derive(b"a").as_bytes());
+        assert_ne!(a.as_bytes(), key.derive(b"b").as_bytes());
+        assert_ne!(a.as_bytes(), key.as_bytes());
     }
 }

@@ -32,6 +32,9 @@ pub const MAX_WINDOW_DAYS: u32 = 30;
 pub(crate) struct Vault {
     cloud: Db,
     master: SecretKey,
+    /// Seals tables created without an `sse_key`; derived from the master key so that no key
+    /// is used for two purposes.
+    default_table_key: SecretKey,
     /// Unwrapped material by key id. Material never changes for a key id, so caching it is
     /// safe; the key's *state* is never cached and is re-read on every use.
     material: Mutex<HashMap<String, SecretKey>>,
@@ -100,9 +103,11 @@ pub(crate) fn is_due(state: KeyState, at: OffsetDateTime) -> bool {
 
 impl Vault {
     pub(crate) fn new(cloud: Db, master: SecretKey) -> Self {
+        let default_table_key = master.derive(b"spotlight embedded default table key v1");
         Vault {
             cloud,
             master,
+            default_table_key,
             material: Mutex::new(HashMap::new()),
         }
     }
@@ -181,7 +186,7 @@ impl Vault {
 
     /// Key used for tables created without an `sse_key` (like DynamoDB's service-owned key).
     pub(crate) fn default_table_key(&self) -> &SecretKey {
-        &self.master
+        &self.default_table_key
     }
 
     /// Resolves a key reference to its row (for the table catalog), inside the caller's

@@ -209,3 +209,18 @@ pub(crate) fn query_sql(
     args.push(Value::Integer(i64::from(limit) + 1));
     Ok((sql, args))
 }
+
+/// Most expired rows one purge deletes, so that no single write pays for a large backlog.
+const PURGE_BATCH: i64 = 256;
+
+/// Deletes up to [`PURGE_BATCH`] items of `table` whose TTL has passed (they are already
+/// invisible; this only reclaims space). Uses the table's partial index on `ttl`.
+pub(crate) fn purge_expired(conn: &Connection, table: &str, now: i64) -> Result<usize> {
+    let t = sql_table(table);
+    conn.prepare_cached(&format!(
+        "DELETE FROM {t} WHERE (pk, sk) IN
+         (SELECT pk, sk FROM {t} WHERE ttl IS NOT NULL AND ttl <= ?1 LIMIT ?2)"
+    ))
+    .and_then(|mut s| s.execute(params![now, PURGE_BATCH]))
+    .map_err(sql_err(format!("purging expired items of table {table}")))
+}

@@ -8,13 +8,16 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params_from_iter};
 
 use crate::embedded::crypto::SecretKey;
 use crate::embedded::item_codec;
-use crate::embedded::item_rows::{check_condition, now_secs, query_sql, read_one, remove, write};
+use crate::embedded::item_rows::{
+    check_condition, now_secs, purge_expired, query_sql, read_one, remove, write,
+};
 use crate::embedded::key_vault::{Vault, decode_state, is_due};
 use crate::embedded::sqlite::{Db, blocking, sql_err};
 use crate::embedded::tenant_files::TenantFiles;
@@ -26,6 +29,8 @@ use crate::ports::item_store::{
 };
 use crate::ports::key_vault::KeyState;
 
+/// One write transaction in this many also purges expired items of the table it writes.
+const PURGE_EVERY: u64 = 256;
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 
@@ -38,6 +43,8 @@ struct Inner {
     catalog: Db,
     vault: Arc<Vault>,
     files: Arc<TenantFiles>,
+    /// Write transactions so far, to schedule lazy TTL purges.
+    writes: AtomicU64,
 }
 
 /// A table resolved for one call: where it lives and the key its payloads are sealed under.
@@ -54,6 +61,7 @@ impl EmbeddedItemStore {
                 catalog,
                 vault,
                 files,
+                writes: AtomicU64::new(0),
             }),
         }
     }
@@ -125,6 +133,18 @@ impl Inner {
     fn file(&self, resolved: &Resolved) -> Result<Db> {
         self.files.get(&resolved.group)
     }
+
+    /// Lazily reclaims the space of expired items: every [`PURGE_EVERY`]th write transaction
+    /// also deletes a bounded batch of them from the table it writes. Best effort: a failed
+    /// purge is logged and does not fail the caller's write.
+    fn maybe_purge(&self, tx: &rusqlite::Connection, table: &str) {
+        if self.writes.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY != PURGE_EVERY - 1 {
+            return;
+        }
+        if let Err(e) = purge_expired(tx, table, now_secs()) {
+            tracing::warn!(table, error = %e, "purging expired items failed");
+        }
+    }
 }
 
 fn ensure_unique<'a>(what: &str, keys: impl Iterator<Item = (&'a str, &'a ItemKey)>) -> Result<()> {
@@ -152,6 +172,7 @@ impl ItemStore for EmbeddedItemStore {
             inner.file(&r)?.transaction(|tx| {
                 check_condition(tx, &table, &item.key, condition, now_secs())?;
                 write(tx, &table, &encoded)?;
+                inner.maybe_purge(tx, &table);
                 Ok(())
             })
         })
@@ -358,6 +379,7 @@ impl ItemStore for EmbeddedItemStore {
                 for key in &deletes {
                     remove(tx, &table, key)?;
                 }
+                inner.maybe_purge(tx, &table);
                 Ok(())
             })
         })

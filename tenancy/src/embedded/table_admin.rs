@@ -30,6 +30,7 @@ pub(crate) fn sql_table(name: &str) -> String {
 fn ddl(name: &str) -> String {
     let table = sql_table(name);
     let index = format!("\"i:{name}:gsi1\"");
+    let ttl_index = format!("\"i:{name}:ttl\"");
     format!(
         "DROP TABLE IF EXISTS {table};
          CREATE TABLE {table} (
@@ -38,7 +39,8 @@ fn ddl(name: &str) -> String {
              ttl INTEGER NULL, version INTEGER NOT NULL, payload BLOB NOT NULL,
              PRIMARY KEY (pk, sk)
          ) WITHOUT ROWID;
-         CREATE INDEX {index} ON {table} (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;"
+         CREATE INDEX {index} ON {table} (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+         CREATE INDEX {ttl_index} ON {table} (ttl) WHERE ttl IS NOT NULL;"
     )
 }
 

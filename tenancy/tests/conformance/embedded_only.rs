@@ -329,3 +329,42 @@ async fn a_table_under_a_missing_key_is_invalid() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_items_are_eventually_purged_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let (table, _) = fx.tenant_table("tn", "events").await;
+    let past = time::OffsetDateTime::now_utc().unix_timestamp() - 60;
+    let mut expired = Item::new(ItemKey::new("EVT#old", "e"));
+    expired.ttl = Some(past);
+    fx.backend
+        .items
+        .put(&table, &expired, Condition::None)
+        .await
+        .unwrap();
+    let file = dir
+        .path()
+        .join("tables")
+        .join(format!("{}.db", fx.name("tn")));
+    let stored = |pk: &'static str| {
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        let sql = format!("SELECT count(*) FROM \"t:{table}\" WHERE pk = ?1");
+        conn.query_row(&sql, [pk], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    assert_eq!(
+        stored("EVT#old"),
+        1,
+        "an expired item is invisible but not yet purged"
+    );
+    for i in 0..300 {
+        let item = Item::new(ItemKey::new("EVT#new", format!("{i:04}")));
+        fx.backend
+            .items
+            .put(&table, &item, Condition::None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(stored("EVT#old"), 0, "writes purge expired items lazily");
+    assert_eq!(stored("EVT#new"), 300, "live items are kept");
+}

@@ -22,7 +22,7 @@ use crate::embedded::key_vault::{Vault, decode_state, is_due};
 use crate::embedded::sqlite::{Db, blocking, sql_err};
 use crate::embedded::tenant_files::TenantFiles;
 use crate::embedded::timestamps::now;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ports::item_store::{
     Condition, Cursor, Item, ItemKey, ItemStore, MAX_BATCH_GET, MAX_BATCH_WRITE,
     MAX_TRANSACT_ITEMS, Page, Query, WriteOp,
@@ -134,6 +134,24 @@ impl Inner {
         self.files.get(&resolved.group)
     }
 
+    /// Resolves every table of a transaction; they must all live in one tenant file, because
+    /// one SQLite transaction cannot span files atomically.
+    fn resolve_one_tenant(&self, ops: &[WriteOp]) -> Result<Vec<Resolved>> {
+        let mut tables: Vec<Resolved> = Vec::new();
+        for op in ops {
+            if !tables.iter().any(|r| r.name == op.table()) {
+                tables.push(self.resolve(op.table())?);
+            }
+        }
+        if let Some(other) = tables.iter().find(|r| r.group != tables[0].group) {
+            return Err(Error::invalid(format!(
+                "transactions span one tenant: tables {} and {} belong to different tenants",
+                tables[0].name, other.name
+            )));
+        }
+        Ok(tables)
+    }
+
     /// Lazily reclaims the space of expired items: every [`PURGE_EVERY`]th write transaction
     /// also deletes a bounded batch of them from the table it writes. Best effort: a failed
     /// purge is logged and does not fail the caller's write.
@@ -144,6 +162,27 @@ impl Inner {
         if let Err(e) = purge_expired(tx, table, now_secs()) {
             tracing::warn!(table, error = %e, "purging expired items failed");
         }
+    }
+}
+
+/// The table, key and condition of a transaction op.
+fn op_parts(op: &WriteOp) -> (&str, &ItemKey, Condition) {
+    match op {
+        WriteOp::Put {
+            table,
+            item,
+            condition,
+        } => (table, &item.key, *condition),
+        WriteOp::Delete {
+            table,
+            key,
+            condition,
+        }
+        | WriteOp::ConditionCheck {
+            table,
+            key,
+            condition,
+        } => (table, key, *condition),
     }
 }
 
@@ -256,56 +295,48 @@ impl ItemStore for EmbeddedItemStore {
         }
         let ops = ops.to_vec();
         self.run(move |inner| {
-            let op_key = |op: &WriteOp| -> ItemKey {
-                match op {
-                    WriteOp::Put { item, .. } => item.key.clone(),
-                    WriteOp::Delete { key, .. } | WriteOp::ConditionCheck { key, .. } => key.clone(),
-                }
-            };
-            let keys: Vec<(String, ItemKey)> = ops.iter().map(|op| (op.table().to_owned(), op_key(op))).collect();
-            for (table, key) in &keys {
+            for op in &ops {
+                let (table, key, _) = op_parts(op);
                 item_codec::check_key(table, key)?;
             }
-            ensure_unique("transaction", keys.iter().map(|(t, k)| (t.as_str(), k)))?;
-            let mut resolved: Vec<Resolved> = Vec::new();
-            for (table, _) in &keys {
-                if !resolved.iter().any(|r| &r.name == table) {
-                    resolved.push(inner.resolve(table)?);
-                }
-            }
-            let group = resolved[0].group.clone();
-            if let Some(other) = resolved.iter().find(|r| r.group != group) {
-                return Err(Error::invalid(format!(
-                    "transactions span one tenant: table {} and table {} belong to different tenants",
-                    resolved[0].name, other.name
-                )));
-            }
-            let key_of = |table: &str| resolved.iter().find(|r| r.name == table).map(|r| &r.key);
-            let mut encoded = Vec::with_capacity(ops.len());
-            for op in &ops {
-                encoded.push(match op {
+            ensure_unique(
+                "transaction",
+                ops.iter().map(|op| {
+                    let (table, key, _) = op_parts(op);
+                    (table, key)
+                }),
+            )?;
+            let tables = inner.resolve_one_tenant(&ops)?;
+            let sealing = |table: &str| {
+                tables
+                    .iter()
+                    .find(|r| r.name == table)
+                    .map(|r| &r.key)
+                    .ok_or_else(|| Error::not_found(format!("table {table} does not exist")))
+            };
+            let encoded = ops
+                .iter()
+                .map(|op| match op {
                     WriteOp::Put { table, item, .. } => {
-                        let key = key_of(table).ok_or_else(|| Error::not_found(format!("table {table} does not exist")))?;
-                        Some(item_codec::encode(table, item, key)?)
+                        item_codec::encode(table, item, sealing(table)?).map(Some)
                     }
-                    _ => None,
-                });
-            }
-            inner.file(&resolved[0])?.transaction(|tx| {
+                    _ => Ok(None),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            inner.file(&tables[0])?.transaction(|tx| {
                 let at = now_secs();
                 for (i, op) in ops.iter().enumerate() {
-                    let (table, key, condition) = match op {
-                        WriteOp::Put { table, item, condition } => (table, &item.key, *condition),
-                        WriteOp::Delete { table, key, condition } | WriteOp::ConditionCheck { table, key, condition } => {
-                            (table, key, *condition)
-                        }
-                    };
+                    let (table, key, condition) = op_parts(op);
                     check_condition(tx, table, key, condition, at).map_err(|e| {
-                        Error::condition_failed(format!("transaction cancelled, operation {i}: {}", e.message()))
+                        if e.kind() != ErrorKind::ConditionFailed {
+                            return e;
+                        }
+                        let why = format!("transaction cancelled, operation {i}: {}", e.message());
+                        Error::condition_failed(why)
                     })?;
                 }
-                for (op, enc) in ops.iter().zip(&encoded) {
-                    match (op, enc) {
+                for (op, sealed) in ops.iter().zip(&encoded) {
+                    match (op, sealed) {
                         (WriteOp::Put { table, .. }, Some(e)) => write(tx, table, e)?,
                         (WriteOp::Delete { table, key, .. }, _) => remove(tx, table, key)?,
                         _ => {}

@@ -1,9 +1,9 @@
 //! `Idempotency-Key` on every POST of the control plane.
 //!
 //! A POST carrying the header is executed at most once per key: the first request claims the
-//! key in the registry, runs, and its response (status, `Location`, `Content-Type`, body) is
-//! stored; a retry with the same key and the same request gets that response again, verbatim,
-//! plus `Idempotent-Replayed: true`.
+//! key in the registry, runs, and its response (status, `Location`, `Content-Type`,
+//! `Cache-Control`, body) is stored; a retry with the same key and the same request gets that
+//! response again, verbatim, plus `Idempotent-Replayed: true`.
 //!
 //! | found under the key | same request | different request |
 //! |---|---|---|
@@ -34,8 +34,13 @@ use crate::state::AppState;
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// Response headers stored with the body and replayed.
-const STORED_HEADERS: [HeaderName; 2] = [header::LOCATION, header::CONTENT_TYPE];
+/// Response headers stored with the body and replayed. `Cache-Control` travels too: a
+/// response that must not be cached (one showing a new API key) must not be cached on replay.
+const STORED_HEADERS: [HeaderName; 3] = [
+    header::LOCATION,
+    header::CONTENT_TYPE,
+    header::CACHE_CONTROL,
+];
 
 /// Namespace of this service's keys in the shared registry.
 const KEY_NAMESPACE: &str = "control-plane:";

@@ -146,6 +146,22 @@ async fn transitions_honour_the_key_as_well() {
 }
 
 #[tokio::test]
+async fn a_replay_keeps_the_no_store_of_a_response_that_shows_a_secret() {
+    let app = TestApp::spawn().await;
+    app.onboard("secretive").await;
+    let body = json!({"kind": "secret"});
+    let first = app
+        .with_idempotency_key("key-6", "/tenants/secretive/api-keys", &body)
+        .await;
+    assert_eq!(first.headers()["cache-control"], "no-store");
+    let again = app
+        .with_idempotency_key("key-6", "/tenants/secretive/api-keys", &body)
+        .await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
 async fn malformed_keys_are_400_and_execute_nothing() {
     let app = TestApp::spawn().await;
     let too_long = "k".repeat(256);

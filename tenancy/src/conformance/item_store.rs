@@ -835,3 +835,25 @@ pub async fn batches_naming_an_item_twice_are_invalid(fx: &Fixture) {
         "a refused batch writes nothing"
     );
 }
+
+pub async fn query_on_gsi1_pages_through_equal_index_keys_without_loss(fx: &Fixture) {
+    let t = table(fx).await;
+    let items = &fx.backend.items;
+    let mut expected = BTreeSet::new();
+    for i in 0..7 {
+        let mut it = item(&format!("USER#{i}"), "PROGRESS#tour", 1);
+        it.gsi1 = Some(ItemKey::new("PROGRESS#tour", "same-day"));
+        items.put(&t, &it, Condition::None).await.unwrap();
+        expected.insert(it.key.pk.clone());
+    }
+    let q = Query {
+        use_gsi1: true,
+        pk: "PROGRESS#tour".into(),
+        limit: 2,
+        ..Query::default()
+    };
+    let (all, _) = all_pages(fx, &t, q).await;
+    let seen: Vec<String> = all.into_iter().map(|i| i.key.pk).collect();
+    assert_eq!(seen.len(), 7, "no item twice: {seen:?}");
+    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), expected);
+}

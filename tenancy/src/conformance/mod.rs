@@ -75,6 +75,7 @@ macro_rules! conformance_tests {
                 query_descending_pages_backwards,
                 query_applies_every_sort_key_condition,
                 query_on_gsi1_orders_by_index_key_and_pages,
+                query_on_gsi1_pages_through_equal_index_keys_without_loss,
                 expired_items_are_invisible,
                 a_transaction_is_all_or_nothing,
                 a_transaction_writes_every_op_when_all_conditions_hold,

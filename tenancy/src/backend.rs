@@ -20,6 +20,8 @@ pub struct Backend {
 
 impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Backend").field("data_plane_principal", &self.data_plane_principal).finish_non_exhaustive()
+        f.debug_struct("Backend")
+            .field("data_plane_principal", &self.data_plane_principal)
+            .finish_non_exhaustive()
     }
 }

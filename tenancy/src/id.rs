@@ -24,7 +24,10 @@ impl TenantId {
         if raw.len() < Self::MIN_LEN || raw.len() > Self::MAX_LEN {
             return err("must be 3 to 40 characters long");
         }
-        if !raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return err("may contain only lowercase letters a-z, digits and '-'");
         }
         if raw.starts_with('-') || raw.ends_with('-') {
@@ -96,10 +99,16 @@ impl TenantName {
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.chars().count() > 200 {
-            return Err(InvalidInput::new("name", "must be 1 to 200 characters long"));
+            return Err(InvalidInput::new(
+                "name",
+                "must be 1 to 200 characters long",
+            ));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(InvalidInput::new("name", "must not contain control characters"));
+            return Err(InvalidInput::new(
+                "name",
+                "must not contain control characters",
+            ));
         }
         Ok(TenantName(trimmed.to_owned()))
     }
@@ -148,7 +157,10 @@ impl OwnerEmail {
         if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
             return err("must have a dotted domain such as example.com");
         }
-        Ok(OwnerEmail(format!("{local}@{}", domain.to_ascii_lowercase())))
+        Ok(OwnerEmail(format!(
+            "{local}@{}",
+            domain.to_ascii_lowercase()
+        )))
     }
 
     pub fn as_str(&self) -> &str {
@@ -192,11 +204,15 @@ impl Origin {
         };
         let host_ok = !host.is_empty()
             && host.len() <= 253
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
             && !host.starts_with(['.', '-'])
             && !host.ends_with(['.', '-']);
         if !host_ok {
-            return err(format!("'{raw}' has no valid host (no path, wildcard or user info)"));
+            return err(format!(
+                "'{raw}' has no valid host (no path, wildcard or user info)"
+            ));
         }
         if let Some(p) = port
             && (p.is_empty() || p.parse::<u16>().map(|p| p == 0).unwrap_or(true))
@@ -239,7 +255,19 @@ mod tests {
     #[test]
     fn tenant_id_refuses_every_documented_bad_shape() {
         let long = "a".repeat(41);
-        for bad in ["", "ab", long.as_str(), "Acme", "acmé", "../x", "a--b", "-ab", "ab-", "a b", "a_b"] {
+        for bad in [
+            "",
+            "ab",
+            long.as_str(),
+            "Acme",
+            "acmé",
+            "../x",
+            "a--b",
+            "-ab",
+            "ab-",
+            "a b",
+            "a_b",
+        ] {
             assert!(TenantId::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -265,9 +293,19 @@ mod tests {
 
     #[test]
     fn origins_are_normalised_and_checked() {
-        assert_eq!(Origin::parse("HTTPS://App.Example.com").unwrap().as_str(), "https://app.example.com");
+        assert_eq!(
+            Origin::parse("HTTPS://App.Example.com").unwrap().as_str(),
+            "https://app.example.com"
+        );
         assert!(Origin::parse("http://localhost:3000").is_ok());
-        for bad in ["example.com", "ftp://x.com", "https://x.com/path", "https://*.x.com", "https://x.com:0", "https://u@x.com"] {
+        for bad in [
+            "example.com",
+            "ftp://x.com",
+            "https://x.com/path",
+            "https://*.x.com",
+            "https://x.com:0",
+            "https://u@x.com",
+        ] {
             assert!(Origin::parse(bad).is_err(), "{bad} should be refused");
         }
     }
@@ -275,7 +313,14 @@ mod tests {
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
         assert!(OwnerEmail::parse("ops@acme.io").is_ok());
-        for bad in ["", "ops", "@acme.io", "ops@acme", "a@b@c.io", "o ps@acme.io"] {
+        for bad in [
+            "",
+            "ops",
+            "@acme.io",
+            "ops@acme",
+            "a@b@c.io",
+            "o ps@acme.io",
+        ] {
             assert!(OwnerEmail::parse(bad).is_err(), "{bad} should be refused");
         }
     }

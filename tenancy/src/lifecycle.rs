@@ -13,9 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Where a tenant is in its life.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantStatus {
     Requested,
@@ -157,9 +155,9 @@ pub struct IllegalTransition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use TenantStatus as S;
     use Transition as T;
+    use proptest::prelude::*;
 
     /// The lifecycle written out as data, independently of `apply`'s match, so the property
     /// test compares two descriptions of the same diagram.
@@ -181,7 +179,10 @@ mod tests {
     ];
 
     fn expected(from: S, t: T) -> Option<S> {
-        EDGES.iter().find(|(f, tr, _)| *f == from && *tr == t).map(|(_, _, to)| *to)
+        EDGES
+            .iter()
+            .find(|(f, tr, _)| *f == from && *tr == t)
+            .map(|(_, _, to)| *to)
     }
 
     proptest! {
@@ -207,7 +208,10 @@ mod tests {
     #[test]
     fn deleted_is_terminal() {
         for t in Transition::ALL {
-            assert!(S::Deleted.apply(t).is_err(), "{t:?} must be refused from deleted");
+            assert!(
+                S::Deleted.apply(t).is_err(),
+                "{t:?} must be refused from deleted"
+            );
         }
     }
 

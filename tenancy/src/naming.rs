@@ -18,9 +18,15 @@ impl TablePrefix {
 
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         if raw.len() > Self::MAX_LEN {
-            return Err(InvalidInput::new("table_prefix", "must be at most 16 characters"));
+            return Err(InvalidInput::new(
+                "table_prefix",
+                "must be at most 16 characters",
+            ));
         }
-        if !raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(InvalidInput::new(
                 "table_prefix",
                 "may contain only lowercase letters a-z, digits and '-'",
@@ -119,7 +125,8 @@ mod tests {
 
     #[test]
     fn names_follow_the_documented_pattern() {
-        let names = ResourceNames::for_tenant(&TablePrefix::default(), &TenantId::parse("acme").unwrap());
+        let names =
+            ResourceNames::for_tenant(&TablePrefix::default(), &TenantId::parse("acme").unwrap());
         assert_eq!(names.app_table, "spotlight-tenant-acme-app");
         assert_eq!(names.events_table, "spotlight-tenant-acme-events");
         assert_eq!(names.key_alias, "alias/spotlight-tenant-acme");

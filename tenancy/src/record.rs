@@ -93,7 +93,11 @@ impl TenantRecord {
     ) -> Result<(), IllegalTransition> {
         let next = self.status.apply(transition)?;
         self.status = next;
-        self.failure = if transition == Transition::Fail { failure } else { None };
+        self.failure = if transition == Transition::Fail {
+            failure
+        } else {
+            None
+        };
         self.updated_at = now;
         Ok(())
     }
@@ -188,5 +192,8 @@ pub enum IdempotencyClaim {
     /// Another request with this key is still running. `fingerprint` is that request's.
     InProgress { fingerprint: String },
     /// A request with this key already finished; replay its response if fingerprints match.
-    Completed { fingerprint: String, response: StoredResponse },
+    Completed {
+        fingerprint: String,
+        response: StoredResponse,
+    },
 }

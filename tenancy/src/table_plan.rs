@@ -94,7 +94,11 @@ impl TableSpec {
 }
 
 /// The table plan for one tenant: app table then events table.
-pub fn tenant_tables(names: &ResourceNames, sse_key: Option<&str>, tags: &Tags) -> [(TableRole, TableSpec); 2] {
+pub fn tenant_tables(
+    names: &ResourceNames,
+    sse_key: Option<&str>,
+    tags: &Tags,
+) -> [(TableRole, TableSpec); 2] {
     let spec = |name: &str, ttl: bool| TableSpec {
         name: name.to_owned(),
         partition_key: PARTITION_KEY.to_owned(),
@@ -171,7 +175,8 @@ mod tests {
 
     #[test]
     fn plan_declares_both_tables_with_index_and_ttl() {
-        let names = ResourceNames::for_tenant(&TablePrefix::default(), &TenantId::parse("acme").unwrap());
+        let names =
+            ResourceNames::for_tenant(&TablePrefix::default(), &TenantId::parse("acme").unwrap());
         let [(app_role, app), (ev_role, ev)] = tenant_tables(&names, Some("k1"), &Tags::new());
         assert_eq!((app_role, ev_role), (TableRole::App, TableRole::Events));
         assert_eq!(app.name, names.app_table);

@@ -25,7 +25,10 @@ pub struct ItemKey {
 
 impl ItemKey {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        ItemKey { pk: pk.into(), sk: sk.into() }
+        ItemKey {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 }
 
@@ -43,7 +46,13 @@ pub struct Item {
 
 impl Item {
     pub fn new(key: ItemKey) -> Self {
-        Item { key, gsi1: None, ttl: None, version: 0, attrs: serde_json::Map::new() }
+        Item {
+            key,
+            gsi1: None,
+            ttl: None,
+            version: 0,
+            attrs: serde_json::Map::new(),
+        }
     }
 }
 
@@ -103,15 +112,29 @@ pub struct Page {
 /// One write of a transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { table: String, item: Item, condition: Condition },
-    Delete { table: String, key: ItemKey, condition: Condition },
-    ConditionCheck { table: String, key: ItemKey, condition: Condition },
+    Put {
+        table: String,
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        table: String,
+        key: ItemKey,
+        condition: Condition,
+    },
+    ConditionCheck {
+        table: String,
+        key: ItemKey,
+        condition: Condition,
+    },
 }
 
 impl WriteOp {
     pub fn table(&self) -> &str {
         match self {
-            WriteOp::Put { table, .. } | WriteOp::Delete { table, .. } | WriteOp::ConditionCheck { table, .. } => table,
+            WriteOp::Put { table, .. }
+            | WriteOp::Delete { table, .. }
+            | WriteOp::ConditionCheck { table, .. } => table,
         }
     }
 }

@@ -7,9 +7,7 @@ use time::OffsetDateTime;
 use crate::error::Result;
 use crate::id::TenantId;
 use crate::lifecycle::TenantStatus;
-use crate::record::{
-    ApiKeyRecord, IdempotencyClaim, JournalEntry, StoredResponse, TenantRecord,
-};
+use crate::record::{ApiKeyRecord, IdempotencyClaim, JournalEntry, StoredResponse, TenantRecord};
 
 /// Filter and cursor for listing tenants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,7 +30,11 @@ pub struct TenantPage {
 pub trait Registry: Send + Sync {
     /// Stores a new tenant with version 1, together with its first journal entry, atomically.
     /// Errors: `AlreadyExists` when the id is taken — by a live tenant or a tombstone.
-    async fn create_tenant(&self, record: &TenantRecord, entry: &JournalEntry) -> Result<TenantRecord>;
+    async fn create_tenant(
+        &self,
+        record: &TenantRecord,
+        entry: &JournalEntry,
+    ) -> Result<TenantRecord>;
 
     /// Errors: `NotFound`.
     async fn get_tenant(&self, id: &TenantId) -> Result<TenantRecord>;
@@ -41,7 +43,11 @@ pub trait Registry: Send + Sync {
     /// `version + 1` and appending `entries` in the same atomic write; returns what was stored.
     /// Errors: `NotFound`; `ConditionFailed` when someone else updated the record first
     /// (re-read and decide again).
-    async fn update_tenant(&self, record: &TenantRecord, entries: &[JournalEntry]) -> Result<TenantRecord>;
+    async fn update_tenant(
+        &self,
+        record: &TenantRecord,
+        entries: &[JournalEntry],
+    ) -> Result<TenantRecord>;
 
     /// Tenants in id order. Errors: `Invalid` for a limit over the cap.
     async fn list_tenants(&self, filter: &TenantFilter) -> Result<TenantPage>;
@@ -51,7 +57,12 @@ pub trait Registry: Send + Sync {
 
     /// The newest `limit` journal entries of a tenant, oldest first; of one run if given.
     /// A `limit` of 0 means the adapter default of 100.
-    async fn journal(&self, tenant: &TenantId, run_id: Option<uuid::Uuid>, limit: u32) -> Result<Vec<JournalEntry>>;
+    async fn journal(
+        &self,
+        tenant: &TenantId,
+        run_id: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> Result<Vec<JournalEntry>>;
 
     /// Stores a newly issued key. Errors: `AlreadyExists` when the key id or hash is taken.
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
@@ -65,7 +76,12 @@ pub trait Registry: Send + Sync {
 
     /// Revokes one key of one tenant; revoking a revoked key is a no-op returning the record.
     /// Errors: `NotFound` when the tenant has no such key (another tenant's key id included).
-    async fn revoke_api_key(&self, tenant: &TenantId, key_id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord>;
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        at: OffsetDateTime,
+    ) -> Result<ApiKeyRecord>;
 
     /// Revokes every live key of a tenant; returns how many were revoked.
     async fn revoke_all_api_keys(&self, tenant: &TenantId, at: OffsetDateTime) -> Result<u32>;

@@ -43,8 +43,12 @@ pub const DYNAMODB_ITEM_ACTIONS: &[&str] = &[
     "dynamodb:ConditionCheckItem",
 ];
 
-pub const KMS_DATA_ACTIONS: &[&str] =
-    &["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"];
+pub const KMS_DATA_ACTIONS: &[&str] = &[
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:DescribeKey",
+];
 
 impl PolicyDocument {
     /// The tenant policy: item actions on exactly these tables and their indexes, and data
@@ -61,7 +65,10 @@ impl PolicyDocument {
                 PolicyStatement {
                     sid: "TenantTables".to_owned(),
                     effect: "Allow".to_owned(),
-                    actions: DYNAMODB_ITEM_ACTIONS.iter().map(|a| (*a).to_owned()).collect(),
+                    actions: DYNAMODB_ITEM_ACTIONS
+                        .iter()
+                        .map(|a| (*a).to_owned())
+                        .collect(),
                     resources: tables,
                 },
                 PolicyStatement {

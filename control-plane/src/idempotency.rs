@@ -13,7 +13,8 @@
 //!
 //! "Same request" means the same fingerprint: SHA-256 over the method, the path, the query
 //! string (pairs sorted) and the body (JSON canonicalised with sorted keys; other bodies as raw
-//! bytes). A 5xx is not stored: the claim is released, so a retry executes again.
+//! bytes). A 5xx is not stored: the claim is released, so a retry executes again. Stored bodies
+//! are sealed (`crate::sealing`): a response showing a new API key is never kept in clear.
 //!
 //! The claimed request runs in its own task: a client that disconnects mid-request does not
 //! cancel it, and its retry gets the stored response.
@@ -29,6 +30,7 @@ use tenancy::{IdempotencyClaim, StoredResponse};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
+use crate::sealing::ResponseSealer;
 use crate::state::AppState;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -133,7 +135,11 @@ async fn handle(
             response,
         } => {
             if stored == fingerprint {
-                Ok(replay(response))
+                replay(
+                    &state.sealer,
+                    &seal_context(&registry_key, &fingerprint),
+                    response,
+                )
             } else {
                 Err(reused())
             }
@@ -154,7 +160,9 @@ async fn handle(
             let request = Request::from_parts(parts, Body::from(body));
             let run = tokio::spawn(execute_and_store(
                 registry.clone(),
+                state.sealer.clone(),
                 registry_key.clone(),
+                seal_context(&registry_key, &fingerprint),
                 request,
                 next,
             ));
@@ -175,7 +183,9 @@ async fn handle(
 /// Runs the claimed request and stores (or, on 5xx, releases) its response.
 async fn execute_and_store(
     registry: std::sync::Arc<dyn tenancy::ports::Registry>,
+    sealer: std::sync::Arc<ResponseSealer>,
     key: String,
+    context: Vec<u8>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -195,7 +205,7 @@ async fn execute_and_store(
         let stored = StoredResponse {
             status: parts.status.as_u16(),
             headers: stored_headers(&parts.headers),
-            body: body.to_vec(),
+            body: sealer.seal(&context, &body),
         };
         if let Err(e) = registry.complete_idempotency_key(&key, &stored).await {
             // The request did happen; a retry will find the claim and, once stale, re-execute,
@@ -222,9 +232,24 @@ fn stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn replay(stored: StoredResponse) -> Response {
+/// What a stored body is sealed to: this idempotency key and this request.
+fn seal_context(registry_key: &str, fingerprint: &str) -> Vec<u8> {
+    format!("{registry_key}\n{fingerprint}").into_bytes()
+}
+
+fn replay(
+    sealer: &ResponseSealer,
+    context: &[u8],
+    stored: StoredResponse,
+) -> Result<Response, ApiError> {
+    let body = sealer.open(context, &stored.body).ok_or_else(|| {
+        ApiError::Internal(
+            "a stored idempotent response could not be unsealed (was the API key pepper changed?)"
+                .to_owned(),
+        )
+    })?;
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, Bytes::from(stored.body)).into_response();
+    let mut response = (status, Bytes::from(body)).into_response();
     let headers = response.headers_mut();
     for (name, value) in stored.headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
@@ -232,7 +257,7 @@ fn replay(stored: StoredResponse) -> Response {
         }
     }
     headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    response
+    Ok(response)
 }
 
 /// SHA-256 (hex) over method, path, canonical query and canonical body, each length-prefixed

@@ -6,6 +6,7 @@
 //! - [`state`]: what every handler shares, and how it is assembled.
 //! - [`auth`]: operator bearer-token check.
 //! - [`idempotency`]: `Idempotency-Key` on every POST.
+//! - [`sealing`]: stored idempotent responses are sealed under a key derived from the pepper.
 //! - [`runs`]: background provisioning/offboarding tasks, resumed at start-up, drained on stop.
 //! - [`routes`]: `tenants`, `api_keys`, `health` (with `/openapi.json`), each its own router.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers' annotations.
@@ -20,6 +21,7 @@ pub mod idempotency;
 pub mod openapi;
 pub mod routes;
 pub mod runs;
+pub mod sealing;
 pub mod state;
 
 use std::future::Future;

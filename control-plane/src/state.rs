@@ -9,6 +9,7 @@ use tenancy::ports::Registry;
 
 use crate::config::{ConfigError, ControlPlaneSettings, Secrets};
 use crate::runs::RunTracker;
+use crate::sealing::ResponseSealer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +18,8 @@ pub struct AppState {
     /// The bearer token operators present. Compared in constant time.
     pub operator_token: Arc<SecretString>,
     pub api_keys: Arc<KeyHasher>,
+    /// Seals idempotent responses before they are stored (they may hold a new API key).
+    pub sealer: Arc<ResponseSealer>,
     /// Background provisioning/offboarding runs of this process, one per tenant at most.
     pub runs: Arc<RunTracker>,
 }
@@ -46,6 +49,7 @@ impl AppState {
             provisioner,
             settings: Arc::new(settings),
             operator_token: Arc::new(secrets.operator_token.clone()),
+            sealer: Arc::new(ResponseSealer::from_pepper(&pepper)),
             api_keys: Arc::new(KeyHasher::new(pepper)),
         }
     }

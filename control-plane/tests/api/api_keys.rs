@@ -434,7 +434,41 @@ async fn retrying_a_creation_with_the_same_idempotency_key_returns_the_same_key(
         "{first} {again}"
     );
     assert_eq!(first["key_id"], again["key_id"]);
+    assert_eq!(first["key"], again["key"]);
     assert_eq!(list(&app, "acme").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_key_kept_for_idempotent_replay_is_never_stored_in_clear() {
+    let app = TestApp::spawn().await;
+    app.onboard("acme").await;
+    let body = json!({ "kind": "secret" });
+    let created = app
+        .with_idempotency_key("issue-sealed", "/tenants/acme/api-keys", &body)
+        .await;
+    let (status, created) = json_of(created).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().unwrap().to_owned();
+    // The registry database and its write-ahead log hold every stored response.
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&app.data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("registry.db") {
+            let bytes = std::fs::read(&path).unwrap();
+            seen += bytes.len();
+            assert!(
+                !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+                "{name} holds the issued key in clear"
+            );
+        }
+    }
+    assert!(seen > 0, "no registry files were read");
+    let replayed = app
+        .with_idempotency_key("issue-sealed", "/tenants/acme/api-keys", &body)
+        .await;
+    let (_, replayed) = json_of(replayed).await;
+    assert_eq!(replayed["key"], created["key"]);
 }
 
 #[tokio::test]

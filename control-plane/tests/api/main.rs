@@ -7,4 +7,5 @@ mod helpers;
 mod idempotency;
 mod isolation;
 mod lifecycle;
+mod process;
 mod tenants;

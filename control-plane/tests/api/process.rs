@@ -1,0 +1,93 @@
+//! The `control-plane` binary as an operator runs it: configured only by `SPOTLIGHT_*`
+//! variables, printing its address and a first-run token, and stopping cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use crate::helpers::tenant_body;
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_binary_runs_from_environment_settings_and_exits_cleanly_on_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_control-plane"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("SPOTLIGHT_DATA_DIR", dir.path())
+        .env("SPOTLIGHT_CONTROL_PLANE_ADDR", "127.0.0.1:0")
+        .env("SPOTLIGHT_TABLE_PREFIX", "proc-")
+        .env("SPOTLIGHT_KEY_DELETION_WINDOW_DAYS", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("control-plane binary starts");
+
+    // First line: "Spotlight control plane listening on http://127.0.0.1:PORT".
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).unwrap();
+    let base = banner
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http://"))
+        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
+        .to_owned();
+    let mut rest = String::new();
+    for _ in 0..2 {
+        stdout.read_line(&mut rest).unwrap();
+    }
+
+    // No token was configured: one was generated into the data directory, private, and shown once.
+    let token_file = dir.path().join("operator-token");
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        rest.contains(&token),
+        "the generated token is printed once: {rest}"
+    );
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "operator token file mode");
+
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{base}/tenants?wait=true"))
+        .bearer_auth(&token)
+        .json(&tenant_body("proc-tenant"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let record: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(record["status"], "active", "{record}");
+    // SPOTLIGHT_TABLE_PREFIX reached the provisioner.
+    assert_eq!(
+        record["resources"]["names"]["app_table"],
+        json!("proc-tenant-proc-tenant-app"),
+        "{record}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        exit.success(),
+        "control plane exited with {exit:?} on SIGTERM"
+    );
+
+    // Stopped means stopped: the port no longer answers.
+    assert!(client.get(format!("{base}/healthz")).send().await.is_err());
+}

@@ -17,12 +17,15 @@
 //! | chat message by session | app | `CHAT#{session}` | `{at}#{message}` | — |
 //! | metric by subject and period | app | `METRIC#{subject}` | `{period}` | — |
 //! | cached summary | app | `SUMMARY#{period}` | `{watermark}` | — (ttl) |
-//! | event, time-first | events | `EVT#{minute}` | `{event_id}` | `EVT_USER#{user}` / `{at}` (ttl) |
+//! | event, time-first | events | `EVT#{minute}#{shard}` | `{event_id}` | `EVT_USER#{user}` / `{at}` (ttl) |
 //! | event dedupe by `event_id` | events | `EID#{event_id}` | `EID` | — (ttl) |
 //! | outbox | events | `OUTBOX#{shard}` | `{at}#{event_id}` | — |
 //!
 //! Events are keyed time-first (the event's minute, then its id) because ordered keys ingest an
-//! order of magnitude faster than random ones on the embedded store.
+//! order of magnitude faster than random ones on the embedded store. The minute is split into
+//! a few shards (`shard = hash(event_id) % EVENT_SHARDS`) so that one busy minute does not
+//! become one hot DynamoDB partition (about 1,000 writes/s each); reading a minute back means
+//! querying its `EVENT_SHARDS` partitions, each already in `event_id` order.
 
 use serde::{Deserialize, Serialize};
 
@@ -153,9 +156,12 @@ pub mod keys {
     pub fn metric(subject: &str) -> String {
         format!("METRIC#{subject}")
     }
-    /// `minute` is `YYYY-MM-DDTHH:MM` in UTC: lexicographic order is time order.
-    pub fn event_minute(minute: &str) -> String {
-        format!("EVT#{minute}")
+    /// Partitions one minute of events is spread over (see the module docs).
+    pub const EVENT_SHARDS: u8 = 4;
+    /// `minute` is `YYYY-MM-DDTHH:MM` in UTC: lexicographic order is time order. `shard` is
+    /// taken modulo [`EVENT_SHARDS`].
+    pub fn event_partition(minute: &str, shard: u8) -> String {
+        format!("EVT#{minute}#{}", shard % EVENT_SHARDS)
     }
     pub fn event_dedupe(event_id: &str) -> String {
         format!("EID#{event_id}")
@@ -192,6 +198,13 @@ mod tests {
     #[test]
     fn versions_and_minutes_sort_lexicographically() {
         assert!(keys::content_version(9) < keys::content_version(10));
-        assert!(keys::event_minute("2026-11-22T09:59") < keys::event_minute("2026-11-22T10:00"));
+        assert!(
+            keys::event_partition("2026-11-22T09:59", 3)
+                < keys::event_partition("2026-11-22T10:00", 0)
+        );
+        assert_eq!(
+            keys::event_partition("2026-11-22T10:00", keys::EVENT_SHARDS + 1),
+            keys::event_partition("2026-11-22T10:00", 1)
+        );
     }
 }

@@ -156,12 +156,15 @@ async fn handle(
                 Err(reused())
             }
         }
-        IdempotencyClaim::Claimed => {
+        IdempotencyClaim::Claimed { token } => {
             let request = Request::from_parts(parts, Body::from(body));
             let run = tokio::spawn(execute_and_store(
                 registry.clone(),
                 state.sealer.clone(),
-                registry_key.clone(),
+                Claim {
+                    key: registry_key.clone(),
+                    token: token.clone(),
+                },
                 seal_context(&registry_key, &fingerprint),
                 request,
                 next,
@@ -170,7 +173,11 @@ async fn handle(
                 Ok(response) => Ok(response),
                 Err(e) => {
                     // The handler panicked: nothing was stored, so a retry may execute again.
-                    release(registry.as_ref(), &registry_key).await;
+                    let claim = Claim {
+                        key: registry_key,
+                        token,
+                    };
+                    release(registry.as_ref(), &claim).await;
                     Err(ApiError::Internal(format!(
                         "idempotent request task failed: {e}"
                     )))
@@ -180,11 +187,17 @@ async fn handle(
     }
 }
 
+/// The registry key this request claimed and the token that proves the claim is its own.
+struct Claim {
+    key: String,
+    token: String,
+}
+
 /// Runs the claimed request and stores (or, on 5xx, releases) its response.
 async fn execute_and_store(
     registry: std::sync::Arc<dyn tenancy::ports::Registry>,
     sealer: std::sync::Arc<ResponseSealer>,
-    key: String,
+    claim: Claim,
     context: Vec<u8>,
     request: Request,
     next: Next,
@@ -194,20 +207,23 @@ async fn execute_and_store(
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,
         Err(e) => {
-            release(registry.as_ref(), &key).await;
+            release(registry.as_ref(), &claim).await;
             return ApiError::Internal(format!("reading the response to store it failed: {e}"))
                 .into_response();
         }
     };
     if parts.status.is_server_error() {
-        release(registry.as_ref(), &key).await;
+        release(registry.as_ref(), &claim).await;
     } else {
         let stored = StoredResponse {
             status: parts.status.as_u16(),
             headers: stored_headers(&parts.headers),
             body: sealer.seal(&context, &body),
         };
-        if let Err(e) = registry.complete_idempotency_key(&key, &stored).await {
+        if let Err(e) = registry
+            .complete_idempotency_key(&claim.key, &claim.token, &stored)
+            .await
+        {
             // The request did happen; a retry will find the claim and, once stale, re-execute,
             // which every POST of this API tolerates (it meets the existing state).
             tracing::warn!(error = %e, "storing an idempotent response failed");
@@ -216,8 +232,11 @@ async fn execute_and_store(
     Response::from_parts(parts, Body::from(body))
 }
 
-async fn release(registry: &dyn tenancy::ports::Registry, key: &str) {
-    if let Err(e) = registry.release_idempotency_key(key).await {
+async fn release(registry: &dyn tenancy::ports::Registry, claim: &Claim) {
+    if let Err(e) = registry
+        .release_idempotency_key(&claim.key, &claim.token)
+        .await
+    {
         tracing::warn!(error = %e, "releasing an idempotency key failed; it frees itself once stale");
     }
 }

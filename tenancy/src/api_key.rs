@@ -670,10 +670,15 @@ mod tests {
         ) -> Result<IdempotencyClaim> {
             unreachable!("resolve does not touch idempotency records")
         }
-        async fn complete_idempotency_key(&self, _: &str, _: &StoredResponse) -> Result<()> {
+        async fn complete_idempotency_key(
+            &self,
+            _: &str,
+            _: &str,
+            _: &StoredResponse,
+        ) -> Result<()> {
             unreachable!("resolve does not touch idempotency records")
         }
-        async fn release_idempotency_key(&self, _: &str) -> Result<()> {
+        async fn release_idempotency_key(&self, _: &str, _: &str) -> Result<()> {
             unreachable!("resolve does not touch idempotency records")
         }
     }

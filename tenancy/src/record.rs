@@ -187,8 +187,10 @@ pub struct StoredResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyClaim {
     /// The key was free (or its earlier claim had expired or gone stale): this request owns it
-    /// and must later complete or release it.
-    Claimed,
+    /// and must later complete or release it, presenting `token`. The token tells this claim
+    /// apart from a later one that took the key over, so a slow request cannot complete or
+    /// release a claim that is no longer its own.
+    Claimed { token: String },
     /// Another request with this key is still running. `fingerprint` is that request's.
     InProgress { fingerprint: String },
     /// A request with this key already finished; replay its response if fingerprints match.

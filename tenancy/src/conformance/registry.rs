@@ -465,17 +465,25 @@ fn response(body: &str) -> StoredResponse {
     }
 }
 
+/// The token of a claim that must have been `Claimed`.
+#[track_caller]
+fn claimed(claim: IdempotencyClaim) -> String {
+    match claim {
+        IdempotencyClaim::Claimed { token } => token,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
 pub async fn a_completed_idempotency_key_replays_its_response(fx: &Fixture) {
     let reg = &fx.backend.registry;
     let key = fx.name("idem");
     let (now, exp, stale) = (at(0), at(86_400), Duration::minutes(5));
-    assert_eq!(
+    let token = claimed(
         reg.claim_idempotency_key(&key, "fp1", now, exp, stale)
             .await
             .unwrap(),
-        IdempotencyClaim::Claimed
     );
-    reg.complete_idempotency_key(&key, &response("done"))
+    reg.complete_idempotency_key(&key, &token, &response("done"))
         .await
         .unwrap();
     let later = reg
@@ -495,9 +503,11 @@ pub async fn a_running_claim_is_reported_in_progress(fx: &Fixture) {
     let reg = &fx.backend.registry;
     let key = fx.name("idem");
     let (exp, stale) = (at(86_400), Duration::minutes(5));
-    reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
-        .await
-        .unwrap();
+    claimed(
+        reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
+            .await
+            .unwrap(),
+    );
     let second = reg
         .claim_idempotency_key(&key, "fp2", at(60), exp, stale)
         .await
@@ -514,14 +524,17 @@ pub async fn a_stale_claim_is_taken_over(fx: &Fixture) {
     let reg = &fx.backend.registry;
     let key = fx.name("idem");
     let (exp, stale) = (at(86_400), Duration::minutes(5));
-    reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
-        .await
-        .unwrap();
-    let later = reg
-        .claim_idempotency_key(&key, "fp2", at(301), exp, stale)
-        .await
-        .unwrap();
-    assert_eq!(later, IdempotencyClaim::Claimed);
+    let first = claimed(
+        reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
+            .await
+            .unwrap(),
+    );
+    let second = claimed(
+        reg.claim_idempotency_key(&key, "fp2", at(301), exp, stale)
+            .await
+            .unwrap(),
+    );
+    assert_ne!(first, second, "every claim gets its own token");
     let third = reg
         .claim_idempotency_key(&key, "fp3", at(302), exp, stale)
         .await
@@ -535,21 +548,123 @@ pub async fn a_stale_claim_is_taken_over(fx: &Fixture) {
     );
 }
 
+pub async fn completing_after_a_takeover_is_condition_failed_and_keeps_the_new_claim(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let (exp, stale) = (at(86_400), Duration::minutes(5));
+    let old = claimed(
+        reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
+            .await
+            .unwrap(),
+    );
+    let new = claimed(
+        reg.claim_idempotency_key(&key, "fp2", at(301), exp, stale)
+            .await
+            .unwrap(),
+    );
+    assert_kind(
+        reg.complete_idempotency_key(&key, &old, &response("late"))
+            .await,
+        ErrorKind::ConditionFailed,
+        "completing a claim that was taken over",
+    );
+    assert_eq!(
+        reg.claim_idempotency_key(&key, "fp3", at(302), exp, stale)
+            .await
+            .unwrap(),
+        IdempotencyClaim::InProgress {
+            fingerprint: "fp2".into()
+        },
+        "the late completion did not overwrite the new claim"
+    );
+    reg.complete_idempotency_key(&key, &new, &response("new"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reg.claim_idempotency_key(&key, "fp2", at(303), exp, stale)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Completed {
+            fingerprint: "fp2".into(),
+            response: response("new")
+        }
+    );
+}
+
+pub async fn releasing_by_the_old_claimant_keeps_the_new_claim(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let (exp, stale) = (at(86_400), Duration::minutes(5));
+    let old = claimed(
+        reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
+            .await
+            .unwrap(),
+    );
+    claimed(
+        reg.claim_idempotency_key(&key, "fp2", at(301), exp, stale)
+            .await
+            .unwrap(),
+    );
+    reg.release_idempotency_key(&key, &old).await.unwrap();
+    assert_eq!(
+        reg.claim_idempotency_key(&key, "fp3", at(302), exp, stale)
+            .await
+            .unwrap(),
+        IdempotencyClaim::InProgress {
+            fingerprint: "fp2".into()
+        },
+        "the old claimant's release left the new claim in place"
+    );
+}
+
+pub async fn completing_twice_is_condition_failed(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let (exp, stale) = (at(86_400), Duration::minutes(5));
+    let token = claimed(
+        reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
+            .await
+            .unwrap(),
+    );
+    reg.complete_idempotency_key(&key, &token, &response("first"))
+        .await
+        .unwrap();
+    assert_kind(
+        reg.complete_idempotency_key(&key, &token, &response("second"))
+            .await,
+        ErrorKind::ConditionFailed,
+        "completing a completed key",
+    );
+    reg.release_idempotency_key(&key, &token).await.unwrap();
+    assert_eq!(
+        reg.claim_idempotency_key(&key, "fp1", at(1), exp, stale)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Completed {
+            fingerprint: "fp1".into(),
+            response: response("first")
+        },
+        "neither the second completion nor a release touched the stored response"
+    );
+}
+
 pub async fn an_expired_idempotency_record_is_taken_over(fx: &Fixture) {
     let reg = &fx.backend.registry;
     let key = fx.name("idem");
     let stale = Duration::minutes(5);
-    reg.claim_idempotency_key(&key, "fp1", at(0), at(100), stale)
+    let token = claimed(
+        reg.claim_idempotency_key(&key, "fp1", at(0), at(100), stale)
+            .await
+            .unwrap(),
+    );
+    reg.complete_idempotency_key(&key, &token, &response("old"))
         .await
         .unwrap();
-    reg.complete_idempotency_key(&key, &response("old"))
-        .await
-        .unwrap();
-    let after_expiry = reg
-        .claim_idempotency_key(&key, "fp2", at(101), at(1000), stale)
-        .await
-        .unwrap();
-    assert_eq!(after_expiry, IdempotencyClaim::Claimed);
+    claimed(
+        reg.claim_idempotency_key(&key, "fp2", at(101), at(1000), stale)
+            .await
+            .unwrap(),
+    );
 }
 
 pub async fn concurrent_claims_let_exactly_one_win(fx: &Fixture) {
@@ -572,7 +687,7 @@ pub async fn concurrent_claims_let_exactly_one_win(fx: &Fixture) {
     let mut claimed = 0;
     for task in tasks {
         match task.await.unwrap().unwrap() {
-            IdempotencyClaim::Claimed => claimed += 1,
+            IdempotencyClaim::Claimed { .. } => claimed += 1,
             IdempotencyClaim::InProgress { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
@@ -584,17 +699,18 @@ pub async fn releasing_a_claim_frees_the_key(fx: &Fixture) {
     let reg = &fx.backend.registry;
     let key = fx.name("idem");
     let (exp, stale) = (at(86_400), Duration::minutes(5));
-    reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
-        .await
-        .unwrap();
-    reg.release_idempotency_key(&key).await.unwrap();
-    assert_eq!(
+    let token = claimed(
+        reg.claim_idempotency_key(&key, "fp1", at(0), exp, stale)
+            .await
+            .unwrap(),
+    );
+    reg.release_idempotency_key(&key, &token).await.unwrap();
+    claimed(
         reg.claim_idempotency_key(&key, "fp2", at(1), exp, stale)
             .await
             .unwrap(),
-        IdempotencyClaim::Claimed
     );
-    reg.release_idempotency_key(&fx.name("never-claimed"))
+    reg.release_idempotency_key(&fx.name("never-claimed"), &token)
         .await
         .unwrap();
 }
@@ -603,7 +719,7 @@ pub async fn completing_an_unclaimed_key_is_not_found(fx: &Fixture) {
     let result = fx
         .backend
         .registry
-        .complete_idempotency_key(&fx.name("unclaimed"), &response("x"))
+        .complete_idempotency_key(&fx.name("unclaimed"), "no-such-token", &response("x"))
         .await;
     assert_kind(result, ErrorKind::NotFound, "complete without claim");
 }

@@ -92,7 +92,8 @@ pub trait Registry: Send + Sync {
     /// Claims an idempotency key for a request with `fingerprint`. A completed record or a
     /// claim younger than `stale_after` is returned as found; an expired record (older than
     /// its `expires_at`) or a stale claim is taken over. Atomic: of two racing claims exactly
-    /// one gets `Claimed`.
+    /// one gets `Claimed`, whose token is unique to that claim. Adapters may purge records
+    /// past their `expires_at` while claiming, so the store does not grow without bound.
     async fn claim_idempotency_key(
         &self,
         key: &str,
@@ -102,10 +103,18 @@ pub trait Registry: Send + Sync {
         stale_after: time::Duration,
     ) -> Result<IdempotencyClaim>;
 
-    /// Stores the response of the request that claimed `key`.
-    /// Errors: `NotFound` when no claim exists.
-    async fn complete_idempotency_key(&self, key: &str, response: &StoredResponse) -> Result<()>;
+    /// Stores the response of the request whose claim of `key` returned `token`.
+    /// Errors: `NotFound` when the key has no record at all; `ConditionFailed` when the record
+    /// is not that claim any more — another request took the stale claim over, or it was
+    /// already completed — and nothing is written.
+    async fn complete_idempotency_key(
+        &self,
+        key: &str,
+        token: &str,
+        response: &StoredResponse,
+    ) -> Result<()>;
 
-    /// Gives up a claim (the request failed in a way a retry should re-execute). No-op when absent.
-    async fn release_idempotency_key(&self, key: &str) -> Result<()>;
+    /// Gives up the claim of `key` that returned `token` (the request failed in a way a retry
+    /// should re-execute). No-op when the key is absent, completed, or claimed by someone else.
+    async fn release_idempotency_key(&self, key: &str, token: &str) -> Result<()>;
 }

@@ -368,3 +368,68 @@ async fn expired_items_are_eventually_purged_from_disk() {
     assert_eq!(stored("EVT#old"), 0, "writes purge expired items lazily");
     assert_eq!(stored("EVT#new"), 300, "live items are kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_idempotency_records_are_purged_while_claiming() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = embedded::open(&options(dir.path())).unwrap();
+    let at = tenancy::conformance::support::at;
+    let stale = time::Duration::minutes(5);
+    for i in 0..10 {
+        backend
+            .registry
+            .claim_idempotency_key(&format!("old-{i}"), "fp", at(0), at(100), stale)
+            .await
+            .unwrap();
+    }
+    let stored = |prefix: &str| {
+        let conn = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM idempotency WHERE key LIKE ?1 || '%'",
+            [prefix],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(stored("old-"), 10);
+    // Enough claims after their expiry that at least one of them purges.
+    for i in 0..70 {
+        backend
+            .registry
+            .claim_idempotency_key(&format!("new-{i}"), "fp", at(200), at(86_400), stale)
+            .await
+            .unwrap();
+    }
+    assert_eq!(stored("old-"), 0, "expired records were purged");
+    assert_eq!(stored("new-"), 70, "live records are kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_from_before_claim_tokens_is_upgraded_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE idempotency (
+            key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('claimed', 'completed')),
+            response TEXT, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+    )
+    .unwrap();
+    drop(conn);
+    let backend = embedded::open(&options(dir.path())).unwrap();
+    let at = tenancy::conformance::support::at;
+    let claim = backend
+        .registry
+        .claim_idempotency_key("k", "fp", at(0), at(100), time::Duration::minutes(5))
+        .await
+        .unwrap();
+    let tenancy::record::IdempotencyClaim::Claimed { token } = claim else {
+        panic!("expected a claim, got {claim:?}");
+    };
+    backend
+        .registry
+        .release_idempotency_key("k", &token)
+        .await
+        .unwrap();
+    embedded::open(&options(dir.path())).expect("a second open finds the column in place");
+}

@@ -120,7 +120,7 @@ async fn child_process_body() {
             )
             .await
             .unwrap();
-        if claim == IdempotencyClaim::Claimed {
+        if matches!(claim, IdempotencyClaim::Claimed { .. }) {
             println!("CLAIMED {key}");
         }
     }

@@ -5,6 +5,8 @@
 //! across processes: a version check and the update it guards, a record and its journal
 //! entries, an idempotency lookup and the claim it leads to, all commit or fail together.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
@@ -62,20 +64,51 @@ CREATE TABLE IF NOT EXISTS idempotency (
     state       TEXT NOT NULL CHECK (state IN ('claimed', 'completed')),
     response    TEXT,
     created_at  INTEGER NOT NULL,
-    expires_at  INTEGER NOT NULL
+    expires_at  INTEGER NOT NULL,
+    token       TEXT
 );
+CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at);
 ";
+
+/// Brings a `registry.db` created before claims carried a token up to [`SCHEMA`]. Runs inside
+/// the schema's write transaction, so two processes opening one old file cannot both alter it.
+pub(crate) fn upgrade(db: &Db) -> Result<()> {
+    db.transaction(|tx| {
+        let has_token: bool = tx
+            .query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info('idempotency') WHERE name = 'token'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql_err("reading the columns of idempotency records"))?;
+        if !has_token {
+            tx.execute_batch("ALTER TABLE idempotency ADD COLUMN token TEXT")
+                .map_err(sql_err("adding claim tokens to idempotency records"))?;
+        }
+        Ok(())
+    })
+}
+
+/// Claims between two purges of expired idempotency records: often enough that the table stays
+/// near its live size, rarely enough that the purge costs nothing per request.
+pub(crate) const PURGE_EVERY: u64 = 64;
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
 pub(crate) struct EmbeddedRegistry {
     db: Db,
+    /// Claims made by this process; every [`PURGE_EVERY`]th (the first included) also deletes
+    /// expired idempotency records.
+    claims: AtomicU64,
 }
 
 impl EmbeddedRegistry {
     pub(crate) fn new(db: Db) -> Self {
-        EmbeddedRegistry { db }
+        EmbeddedRegistry {
+            db,
+            claims: AtomicU64::new(0),
+        }
     }
 
     /// Runs `f` in one immediate transaction, committed when `f` succeeds.
@@ -403,7 +436,12 @@ impl Registry for EmbeddedRegistry {
         let stale_n = i64::try_from(stale_after.whole_nanoseconds()).unwrap_or(i64::MAX);
         let key = key.to_owned();
         let fingerprint = fingerprint.to_owned();
+        let purge = self.claims.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == 0;
         self.write(move |tx| {
+            if purge {
+                tx.execute("DELETE FROM idempotency WHERE expires_at <= ?1", [now_n])
+                    .map_err(sql_err("purging expired idempotency records"))?;
+            }
             let existing: Option<(String, String, Option<String>, i64, i64)> = tx
                 .query_row(
                     "SELECT fingerprint, state, response, created_at, expires_at FROM idempotency WHERE key = ?1",
@@ -427,47 +465,68 @@ impl Registry for EmbeddedRegistry {
                     };
                 }
             }
+            let token = Uuid::new_v4().to_string();
             tx.execute(
-                "INSERT OR REPLACE INTO idempotency (key, fingerprint, state, response, created_at, expires_at)
-                 VALUES (?1, ?2, 'claimed', NULL, ?3, ?4)",
-                params![key, fingerprint, now_n, expires_n],
+                "INSERT OR REPLACE INTO idempotency (key, fingerprint, state, response, created_at, expires_at, token)
+                 VALUES (?1, ?2, 'claimed', NULL, ?3, ?4, ?5)",
+                params![key, fingerprint, now_n, expires_n, token],
             )
             .map_err(sql_err(format!("claiming idempotency key {key}")))?;
-            Ok(IdempotencyClaim::Claimed)
+            Ok(IdempotencyClaim::Claimed { token })
         })
         .await
     }
 
-    async fn complete_idempotency_key(&self, key: &str, response: &StoredResponse) -> Result<()> {
+    async fn complete_idempotency_key(
+        &self,
+        key: &str,
+        token: &str,
+        response: &StoredResponse,
+    ) -> Result<()> {
         let raw = serde_json::to_string(response).map_err(|e| {
             Error::invalid(format!(
                 "response for idempotency key {key} does not serialise: {e}"
             ))
         })?;
         let key = key.to_owned();
+        let token = token.to_owned();
         self.write(move |tx| {
             let n = tx
                 .execute(
-                    "UPDATE idempotency SET state = 'completed', response = ?2 WHERE key = ?1",
-                    params![key, raw],
+                    "UPDATE idempotency SET state = 'completed', response = ?3
+                     WHERE key = ?1 AND token = ?2 AND state = 'claimed'",
+                    params![key, token, raw],
                 )
                 .map_err(sql_err(format!("completing idempotency key {key}")))?;
-            if n == 0 {
-                return Err(Error::not_found(format!(
-                    "idempotency key {key} has no claim to complete"
-                )));
+            if n == 1 {
+                return Ok(());
             }
-            Ok(())
+            let exists: bool = tx
+                .query_row(
+                    "SELECT count(*) > 0 FROM idempotency WHERE key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err(format!("reading idempotency key {key}")))?;
+            Err(if exists {
+                Error::condition_failed(format!(
+                    "idempotency key {key} is no longer held by this claim \
+                     (completed already, or taken over after going stale); nothing was stored"
+                ))
+            } else {
+                Error::not_found(format!("idempotency key {key} has no claim to complete"))
+            })
         })
         .await
     }
 
-    async fn release_idempotency_key(&self, key: &str) -> Result<()> {
+    async fn release_idempotency_key(&self, key: &str, token: &str) -> Result<()> {
         let key = key.to_owned();
+        let token = token.to_owned();
         self.write(move |tx| {
             tx.execute(
-                "DELETE FROM idempotency WHERE key = ?1 AND state = 'claimed'",
-                [&key],
+                "DELETE FROM idempotency WHERE key = ?1 AND token = ?2 AND state = 'claimed'",
+                params![key, token],
             )
             .map(drop)
             .map_err(sql_err(format!("releasing idempotency key {key}")))

@@ -162,3 +162,24 @@ pub async fn scheduling_deletion_twice_is_idempotent(fx: &Fixture) {
         "missing key",
     );
 }
+
+pub async fn destroying_due_keys_shreds_ended_windows_and_keeps_open_ones(fx: &Fixture) {
+    let keys = &fx.backend.keys;
+    let ended = keys.create_key(&fx.key_spec("ended")).await.unwrap();
+    let open = keys.create_key(&fx.key_spec("open")).await.unwrap();
+    keys.schedule_key_deletion(&ended.key_id, 0).await.unwrap();
+    keys.schedule_key_deletion(&open.key_id, 7).await.unwrap();
+    keys.destroy_due_keys().await.unwrap();
+    assert_eq!(
+        keys.describe_key(&ended.key_id).await.unwrap().state,
+        KeyState::Destroyed,
+        "a key whose window of 0 days has ended is destroyed"
+    );
+    assert!(
+        matches!(
+            keys.describe_key(&open.key_id).await.unwrap().state,
+            KeyState::PendingDeletion { .. }
+        ),
+        "a key still inside its window keeps its material"
+    );
+}

@@ -4,13 +4,18 @@
 //!
 //! Deletion is crypto-shredding: scheduling releases the alias and disables the key at once;
 //! at `deletion_at` (or at once for a window of 0) the wrapped material is overwritten with
-//! NULL. A key whose deletion time has passed is destroyed lazily by whichever call touches it
-//! next, in any process.
+//! NULL. Keys past their deletion time are destroyed by `destroy_due_keys` (run at every open
+//! and periodically by the control plane), and lazily by whichever call touches one first, in
+//! any process. `cloud.db` runs with `secure_delete` (see `sqlite`), and after material is
+//! destroyed its write-ahead log is checkpointed and truncated, so the old wrapped bytes do not
+//! linger in free space or in the log.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use lru::LruCache;
 use rusqlite::{Connection, OptionalExtension, params};
 use time::{Duration, OffsetDateTime};
 
@@ -26,6 +31,9 @@ use crate::ports::key_vault::{KeyInfo, KeySpec, KeyState, KeyVault};
 pub const MAX_PLAINTEXT_BYTES: usize = 4096;
 /// Longest deletion window accepted, like KMS.
 pub const MAX_WINDOW_DAYS: u32 = 30;
+/// Unwrapped keys kept in memory: enough for every active tenant of a busy process, bounded so
+/// that a process serving many tenants over its life does not hold every key it ever used.
+pub(crate) const MATERIAL_CACHE_KEYS: usize = 1024;
 
 /// The vault's internals, shared with the embedded item store, which needs a tenant key's
 /// material on every call without going through the trait.
@@ -35,9 +43,13 @@ pub(crate) struct Vault {
     /// Seals tables created without an `sse_key`; derived from the master key so that no key
     /// is used for two purposes.
     default_table_key: SecretKey,
-    /// Unwrapped material by key id. Material never changes for a key id, so caching it is
-    /// safe; the key's *state* is never cached and is re-read on every use.
-    material: Mutex<HashMap<String, SecretKey>>,
+    /// Unwrapped material by key id, least recently used evicted first. Material never
+    /// changes for a key id, so caching it is safe; the key's *state* is never cached and is
+    /// re-read on every use. Entries of keys scheduled for deletion are dropped.
+    material: Mutex<LruCache<String, SecretKey>>,
+    /// Set when this process destroyed key material whose old bytes may still sit in the
+    /// write-ahead log; cleared by the checkpoint that follows the commit.
+    shredded: AtomicBool,
 }
 
 /// One row of `keys`.
@@ -103,12 +115,90 @@ pub(crate) fn is_due(state: KeyState, at: OffsetDateTime) -> bool {
 
 impl Vault {
     pub(crate) fn new(cloud: Db, master: SecretKey) -> Self {
+        Self::with_cache_capacity(cloud, master, MATERIAL_CACHE_KEYS)
+    }
+
+    /// [`Vault::new`] keeping at most `keys` unwrapped keys in memory (0 is treated as 1).
+    pub(crate) fn with_cache_capacity(cloud: Db, master: SecretKey, keys: usize) -> Self {
         let default_table_key = master.derive(b"spotlight embedded default table key v1");
+        let capacity = NonZeroUsize::new(keys).unwrap_or(NonZeroUsize::MIN);
         Vault {
             cloud,
             master,
             default_table_key,
-            material: Mutex::new(HashMap::new()),
+            material: Mutex::new(LruCache::new(capacity)),
+            shredded: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `f` in one write transaction on `cloud.db`; once it has committed, purges the
+    /// write-ahead log if `f` destroyed key material. Blocking.
+    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let out = self.cloud.transaction(f);
+        self.purge_destroyed_material();
+        out
+    }
+
+    /// Checkpoints `cloud.db` and truncates its write-ahead log when material was destroyed
+    /// since the last call, so that earlier log frames holding the wrapped key are gone.
+    /// Best effort: a reader in another process can hold the log; the next destruction (or
+    /// SQLite's own checkpoints) finishes the job. Blocking.
+    pub(crate) fn purge_destroyed_material(&self) {
+        if !self.shredded.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let done = self.cloud.with_conn(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(sql_err(
+                "checkpointing cloud.db after destroying key material",
+            ))
+        });
+        match done {
+            Ok(0) => {}
+            Ok(_) => tracing::warn!(
+                "cloud.db is busy: its write-ahead log may keep destroyed key material until the next checkpoint"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not checkpoint cloud.db after destroying key material")
+            }
+        }
+    }
+
+    /// Destroys the material of every key whose deletion time is at or before `at`; returns
+    /// how many. Blocking.
+    pub(crate) fn destroy_due_keys(&self, at: OffsetDateTime) -> Result<u32> {
+        let at = to_nanos(at)?;
+        let destroyed = self.write(|tx| {
+            let ids = tx
+                .prepare(
+                    "UPDATE keys SET state = 'destroyed', wrapped = NULL, alias = NULL
+                     WHERE state = 'pending_deletion' AND deletion_at <= ?1
+                     RETURNING key_id",
+                )
+                .and_then(|mut s| {
+                    s.query_map([at], |r| r.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(sql_err(
+                    "destroying the material of keys past their deletion time",
+                ))?;
+            if !ids.is_empty() {
+                self.shredded.store(true, Ordering::Release);
+            }
+            Ok(ids)
+        })?;
+        self.forget(&destroyed);
+        Ok(u32::try_from(destroyed.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Drops cached material of these keys.
+    fn forget(&self, key_ids: &[String]) {
+        if let Ok(mut cache) = self.material.lock() {
+            for id in key_ids {
+                cache.pop(id);
+            }
         }
     }
 
@@ -139,17 +229,15 @@ impl Vault {
             [key_id],
         )
         .map_err(sql_err(format!("destroying the material of key {key_id}")))?;
-        if let Ok(mut cache) = self.material.lock() {
-            cache.remove(key_id);
-        }
+        self.shredded.store(true, Ordering::Release);
+        self.forget(&[key_id.to_owned()]);
         Ok(())
     }
 
     /// Destroys a key whose deletion time has passed, found by a caller that read its state
     /// elsewhere (the item store). Blocking.
     pub(crate) fn destroy_due(&self, key_id: &str) -> Result<()> {
-        self.cloud
-            .transaction(|tx| self.find(tx, key_id, now()).map(drop))
+        self.write(|tx| self.find(tx, key_id, now()).map(drop))
     }
 
     /// The material of a key the caller has just seen enabled. Cheap after the first call for
@@ -159,7 +247,7 @@ impl Vault {
             .material
             .lock()
             .ok()
-            .and_then(|m| m.get(key_id).cloned())
+            .and_then(|mut m| m.get(key_id).cloned())
         {
             return Ok(k);
         }
@@ -179,7 +267,7 @@ impl Vault {
                 ))
             })?;
         if let Ok(mut m) = self.material.lock() {
-            m.insert(key_id.to_owned(), key.clone());
+            m.put(key_id.to_owned(), key.clone());
         }
         Ok(key)
     }
@@ -197,7 +285,7 @@ impl Vault {
 
     /// The row and material of `key` if it may be used now; `AccessDenied` otherwise.
     fn usable(&self, key: &str) -> Result<(KeyRow, SecretKey)> {
-        let row = self.cloud.transaction(|tx| self.find(tx, key, now()))?;
+        let row = self.write(|tx| self.find(tx, key, now()))?;
         if row.state != KeyState::Enabled {
             return Err(Error::access_denied(format!(
                 "key {key} is pending deletion or destroyed"
@@ -262,7 +350,7 @@ impl KeyVault for EmbeddedKeyVault {
             let tags = serde_json::to_string(&spec.tags)
                 .map_err(|e| Error::invalid(format!("tags of key {}: {e}", spec.alias)))?;
             let created_at = to_nanos(now())?;
-            vault.cloud.transaction(|tx| {
+            vault.write(|tx| {
                 match tx.execute(
                     "INSERT INTO keys (key_id, arn, alias, wrapped, state, deletion_at, description, tags, created_at)
                      VALUES (?1, ?2, ?3, ?4, 'enabled', NULL, ?5, ?6, ?7)",
@@ -289,12 +377,8 @@ impl KeyVault for EmbeddedKeyVault {
     async fn describe_key(&self, key: &str) -> Result<KeyInfo> {
         let key = key.to_owned();
         // A write transaction: describing an overdue key destroys it.
-        self.run(move |vault| {
-            vault
-                .cloud
-                .transaction(|tx| Ok(vault.find(tx, &key, now())?.info()))
-        })
-        .await
+        self.run(move |vault| vault.write(|tx| Ok(vault.find(tx, &key, now())?.info())))
+            .await
     }
 
     async fn encrypt(&self, key: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
@@ -338,7 +422,7 @@ impl KeyVault for EmbeddedKeyVault {
         }
         let key = key.to_owned();
         self.run(move |vault| {
-            vault.cloud.transaction(|tx| {
+            vault.write(|tx| {
                 let at = now();
                 let row = vault.find(tx, &key, at)?;
                 if row.state != KeyState::Enabled {
@@ -351,6 +435,7 @@ impl KeyVault for EmbeddedKeyVault {
                     params![row.key_id, to_nanos(deletion_at)?],
                 )
                 .map_err(sql_err(format!("scheduling deletion of key {key}")))?;
+                vault.forget(std::slice::from_ref(&row.key_id));
                 if window_days == 0 {
                     vault.destroy(tx, &row.key_id)?;
                     return Ok(KeyInfo {
@@ -367,6 +452,10 @@ impl KeyVault for EmbeddedKeyVault {
             })
         })
         .await
+    }
+
+    async fn destroy_due_keys(&self) -> Result<u32> {
+        self.run(|vault| vault.destroy_due_keys(now())).await
     }
 }
 
@@ -386,5 +475,35 @@ mod tests {
         ] {
             assert!(validate_alias(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_material_cache_is_bounded_and_forgets_keys_scheduled_for_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let cloud = Db::open(
+            &dir.path().join(crate::embedded::cloud::FILE_NAME),
+            crate::embedded::cloud::SCHEMA,
+        )
+        .unwrap();
+        let vault = Arc::new(Vault::with_cache_capacity(cloud, SecretKey::random(), 2));
+        let keys = EmbeddedKeyVault::new(vault.clone());
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let spec = KeySpec {
+                alias: format!("alias/cache-{i}"),
+                description: String::new(),
+                tags: Tags::new(),
+            };
+            let key = keys.create_key(&spec).await.unwrap();
+            keys.encrypt(&key.key_id, b"x", b"").await.unwrap();
+            ids.push(key.key_id);
+        }
+        let cached = |id: &str| vault.material.lock().unwrap().contains(id);
+        assert_eq!(vault.material.lock().unwrap().len(), 2, "bounded at 2");
+        assert!(!cached(&ids[0]), "the least recently used key was evicted");
+        keys.encrypt(&ids[0], b"x", b"").await.unwrap();
+        assert!(cached(&ids[0]), "an evicted key unwraps again on use");
+        keys.schedule_key_deletion(&ids[0], 7).await.unwrap();
+        assert!(!cached(&ids[0]), "a key scheduled for deletion is dropped");
     }
 }

@@ -71,6 +71,18 @@ pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
     )?);
 
     let vault = Arc::new(key_vault::Vault::new(cloud_db.clone(), master));
+    // Keys whose window ended while no process was running are shredded now, not whenever
+    // something next touches them (after offboarding, nothing does).
+    match vault.destroy_due_keys(timestamps::now()) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            keys = n,
+            "destroyed the material of keys past their deletion time"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not destroy keys past their deletion time at open")
+        }
+    }
     let items: Arc<dyn crate::ports::ItemStore> = Arc::new(item_store::EmbeddedItemStore::new(
         catalog_db,
         vault.clone(),

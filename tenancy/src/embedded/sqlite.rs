@@ -121,8 +121,10 @@ where
 }
 
 /// A configured connection: WAL (readers beside one writer, across processes), `FULL`
-/// synchronous commits (an acknowledged write survives power loss), foreign keys, and a busy
-/// timeout so concurrent writers queue instead of failing.
+/// synchronous commits (an acknowledged write survives power loss), foreign keys, a busy
+/// timeout so concurrent writers queue instead of failing, and `secure_delete`, which zeroes
+/// deleted and overwritten content instead of leaving it in free space — destroyed key
+/// material and deleted tenant data must not be recoverable from the files.
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     let what = || format!("opening {}", path.display());
     let conn = Connection::open_with_flags(
@@ -142,7 +144,7 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
             path.display()
         )));
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")
         .map_err(sql_err(what()))?;
     Ok(conn)
 }

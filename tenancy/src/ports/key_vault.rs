@@ -63,4 +63,9 @@ pub trait KeyVault: Send + Sync {
     /// scheduling a key already pending deletion or destroyed returns its current info.
     /// Errors: `NotFound`; `Invalid` for a window over 30 days (KMS's maximum).
     async fn schedule_key_deletion(&self, key: &str, window_days: u32) -> Result<KeyInfo>;
+
+    /// Destroys the material of every key whose deletion window has ended; returns how many.
+    /// Without it a key nobody touches after offboarding would keep its material forever.
+    /// KMS destroys keys itself, so the AWS adapter returns 0.
+    async fn destroy_due_keys(&self) -> Result<u32>;
 }

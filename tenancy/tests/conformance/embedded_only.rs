@@ -268,11 +268,59 @@ async fn more_tenants_than_open_file_slots_all_stay_usable() {
     }
 }
 
+/// The wrapped material of a key as stored in `cloud.db` (read through SQL).
+fn wrapped_material(dir: &std::path::Path, key_id: &str) -> Option<Vec<u8>> {
+    let conn = rusqlite::Connection::open(dir.join("cloud.db")).unwrap();
+    conn.query_row(
+        "SELECT wrapped FROM keys WHERE key_id = ?1",
+        [key_id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Moves a key's scheduled deletion an hour into the past, as if its window had ended.
+fn end_deletion_window(dir: &std::path::Path, key_id: &str) {
+    let conn = rusqlite::Connection::open(dir.join("cloud.db")).unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let changed = conn
+        .execute(
+            "UPDATE keys SET deletion_at = ?2 WHERE key_id = ?1 AND state = 'pending_deletion'",
+            rusqlite::params![key_id, i64::try_from(past.unix_timestamp_nanos()).unwrap()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "key {key_id} is pending deletion");
+}
+
+/// Whether any `cloud.db*` file (database, write-ahead log, shared memory) holds `bytes`
+/// anywhere in its raw contents, free pages and old log frames included.
+fn cloud_files_hold(dir: &std::path::Path, bytes: &[u8]) -> Vec<String> {
+    let mut holding = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("cloud.db")
+            && std::fs::read(&path)
+                .unwrap()
+                .windows(bytes.len())
+                .any(|w| w == bytes)
+        {
+            holding.push(name);
+        }
+    }
+    holding
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zero_day_deletion_window_shreds_the_key_material_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
     let key = fx.backend.keys.create_key(&fx.key_spec("k")).await.unwrap();
+    let before = wrapped_material(dir.path(), &key.key_id).expect("an enabled key has material");
+    assert!(
+        !cloud_files_hold(dir.path(), &before).is_empty(),
+        "the scan finds the material while it exists"
+    );
     let info = fx
         .backend
         .keys
@@ -280,20 +328,72 @@ async fn a_zero_day_deletion_window_shreds_the_key_material_on_disk() {
         .await
         .unwrap();
     assert_eq!(info.state, tenancy::ports::KeyState::Destroyed);
-    let conn = rusqlite::Connection::open(dir.path().join("cloud.db")).unwrap();
-    let wrapped: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT wrapped FROM keys WHERE key_id = ?1",
-            [&key.key_id],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(wrapped, None, "the wrapped material is gone");
+    assert_eq!(wrapped_material(dir.path(), &key.key_id), None);
+    assert_eq!(
+        cloud_files_hold(dir.path(), &before),
+        Vec::<String>::new(),
+        "no cloud.db file holds the destroyed material's bytes"
+    );
     let described = fx.backend.keys.describe_key(&key.key_id).await.unwrap();
     assert_eq!(
         described.state,
         tenancy::ports::KeyState::Destroyed,
         "a destroyed key is still described by id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_past_its_deletion_time_is_destroyed_by_destroy_due_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let keys = &fx.backend.keys;
+    let due = keys.create_key(&fx.key_spec("due")).await.unwrap();
+    let waiting = keys.create_key(&fx.key_spec("waiting")).await.unwrap();
+    keys.schedule_key_deletion(&due.key_id, 7).await.unwrap();
+    keys.schedule_key_deletion(&waiting.key_id, 7)
+        .await
+        .unwrap();
+    let material = wrapped_material(dir.path(), &due.key_id).unwrap();
+    end_deletion_window(dir.path(), &due.key_id);
+
+    assert_eq!(keys.destroy_due_keys().await.unwrap(), 1);
+    assert_eq!(wrapped_material(dir.path(), &due.key_id), None);
+    assert!(
+        wrapped_material(dir.path(), &waiting.key_id).is_some(),
+        "a key inside its window keeps its material"
+    );
+    assert_eq!(
+        cloud_files_hold(dir.path(), &material),
+        Vec::<String>::new(),
+        "no cloud.db file holds the destroyed material's bytes"
+    );
+    assert_eq!(
+        keys.destroy_due_keys().await.unwrap(),
+        0,
+        "nothing left due"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_past_its_deletion_time_is_destroyed_when_the_directory_is_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_id = {
+        let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+        let key = fx.backend.keys.create_key(&fx.key_spec("k")).await.unwrap();
+        fx.backend
+            .keys
+            .schedule_key_deletion(&key.key_id, 7)
+            .await
+            .unwrap();
+        key.key_id
+    };
+    end_deletion_window(dir.path(), &key_id);
+    assert!(wrapped_material(dir.path(), &key_id).is_some());
+    let _reopened = embedded::open(&options(dir.path())).unwrap();
+    assert_eq!(
+        wrapped_material(dir.path(), &key_id),
+        None,
+        "open destroyed the material without anything touching the key"
     );
 }
 

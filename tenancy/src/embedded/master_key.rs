@@ -1,17 +1,18 @@
 //! `master.key`: the 32 random bytes that wrap every tenant key of the embedded key vault.
 //!
-//! Created once, with mode 0600, and published atomically (written to a private temporary
-//! file, then hard-linked into place), so two processes starting together on a fresh data
+//! Created once, with mode 0600, and published atomically (`private_file`: written to a
+//! private temporary file, fsynced, then hard-linked into place), so two processes starting together on a fresh data
 //! directory agree on one key and neither can read a half-written file. An existing file whose
 //! mode lets anyone but its owner read it, or whose size is wrong, stops start-up: silently
 //! using a leaked or truncated key would be worse than not starting.
 
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind as IoKind, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::embedded::crypto::{KEY_LEN, SecretKey};
+use crate::embedded::private_file;
 use crate::error::{Error, Result};
 
 pub(crate) const FILE_NAME: &str = "master.key";
@@ -20,38 +21,16 @@ pub(crate) const FILE_NAME: &str = "master.key";
 pub(crate) fn load_or_create(dir: &Path) -> Result<SecretKey> {
     let path = dir.join(FILE_NAME);
     if !path.exists() {
-        create(dir, &path)?;
+        create(&path)?;
     }
     load(&path)
 }
 
-fn create(dir: &Path, path: &Path) -> Result<()> {
-    let io = |what: &str| {
-        let what = format!("{what} {}", path.display());
-        move |e: std::io::Error| Error::unavailable(format!("{what}: {e}")).with_source(e)
-    };
-    let tmp = dir.join(format!(".{FILE_NAME}.{}", uuid::Uuid::new_v4()));
-    let key = SecretKey::random();
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io("creating a temporary file for"))?;
-    let written = file
-        .write_all(key.as_bytes())
-        .and_then(|()| file.sync_all());
-    drop(file);
-    let published = written.and_then(|()| match fs::hard_link(&tmp, path) {
-        Err(e) if e.kind() == IoKind::AlreadyExists => Ok(()), // another process won the race
-        other => other,
-    });
-    let _ = fs::remove_file(&tmp);
-    published.map_err(io("writing"))?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+fn create(path: &Path) -> Result<()> {
+    // Losing the race is fine: `load` then reads (and checks) the winner's key.
+    private_file::publish_private_file(path, SecretKey::random().as_bytes())
+        .map(drop)
+        .map_err(|e| Error::unavailable(format!("writing {}: {e}", path.display())).with_source(e))
 }
 
 fn load(path: &Path) -> Result<SecretKey> {
@@ -86,6 +65,10 @@ fn load(path: &Path) -> Result<SecretKey> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
     use super::*;
 
     #[test]

@@ -10,7 +10,11 @@
 //! tables/{group}.db  one file per tenant holding that tenant's tables
 //! ```
 //!
-//! Modules: `sqlite` (connections, blocking calls, error mapping), `master_key`,
+//! The directory is made private at open (0700; an existing directory open to other users is
+//! tightened, with a warning), since the files SQLite creates inside take the process umask.
+//!
+//! Modules: `sqlite` (connections, blocking calls, error mapping), `private_file` (private
+//! directories and atomically published secret files, also used by the control plane), `master_key`,
 //! `crypto`, `cloud_ids` (fake account, region and ARNs), `cloud` (`cloud.db` schema),
 //! `tenant_files` (per-tenant files and their LRU), one module per port, `item_codec`
 //! (item limits and payload sealing) and `item_rows` (row-level SQL of a tenant table).
@@ -29,6 +33,7 @@ mod item_rows;
 mod item_store;
 mod key_vault;
 mod master_key;
+pub mod private_file;
 mod registry;
 mod role_issuer;
 mod sqlite;
@@ -105,19 +110,14 @@ pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
     })
 }
 
-/// Creates the data directory with mode 0700 (it holds the master key and tenant data); an
-/// existing directory is used as it is.
+/// Makes the data directory private (it holds the master key and tenant data): created with
+/// mode 0700, or tightened to 0700 with a warning when it exists open to other users.
 fn create_private_dir(dir: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| {
-            Error::unavailable(format!("creating data directory {}: {e}", dir.display()))
-                .with_source(e)
-        })
+    private_file::create_private_dir(dir).map_err(|e| {
+        Error::unavailable(format!(
+            "making data directory {} private (mode 700): {e}",
+            dir.display()
+        ))
+        .with_source(e)
+    })
 }

@@ -51,7 +51,7 @@ pub(crate) struct TenantFiles {
 
 impl TenantFiles {
     pub(crate) fn new(dir: PathBuf, capacity: usize) -> Result<Self> {
-        std::fs::create_dir_all(&dir).map_err(|e| {
+        crate::embedded::private_file::create_private_dir(&dir).map_err(|e| {
             Error::unavailable(format!("creating {}: {e}", dir.display())).with_source(e)
         })?;
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);

@@ -533,3 +533,16 @@ async fn a_registry_from_before_claim_tokens_is_upgraded_on_open() {
         .unwrap();
     embedded::open(&options(dir.path())).expect("a second open finds the column in place");
 }
+
+#[tokio::test]
+async fn a_data_directory_open_to_others_is_made_private_at_open() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    embedded::open(&options(&dir)).unwrap();
+    for private in [dir.clone(), dir.join("tables")] {
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", private.display());
+    }
+}

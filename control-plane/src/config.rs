@@ -5,7 +5,6 @@
 //! they are read from, or generated once into, files in the data directory, so a first start
 //! needs no configuration and a restart keeps the same token.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tenancy::embedded::private_file::{self, Published};
 
 /// File in the data directory holding the generated operator token.
 pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
@@ -115,7 +115,13 @@ impl ControlPlaneSettings {
     /// The operator token and API-key pepper: configured values win; otherwise the files in
     /// the data directory, created (mode 0600, never overwritten) when absent.
     pub fn resolve_secrets(&self) -> Result<Secrets, ConfigError> {
-        create_private_dir(self.data_dir())?;
+        // Mode 0700; an existing directory open to other users is tightened (with a warning).
+        private_file::create_private_dir(self.data_dir()).map_err(|source| {
+            ConfigError::SecretFile {
+                path: self.data_dir().to_owned(),
+                source,
+            }
+        })?;
         let (operator_token, operator_token_generated) = match &self.operator_token {
             Some(token) if !token.expose_secret().is_empty() => (token.clone(), false),
             _ => load_or_create_secret(&self.data_dir().join(OPERATOR_TOKEN_FILE), || {
@@ -145,24 +151,6 @@ pub struct Secrets {
     pub api_key_pepper: SecretString,
 }
 
-/// Creates the data directory (and parents) with mode 0700 when it does not exist: it holds
-/// secrets. An existing directory is used as it is.
-fn create_private_dir(dir: &Path) -> Result<(), ConfigError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|source| ConfigError::SecretFile {
-            path: dir.to_owned(),
-            source,
-        })
-}
-
 /// `n` random bytes as unpadded base64url (32 bytes give 43 characters).
 fn random_base64url(n: usize) -> String {
     let mut bytes = vec![0u8; n];
@@ -170,17 +158,14 @@ fn random_base64url(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Reads a secret file, or creates it with `generate()` when it does not exist. Creation uses
-/// `create_new`, so two processes starting at once cannot both write: the loser reads the
-/// winner's secret. Returns whether this call created it.
+/// Reads a secret file, or publishes `generate()` into it when it does not exist. Publishing
+/// is atomic (a synced temporary file hard-linked into place, then the directory synced), so a
+/// crash or a concurrent start never sees an empty or partial file, and of two processes
+/// starting at once the loser reads the winner's secret. Returns whether this call created it.
 fn load_or_create_secret(
     path: &Path,
     generate: impl FnOnce() -> String,
 ) -> Result<(SecretString, bool), ConfigError> {
-    let io_err = |source| ConfigError::SecretFile {
-        path: path.to_owned(),
-        source,
-    };
     match read_secret(path) {
         Ok(secret) => return Ok((secret, false)),
         Err(ConfigError::SecretFile { source, .. })
@@ -188,19 +173,16 @@ fn load_or_create_secret(
         Err(other) => return Err(other),
     }
     let secret = generate();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(secret.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(io_err)?;
-            Ok((SecretString::from(secret), true))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((read_secret(path)?, false)),
-        Err(e) => Err(io_err(e)),
+    let published =
+        private_file::publish_private_file(path, secret.as_bytes()).map_err(|source| {
+            ConfigError::SecretFile {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+    match published {
+        Published::Created => Ok((SecretString::from(secret), true)),
+        Published::Existing(_) => Ok((read_secret(path)?, false)),
     }
 }
 
@@ -279,6 +261,30 @@ mod tests {
             let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700, "the data directory holds secrets");
         }
+    }
+
+    #[test]
+    fn concurrent_first_starts_agree_on_one_complete_token() {
+        let root = tempfile::tempdir().unwrap();
+        let settings = ControlPlaneSettings::for_data_dir(root.path().join("data"));
+        let all: Vec<Secrets> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| settings.resolve_secrets().unwrap()))
+                .collect();
+            starts.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let token = all[0].operator_token.expose_secret();
+        assert!(token.starts_with(OPERATOR_TOKEN_PREFIX), "{token:?}");
+        assert!(
+            all.iter()
+                .all(|s| s.operator_token.expose_secret() == token),
+            "every start uses the one published token"
+        );
+        assert_eq!(
+            all.iter().filter(|s| s.operator_token_generated).count(),
+            1,
+            "exactly one start generated (and may print) the token"
+        );
     }
 
     #[test]

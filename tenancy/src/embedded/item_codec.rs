@@ -101,14 +101,17 @@ pub(crate) fn decode(table: &str, row: &rusqlite::Row<'_>, key: &SecretKey) -> R
     let ttl: Option<i64> = row.get(4).map_err(read)?;
     let version: i64 = row.get(5).map_err(read)?;
     let payload: Vec<u8> = row.get(6).map_err(read)?;
+    // A payload that does not authenticate is corrupt data (tampered, moved, damaged on disk):
+    // reading it again gives the same answer, so it is `Invalid`, not retryable `Unavailable`.
     let json = key.open(&payload, &aad(table, &item_key)).ok_or_else(|| {
-        Error::unavailable(format!(
-            "table {table}: payload of item ({}, {}) does not authenticate (tampered or moved)",
+        Error::invalid(format!(
+            "table {table}: payload of item ({}, {}) does not authenticate (tampered, moved \
+             or corrupted on disk)",
             item_key.pk, item_key.sk
         ))
     })?;
     let attrs = serde_json::from_slice(&json).map_err(|e| {
-        Error::unavailable(format!(
+        Error::invalid(format!(
             "table {table}: payload of item ({}, {}) is not JSON: {e}",
             item_key.pk, item_key.sk
         ))

@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::embedded::cloud_ids;
 use crate::embedded::crypto::SecretKey;
-use crate::embedded::sqlite::{Db, is_constraint, sql_err};
+use crate::embedded::sqlite::{Db, is_unique_violation, sql_err};
 use crate::embedded::timestamps::{from_nanos, now, to_nanos};
 use crate::error::{Error, Result};
 use crate::naming::Tags;
@@ -356,7 +356,7 @@ impl KeyVault for EmbeddedKeyVault {
                      VALUES (?1, ?2, ?3, ?4, 'enabled', NULL, ?5, ?6, ?7)",
                     params![key_id, arn, spec.alias, wrapped, spec.description, tags, created_at],
                 ) {
-                    Err(e) if is_constraint(&e) => {
+                    Err(e) if is_unique_violation(&e) => {
                         Err(Error::already_exists(format!("alias {} already names a key", spec.alias)))
                     }
                     Err(e) => Err(sql_err(format!("creating key {}", spec.alias))(e)),

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use crate::embedded::cloud_ids;
-use crate::embedded::sqlite::{Db, is_constraint, sql_err};
+use crate::embedded::sqlite::{Db, is_unique_violation, sql_err};
 use crate::embedded::timestamps::{now, to_nanos};
 use crate::error::{Error, Result};
 use crate::ports::item_store::{Condition, Item, ItemKey, ItemStore, Page, Query, WriteOp};
@@ -69,7 +69,7 @@ impl RoleIssuer for EmbeddedRoleIssuer {
                     "INSERT INTO roles (name, arn, spec, created_at) VALUES (?1, ?2, ?3, ?4)",
                     params![spec.name, arn, raw, to_nanos(now())?],
                 ) {
-                    Err(e) if is_constraint(&e) => Err(Error::already_exists(format!(
+                    Err(e) if is_unique_violation(&e) => Err(Error::already_exists(format!(
                         "role {} already exists",
                         spec.name
                     ))),

@@ -155,9 +155,8 @@ pub(crate) fn immediate<'c>(conn: &'c mut Connection, path: &Path) -> Result<Tra
         .map_err(sql_err(format!("starting a write on {}", path.display())))
 }
 
-/// Maps a SQLite error to the port's kinds: busy/locked → `Unavailable` (retryable), a
-/// missing table → `NotFound`, a constraint violation → `AlreadyExists`; anything else →
-/// `Unavailable`. `what` says what was being done, and for whom.
+/// Maps a SQLite error to the port's kinds (see [`classify`]). `what` says what was being
+/// done, and for whom.
 pub(crate) fn sql_err(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
     let what = what.into();
     move |e| {
@@ -166,11 +165,27 @@ pub(crate) fn sql_err(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -
     }
 }
 
+/// The port kind of a SQLite error:
+///
+/// - busy / locked (another process holds the write lock past the busy timeout): `Unavailable`,
+///   retryable — the one case where trying again is the fix;
+/// - a uniqueness or primary-key violation: `AlreadyExists`;
+/// - a NOT NULL, CHECK or foreign-key violation: `Invalid` — the row itself is wrong, and
+///   retrying it unchanged cannot succeed (reporting it as `AlreadyExists` would send callers
+///   down their "adopt the existing thing" path);
+/// - a missing table: `NotFound`;
+/// - anything else (full disk, read-only or corrupt file, I/O error): `Unavailable`. These are
+///   not really retryable, but `ErrorKind` has no "backend broken" kind and none of the others
+///   fits: `Invalid` would blame the request, `AccessDenied` the caller. Callers bound their
+///   retries, and the message (with the SQLite error as source) tells the operator what to fix.
 fn classify(e: &rusqlite::Error) -> ErrorKind {
     match e {
         rusqlite::Error::SqliteFailure(f, msg) => match f.code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => ErrorKind::Unavailable,
-            ErrorCode::ConstraintViolation => ErrorKind::AlreadyExists,
+            ErrorCode::ConstraintViolation if is_unique_code(f.extended_code) => {
+                ErrorKind::AlreadyExists
+            }
+            ErrorCode::ConstraintViolation => ErrorKind::Invalid,
             _ if msg.as_deref().is_some_and(|m| m.contains("no such table")) => ErrorKind::NotFound,
             _ => ErrorKind::Unavailable,
         },
@@ -179,7 +194,94 @@ fn classify(e: &rusqlite::Error) -> ErrorKind {
     }
 }
 
-/// Whether `e` is a uniqueness or primary-key violation (the row already exists).
-pub(crate) fn is_constraint(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
+fn is_unique_code(extended_code: std::ffi::c_int) -> bool {
+    matches!(
+        extended_code,
+        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// Whether `e` is a uniqueness or primary-key violation (the row already exists). Other
+/// constraint violations (NOT NULL, CHECK, foreign key) are not.
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == ErrorCode::ConstraintViolation && is_unique_code(f.extended_code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                             n INTEGER CHECK (n > 0));
+             INSERT INTO t VALUES ('a', 'x', 1);",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn kind_of(conn: &Connection, sql: &str) -> ErrorKind {
+        let e = conn.execute(sql, []).unwrap_err();
+        sql_err("test")(e).kind()
+    }
+
+    #[test]
+    fn uniqueness_violations_are_already_exists() {
+        let conn = table();
+        assert_eq!(
+            kind_of(&conn, "INSERT INTO t VALUES ('a', 'y', 1)"),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            kind_of(&conn, "INSERT INTO t VALUES ('b', 'x', 1)"),
+            ErrorKind::AlreadyExists
+        );
+        let e = conn
+            .execute("INSERT INTO t VALUES ('a', 'y', 1)", [])
+            .unwrap_err();
+        assert!(is_unique_violation(&e));
+    }
+
+    #[test]
+    fn not_null_and_check_violations_are_invalid_and_not_retryable() {
+        let conn = table();
+        for sql in [
+            "INSERT INTO t VALUES ('b', NULL, 1)",
+            "INSERT INTO t VALUES ('b', 'y', 0)",
+        ] {
+            let kind = kind_of(&conn, sql);
+            assert_eq!(kind, ErrorKind::Invalid, "{sql}");
+            assert!(!kind.is_retryable(), "{sql}");
+            let e = conn.execute(sql, []).unwrap_err();
+            assert!(!is_unique_violation(&e), "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_writer_held_off_by_another_is_unavailable_and_retryable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut holder = open_connection(&path).unwrap();
+        holder.execute_batch("CREATE TABLE t (x)").unwrap();
+        let _lock = immediate(&mut holder, &path).unwrap();
+        let other = open_connection(&path).unwrap();
+        other.busy_timeout(Duration::ZERO).unwrap();
+        let e = other.execute("INSERT INTO t VALUES (1)", []).unwrap_err();
+        let kind = sql_err("test")(e).kind();
+        assert_eq!(kind, ErrorKind::Unavailable);
+        assert!(kind.is_retryable());
+    }
+
+    #[test]
+    fn connections_zero_deleted_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_connection(&dir.path().join("db")).unwrap();
+        let on: i64 = conn
+            .query_row("PRAGMA secure_delete", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(on, 1);
+    }
 }

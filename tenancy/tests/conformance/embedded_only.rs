@@ -202,13 +202,18 @@ async fn a_payload_moved_to_another_row_does_not_decrypt() {
     )
     .unwrap();
     drop(conn);
-    assert!(
-        fx.backend
-            .items
-            .get(&table, &ItemKey::new("P", "b"))
-            .await
-            .is_err()
+    let err = fx
+        .backend
+        .items
+        .get(&table, &ItemKey::new("P", "b"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Invalid,
+        "a payload that does not authenticate is corrupt data, not a transient failure: {err}"
     );
+    assert!(!err.is_retryable());
     assert!(
         fx.backend
             .items

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 mod rows;
 
-use crate::embedded::sqlite::{Db, is_constraint, sql_err};
+use crate::embedded::sqlite::{Db, is_unique_violation, sql_err};
 use crate::embedded::timestamps::to_nanos;
 use crate::error::{Error, Result};
 use crate::id::TenantId;
@@ -138,7 +138,7 @@ impl Registry for EmbeddedRegistry {
                 "INSERT INTO tenants (id, status, version, record) VALUES (?1, ?2, 1, ?3)",
                 params![stored.id.as_str(), stored.status.as_str(), raw],
             ) {
-                Err(e) if is_constraint(&e) => {
+                Err(e) if is_unique_violation(&e) => {
                     return Err(Error::already_exists(format!(
                         "tenant {} already exists (or was deleted)",
                         stored.id
@@ -324,7 +324,7 @@ impl Registry for EmbeddedRegistry {
                     times.3
                 ],
             ) {
-                Err(e) if is_constraint(&e) => Err(Error::already_exists(format!(
+                Err(e) if is_unique_violation(&e) => Err(Error::already_exists(format!(
                     "API key id {} or its hash is already stored",
                     key.key_id
                 ))),

@@ -12,10 +12,7 @@ use crate::id::{OwnerEmail, TenantId, TenantName, Tier};
 use crate::naming::{ResourceNames, TAG_TENANT, TablePrefix, Tags};
 use crate::ports::key_vault::KeySpec;
 use crate::record::{JournalEntry, JournalPhase, TenantRecord};
-use crate::table_plan::{
-    GSI1, GSI1_PARTITION_KEY, GSI1_SORT_KEY, IndexSpec, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
-    TableSpec,
-};
+use crate::table_plan::{TableSpec, tenant_tables};
 
 /// One case's view of a backend: the backend itself and a prefix no other case uses, so that
 /// cases can run in parallel on one shared backend (and on a backend that outlives the run).
@@ -97,6 +94,8 @@ impl Fixture {
     }
 
     /// The tenant table shape, named `{prefix}-{what}`, tagged with tenant `{prefix}-{tenant}`.
+    /// Built by the real plan ([`tenant_tables`]) and renamed, so the suites exercise exactly
+    /// the shape tenants get and cannot drift from it.
     pub fn table_spec(
         &self,
         what: &str,
@@ -107,19 +106,11 @@ impl Fixture {
         if let Some(t) = tenant {
             tags.insert(TAG_TENANT.to_owned(), self.name(t));
         }
+        let names = ResourceNames::for_tenant(&TablePrefix::default(), &self.tenant("plan"));
+        let [(_, app), _] = tenant_tables(&names, sse_key.as_deref(), &tags);
         TableSpec {
             name: self.name(what),
-            partition_key: PARTITION_KEY.to_owned(),
-            sort_key: SORT_KEY.to_owned(),
-            indexes: vec![IndexSpec {
-                name: GSI1.to_owned(),
-                partition_key: GSI1_PARTITION_KEY.to_owned(),
-                sort_key: GSI1_SORT_KEY.to_owned(),
-            }],
-            ttl_attribute: Some(TTL_ATTRIBUTE.to_owned()),
-            sse_key,
-            point_in_time_recovery: false,
-            tags,
+            ..app
         }
     }
 

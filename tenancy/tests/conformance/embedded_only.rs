@@ -551,3 +551,23 @@ async fn a_data_directory_open_to_others_is_made_private_at_open() {
         assert_eq!(mode, 0o700, "{}", private.display());
     }
 }
+
+#[tokio::test]
+async fn fixture_tables_have_the_shape_of_the_tenant_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let spec = fx.table_spec("app", Some("tn"), Some("alias/k".to_owned()));
+    let names =
+        tenancy::ResourceNames::for_tenant(&tenancy::TablePrefix::default(), &fx.tenant("tn"));
+    let [(_, planned), _] = tenancy::table_plan::tenant_tables(&names, Some("alias/k"), &spec.tags);
+    assert_eq!(
+        planned.differences(&tenancy::table_plan::TableSpec {
+            name: planned.name.clone(),
+            ..spec.clone()
+        }),
+        Vec::<&str>::new(),
+        "the suites' tables differ from what tenants get"
+    );
+    assert_eq!(spec.point_in_time_recovery, planned.point_in_time_recovery);
+    assert_eq!(spec.sse_key, planned.sse_key);
+}

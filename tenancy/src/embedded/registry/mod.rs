@@ -436,7 +436,10 @@ impl Registry for EmbeddedRegistry {
         let stale_n = i64::try_from(stale_after.whole_nanoseconds()).unwrap_or(i64::MAX);
         let key = key.to_owned();
         let fingerprint = fingerprint.to_owned();
-        let purge = self.claims.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == 0;
+        let purge = self
+            .claims
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PURGE_EVERY);
         self.write(move |tx| {
             if purge {
                 tx.execute("DELETE FROM idempotency WHERE expires_at <= ?1", [now_n])

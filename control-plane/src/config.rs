@@ -45,6 +45,12 @@ pub struct ControlPlaneSettings {
     pub max_body_bytes: usize,
     /// `SPOTLIGHT_SHUTDOWN_GRACE_SECS`: how long a stopping process lets background runs finish.
     pub shutdown_grace_secs: u64,
+    /// `SPOTLIGHT_RECONCILE_INTERVAL_SECS`: how often in-flight tenants without a run in this
+    /// process are resumed and keys past their deletion window destroyed.
+    pub reconcile_interval_secs: u64,
+    /// `SPOTLIGHT_RUN_LEASE_SECS`: how long a tenant's journal must be quiet before the
+    /// periodic check takes its run over from whichever process drove it.
+    pub run_lease_secs: u64,
 }
 
 impl Default for ControlPlaneSettings {
@@ -58,6 +64,8 @@ impl Default for ControlPlaneSettings {
             idempotency_ttl_secs: 86_400,
             max_body_bytes: 65_536,
             shutdown_grace_secs: 20,
+            reconcile_interval_secs: 30,
+            run_lease_secs: 120,
         }
     }
 }

@@ -20,6 +20,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
+/// What a 503 says; the cause is logged where it is known.
+pub const UNAVAILABLE_MESSAGE: &str = "the backend is temporarily unavailable; retry shortly";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
@@ -90,6 +93,16 @@ impl ApiError {
         ApiError::NotFound {
             code: "tenant_not_found",
             message: format!("no tenant with id '{id}'"),
+        }
+    }
+
+    /// 409 `tenant_offboarded`: the tenant is being or has been offboarded, so `refused`
+    /// (what the request wanted) can no longer happen.
+    pub fn tenant_offboarded(id: &str, status: tenancy::TenantStatus, refused: &str) -> Self {
+        ApiError::Conflict {
+            code: "tenant_offboarded",
+            message: format!("tenant '{id}' is {status} and {refused}"),
+            details: Some(serde_json::json!({ "status": status.as_str() })),
         }
     }
 
@@ -199,7 +212,11 @@ impl From<tenancy::Error> for ApiError {
                 format!("{}; retry the request", e.message()),
             ),
             K::Invalid => ApiError::bad_request(e.message()),
-            K::Throttled | K::Unavailable => ApiError::Unavailable(e.message().to_owned()),
+            K::Throttled | K::Unavailable => {
+                // Backend messages name files, databases and hosts: log them, send none.
+                tracing::warn!(error = %e, "backend unavailable");
+                ApiError::Unavailable(UNAVAILABLE_MESSAGE.to_owned())
+            }
             K::AccessDenied => ApiError::Internal(e.to_string()),
         }
     }
@@ -218,10 +235,33 @@ impl From<&provisioner::Error> for ApiError {
             provisioner::Error::Port(p) => tenancy::Error::new(p.kind(), p.message()).into(),
             provisioner::Error::IllegalTransition(t) => (*t).into(),
             provisioner::Error::Invalid(i) => i.clone().into(),
+            provisioner::Error::Offboarded { tenant, status } => {
+                ApiError::tenant_offboarded(tenant, *status, "can no longer be changed")
+            }
             provisioner::Error::Superseded { .. } => {
                 ApiError::conflict("superseded", e.to_string())
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retryable_backend_failure_is_a_503_that_echoes_nothing_of_the_backend() {
+        for kind in [
+            tenancy::ErrorKind::Unavailable,
+            tenancy::ErrorKind::Throttled,
+        ] {
+            let e = tenancy::Error::new(kind, "database is locked: /var/lib/spotlight/registry.db");
+            let api = ApiError::from(e);
+            assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+            let (code, message, details) = api.parts();
+            assert_eq!((code, details), ("unavailable", None));
+            assert_eq!(message, UNAVAILABLE_MESSAGE);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! variables (see `control_plane::config`); everything else lives in the library.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use control_plane::{AppState, ControlPlaneSettings};
@@ -42,6 +43,13 @@ async fn run() -> anyhow::Result<()> {
     if resumed > 0 {
         tracing::info!(resumed, "resumed unfinished provisioning/offboarding runs");
     }
+
+    let reconciler = {
+        let runs = std::sync::Arc::clone(&state.runs);
+        let interval = Duration::from_secs(state.settings.reconcile_interval_secs.max(1));
+        let lease = Duration::from_secs(state.settings.run_lease_secs);
+        tokio::spawn(async move { runs.reconcile_periodically(interval, lease).await })
+    };
 
     let listener = TcpListener::bind(addr)
         .await
@@ -85,6 +93,7 @@ async fn run() -> anyhow::Result<()> {
         grace_secs = grace.as_secs(),
         "stopped accepting requests; letting runs finish"
     );
+    reconciler.abort();
     let unfinished = state.runs.drain(grace).await;
     if unfinished > 0 {
         tracing::warn!(

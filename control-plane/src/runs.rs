@@ -1,15 +1,20 @@
 //! Background provisioning and offboarding runs of this process.
 //!
 //! Contract:
-//! - at most one run per tenant at a time; asking for a run while one is under way joins it;
+//! - at most one run per tenant at a time; asking for a run while one is under way joins it,
+//!   except [`RunTracker::provision_after_current`], which lets a finishing run end first;
 //! - offboarding supersedes provisioning: the tenant is moved to `Deprovisioning` (which makes
 //!   the provisioning run stop at its next step), the provisioning task is awaited, and only
 //!   then does the offboarding run start — so cleanup never races a step that creates;
+//! - a run that ends with a retryable backend error is run again (bounded, with backoff); one
+//!   that still fails is left in flight for [`RunTracker::reconcile`];
 //! - waiting never polls: every run publishes its end on a `watch` channel;
 //! - a run's entry leaves the table *before* its end is published, so whoever wakes up sees
 //!   the tenant free;
+//! - [`RunTracker::reconcile`] (at start-up, then periodically) starts runs for in-flight
+//!   tenants that have none in this process and whose journal has been quiet for a lease;
 //! - on shutdown, [`RunTracker::drain`] lets runs finish for a grace period; whatever is left is
-//!   journaled and resumed by [`RunTracker::resume_in_flight`] at the next start.
+//!   journaled and resumed at the next start.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use provisioner::Provisioner;
-use tenancy::{ErrorKind, TenantId, TenantRecord, TenantStatus, Transition};
+use tenancy::{ErrorKind, TenantId, TenantRecord, TenantStatus};
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::error::ApiError;
@@ -47,16 +53,18 @@ struct RunEntry {
 
 type RunTable = Arc<Mutex<HashMap<TenantId, RunEntry>>>;
 
-/// How often the offboarding of a tenant retries its supersede transition when it raced with a
-/// write of the provisioning run.
-const SUPERSEDE_ATTEMPTS: usize = 5;
+/// How many times a run that ended with a retryable backend error is run again.
+const RERUNS: u32 = 3;
+/// Pause before the first re-run (doubled before each further one).
+const FIRST_RERUN_BACKOFF: Duration = Duration::from_secs(1);
 
 pub struct RunTracker {
     provisioner: Provisioner,
     runs: RunTable,
     generation: AtomicU64,
-    /// Set by `drain`: no new run starts once the process is stopping.
-    closed: AtomicBool,
+    /// Set by `drain`: no new run starts (nor re-runs) once the process is stopping.
+    closed: Arc<AtomicBool>,
+    rerun_backoff: Duration,
 }
 
 impl std::fmt::Debug for RunTracker {
@@ -111,13 +119,16 @@ impl RunTracker {
             provisioner,
             runs: Arc::new(Mutex::new(HashMap::new())),
             generation: AtomicU64::new(1),
-            closed: AtomicBool::new(false),
+            closed: Arc::new(AtomicBool::new(false)),
+            rerun_backoff: FIRST_RERUN_BACKOFF,
         }
     }
 
-    /// The kind of run under way for `tenant`, if any.
-    pub fn running(&self, tenant: &TenantId) -> Option<RunKind> {
-        lock(&self.runs).get(tenant).map(|e| e.kind)
+    /// The same tracker with another first pause before re-running a run that ended with a
+    /// retryable error (default 1 s).
+    pub fn with_rerun_backoff(mut self, backoff: Duration) -> Self {
+        self.rerun_backoff = backoff;
+        self
     }
 
     /// Number of runs under way.
@@ -135,10 +146,27 @@ impl RunTracker {
         self.start(tenant, RunKind::Provision).1
     }
 
-    /// Starts offboarding `tenant` in the background without superseding anything: used at
-    /// start-up for tenants already in `Deprovisioning`. Returns whether a new run started.
+    /// Starts offboarding `tenant` in the background without superseding anything: used for
+    /// tenants already in `Deprovisioning`. Returns whether a new run started.
     pub fn start_offboard(&self, tenant: &TenantId) -> bool {
         self.start(tenant, RunKind::Offboard).1
+    }
+
+    /// Starts provisioning `tenant` after the caller moved it to `Provisioning` (a retry), or
+    /// recorded it: a provisioning run still in the table is one that has written its end (or
+    /// is about to) but not yet left, so it is awaited and a new run started after it — never
+    /// joined, which would leave the tenant `Provisioning` with no run. A run started by
+    /// someone else after that wait is joined. An offboarding run is left alone. Returns
+    /// whether this call started a run.
+    pub async fn provision_after_current(&self, tenant: &TenantId) -> bool {
+        let (entry, started) = self.start(tenant, RunKind::Provision);
+        match entry {
+            Some(entry) if !started && entry.kind == RunKind::Provision => {
+                let _ = wait_done(entry.done).await;
+                self.start_provision(tenant)
+            }
+            _ => started,
+        }
     }
 
     /// The running entry for `tenant`, or a new run of `kind`: never two at once.
@@ -169,11 +197,30 @@ impl RunTracker {
             outcome: None,
         };
         let provisioner = self.provisioner.clone();
+        let closed = Arc::clone(&self.closed);
+        let first_backoff = self.rerun_backoff;
         let tenant = tenant.clone();
         tokio::spawn(async move {
-            let result = match kind {
-                RunKind::Provision => provisioner.provision(&tenant).await,
-                RunKind::Offboard => provisioner.offboard(&tenant).await,
+            let mut backoff = first_backoff;
+            let mut rerun = 0;
+            let result = loop {
+                let result = match kind {
+                    RunKind::Provision => provisioner.provision(&tenant).await,
+                    RunKind::Offboard => provisioner.offboard(&tenant).await,
+                };
+                match &result {
+                    Err(provisioner::Error::Port(e))
+                        if e.kind().is_retryable()
+                            && rerun < RERUNS
+                            && !closed.load(Ordering::SeqCst) =>
+                    {
+                        rerun += 1;
+                        tracing::warn!(%tenant, ?kind, error = %e, rerun, "run stopped with a retryable error; running it again");
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                    }
+                    _ => break result,
+                }
             };
             match &result {
                 Ok(record) => {
@@ -182,7 +229,9 @@ impl RunTracker {
                 Err(provisioner::Error::Superseded { .. }) => {
                     tracing::info!(%tenant, ?kind, "run superseded by a newer run")
                 }
-                Err(e) => tracing::warn!(%tenant, ?kind, error = %e, "run stopped with an error"),
+                Err(e) => {
+                    tracing::warn!(%tenant, ?kind, error = %e, "run stopped with an error; the tenant stays in flight until a later reconcile")
+                }
             }
             finish.set(result.map_err(Arc::new));
         });
@@ -201,12 +250,43 @@ impl RunTracker {
         }
     }
 
-    /// Offboards `tenant` and waits for it to be `Deleted`; idempotent.
+    /// Offboards `tenant`; idempotent. Returns the tombstone, or `None` when offboarding did
+    /// not end within `timeout` — it carries on in the background then.
     ///
-    /// A provisioning run of this tenant in this process is superseded first (the tenant moves
-    /// to `Deprovisioning`, the run stops at its next step) and awaited; a concurrent
-    /// offboarding is joined rather than duplicated.
-    pub async fn offboard(&self, tenant: &TenantId) -> Result<TenantRecord, ApiError> {
+    /// The tenant is moved to `Deprovisioning` before this returns, whatever the timeout:
+    /// that supersedes a provisioning run (which stops at its next step and is awaited before
+    /// cleanup starts). A concurrent offboarding is joined rather than duplicated.
+    /// Errors: `tenant_not_found`; `illegal_transition` (an upgrading tenant); `unavailable`
+    /// while the process shuts down.
+    pub async fn offboard(
+        self: &Arc<Self>,
+        tenant: &TenantId,
+        timeout: Duration,
+    ) -> Result<Option<TenantRecord>, ApiError> {
+        self.provisioner
+            .begin_offboarding(tenant)
+            .await
+            .map_err(|e| match e {
+                provisioner::Error::Port(p) if p.kind() == ErrorKind::NotFound => {
+                    ApiError::tenant_not_found(tenant.as_str())
+                }
+                other => other.into(),
+            })?;
+        let tracker = Arc::clone(self);
+        let id = tenant.clone();
+        let task = tokio::spawn(async move { tracker.offboard_to_the_end(&id).await });
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(result)) => result.map(Some),
+            Ok(Err(died)) => Err(ApiError::Internal(format!(
+                "the offboarding of tenant {tenant} stopped early: {died}"
+            ))),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Waits out a provisioning run of `tenant` (already superseded by `Deprovisioning`), then
+    /// starts or joins the offboarding run and waits for its end.
+    async fn offboard_to_the_end(&self, tenant: &TenantId) -> Result<TenantRecord, ApiError> {
         loop {
             let (entry, _) = self.start(tenant, RunKind::Offboard);
             let Some(entry) = entry else {
@@ -224,60 +304,36 @@ impl RunTracker {
                         ))),
                     };
                 }
+                // It stops at its next step; then loop to start (or join) the offboarding run.
                 RunKind::Provision => {
-                    self.supersede_provisioning(tenant).await?;
-                    // Whatever the provisioning run did, it has stopped; loop to start (or
-                    // join) the offboarding run.
                     let _ = wait_done(entry.done).await;
                 }
             }
         }
     }
 
-    /// Moves `tenant` to `Deprovisioning` so its provisioning run stops. A tenant already past
-    /// that point (deprovisioning, deleted) needs nothing; a write that raced with the run is
-    /// retried on the re-read record.
-    async fn supersede_provisioning(&self, tenant: &TenantId) -> Result<(), ApiError> {
-        for _ in 0..SUPERSEDE_ATTEMPTS {
-            let result = self
-                .provisioner
-                .transition(
-                    tenant,
-                    Transition::BeginOffboarding,
-                    "offboarding requested; supersedes the provisioning run",
-                )
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(provisioner::Error::IllegalTransition(t))
-                    if matches!(t.from, TenantStatus::Deprovisioning | TenantStatus::Deleted) =>
-                {
-                    return Ok(());
-                }
-                Err(provisioner::Error::Port(e)) if e.kind() == ErrorKind::ConditionFailed => {
-                    continue;
-                }
-                Err(provisioner::Error::Port(e)) if e.kind() == ErrorKind::NotFound => {
-                    return Err(ApiError::tenant_not_found(tenant.as_str()));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ApiError::conflict(
-            "concurrent_update",
-            format!(
-                "tenant {tenant} kept changing while offboarding was requested; retry the request"
-            ),
-        ))
+    /// Resumes every tenant a previous process left in a non-terminal state (see
+    /// [`RunTracker::reconcile`], with no lease: at start-up nothing of this process runs yet).
+    pub async fn resume_in_flight(&self) -> Result<usize, provisioner::Error> {
+        self.reconcile(Duration::ZERO).await
     }
 
-    /// Resumes every tenant a previous process left in a non-terminal state: `Requested` and
-    /// `Provisioning` are provisioned, `Deprovisioning` is offboarded. Returns how many runs
-    /// started.
-    pub async fn resume_in_flight(&self) -> Result<usize, provisioner::Error> {
+    /// Starts a run for every in-flight tenant that has none in this process and whose last
+    /// activity (record update or journal entry) is older than `lease`: `Requested` and
+    /// `Provisioning` are provisioned (taking the run over under a fresh run id),
+    /// `Deprovisioning` is offboarded. The lease keeps this from taking over a tenant that
+    /// another process (the provisioner CLI, another control plane) is driving right now.
+    /// Returns how many runs started.
+    pub async fn reconcile(&self, lease: Duration) -> Result<usize, provisioner::Error> {
         let mut started = 0;
         for record in self.provisioner.in_flight().await? {
             let tenant = &record.id;
+            if lock(&self.runs).contains_key(tenant) {
+                continue;
+            }
+            if !lease.is_zero() && !self.quiet_for(tenant, lease).await? {
+                continue;
+            }
             let began = match record.status {
                 TenantStatus::Requested | TenantStatus::Provisioning => {
                     self.start_provision(tenant)
@@ -294,6 +350,58 @@ impl RunTracker {
             }
         }
         Ok(started)
+    }
+
+    /// Whether neither the record nor the journal of `tenant` changed within `lease`.
+    async fn quiet_for(
+        &self,
+        tenant: &TenantId,
+        lease: Duration,
+    ) -> Result<bool, provisioner::Error> {
+        let report = self.provisioner.status(tenant, 1).await?;
+        let last = report.journal.last().map_or(report.record.updated_at, |e| {
+            e.at.max(report.record.updated_at)
+        });
+        let idle = OffsetDateTime::now_utc() - last;
+        Ok(idle >= lease)
+    }
+
+    /// Every `interval` until the process stops: [`RunTracker::reconcile`] with `lease`, then
+    /// destruction of the key material whose deletion window has ended. Failures are logged
+    /// and tried again at the next tick.
+    pub async fn reconcile_periodically(&self, interval: Duration, lease: Duration) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await; // the first tick is immediate; start-up already resumed
+        loop {
+            ticks.tick().await;
+            if self.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            self.housekeeping(lease).await;
+        }
+    }
+
+    /// One pass of the periodic work; returns runs started and keys destroyed.
+    pub async fn housekeeping(&self, lease: Duration) -> (usize, u32) {
+        let started = self.reconcile(lease).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "checking in-flight tenants failed; trying again later");
+            0
+        });
+        let destroyed = self
+            .provisioner
+            .backend()
+            .keys
+            .destroy_due_keys()
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "destroying keys past their deletion window failed; trying again later");
+                0
+            });
+        if destroyed > 0 {
+            tracing::info!(destroyed, "destroyed key material past its deletion window");
+        }
+        (started, destroyed)
     }
 
     /// Stops new runs from starting and waits at most `grace` for the running ones. Returns

@@ -24,6 +24,12 @@ pub enum Error {
     /// the role's policy: the resources exist but do not work together.
     #[error("probe of tenant {tenant} failed: {reason}")]
     ProbeFailed { tenant: String, reason: String },
+    /// The tenant is being or has been offboarded; its record no longer changes.
+    #[error("tenant {tenant} is {status} and can no longer be changed")]
+    Offboarded {
+        tenant: String,
+        status: tenancy::TenantStatus,
+    },
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
     /// A failure injected by a failpoint (feature `failpoints` only).

@@ -15,9 +15,12 @@
 //! plan(&id) -> TenantPlan                         what would be created, no side effects
 //! request(NewTenant) -> TenantRecord              store a Requested tenant (AlreadyExists → 409)
 //! provision(&id) -> TenantRecord                  drive Requested/Provisioning to Active or Failed
+//!                                                 (an in-flight run is taken over under a fresh run id)
 //! retry(&id) -> TenantRecord                      Failed → Provisioning (then call provision)
+//! update_details(&id, &TenantChanges)            name, owner e-mail, allowed origins
+//! begin_offboarding(&id) -> TenantRecord         → Deprovisioning (supersedes provisioning); idempotent
 //! offboard(&id) -> TenantRecord                   → Deprovisioning → cleanup → Deleted; idempotent
-//! transition(&id, Transition, detail) -> record   suspend/resume and other pure state changes
+//! transition(&id, OperatorTransition, detail)     suspend/resume: the only transitions offered as is
 //! record(&id) -> TenantRecord                     the record as stored now
 //! status(&id, n) -> StatusReport                  record + newest n journal entries
 //! in_flight() -> Vec<TenantRecord>                tenants a restarted process must resume
@@ -39,4 +42,4 @@ mod runner;
 pub use config::Settings;
 pub use error::{Error, Result};
 pub use plan::TenantPlan;
-pub use runner::{NewTenant, Provisioner, StatusReport, Step};
+pub use runner::{NewTenant, OperatorTransition, Provisioner, StatusReport, Step, TenantChanges};

@@ -8,8 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use tenancy::{ErrorKind, TenantId, TenantRecord, TenantStatus, Transition};
-use time::OffsetDateTime;
+use provisioner::OperatorTransition;
+use tenancy::{ErrorKind, TenantId, TenantRecord, TenantStatus};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, TenantPath};
@@ -24,8 +24,6 @@ pub use dto::{
 
 /// Journal entries shown by `GET /tenants/{id}`.
 const JOURNAL_LIMIT: u32 = 20;
-/// Attempts of a read-modify-write that lost an optimistic-concurrency race.
-const UPDATE_ATTEMPTS: usize = 5;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -69,7 +67,7 @@ pub async fn create_tenant(
         ),
         other => tenant_error(&id, other),
     })?;
-    state.runs.start_provision(&id);
+    state.runs.provision_after_current(&id).await;
     respond_to_run(&state, record, wait).await
 }
 
@@ -96,11 +94,10 @@ async fn respond_to_run(state: &AppState, record: TenantRecord, wait: bool) -> A
         TenantStatus::Failed if wait => StatusCode::OK,
         _ => StatusCode::ACCEPTED,
     };
-    let mut response = (status, Json(TenantView::from(record))).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/tenants/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(with_location(
+        (status, Json(TenantView::from(record))).into_response(),
+        &id,
+    ))
 }
 
 /// List tenants in id order, optionally by status.
@@ -155,7 +152,7 @@ pub async fn get_tenant(
         (status = 200, description = "The updated tenant", body = TenantView),
         (status = 400, description = "Invalid id or body", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
-        (status = 409, description = "`tenant_deleted`: offboarded tenants cannot change", body = ErrorBody),
+        (status = 409, description = "`tenant_offboarded`: tenants being or already offboarded cannot change", body = ErrorBody),
     ))]
 pub async fn update_tenant(
     State(state): State<AppState>,
@@ -163,39 +160,12 @@ pub async fn update_tenant(
     ApiJson(body): ApiJson<UpdateTenantRequest>,
 ) -> ApiResult<Json<TenantView>> {
     let changes = body.validate()?;
-    let registry = state.registry();
-    for _ in 0..UPDATE_ATTEMPTS {
-        let mut record = registry
-            .get_tenant(&id)
-            .await
-            .map_err(|e| tenant_port_error(&id, e))?;
-        if matches!(
-            record.status,
-            TenantStatus::Deprovisioning | TenantStatus::Deleted
-        ) {
-            return Err(ApiError::Conflict {
-                code: "tenant_deleted",
-                message: format!(
-                    "tenant '{id}' is {} and can no longer be changed",
-                    record.status
-                ),
-                details: Some(serde_json::json!({ "status": record.status.as_str() })),
-            });
-        }
-        if !changes.apply(&mut record) {
-            return Ok(Json(record.into()));
-        }
-        record.updated_at = OffsetDateTime::now_utc();
-        match registry.update_tenant(&record, &[]).await {
-            Ok(stored) => return Ok(Json(stored.into())),
-            Err(e) if e.kind() == ErrorKind::ConditionFailed => continue,
-            Err(e) => return Err(tenant_port_error(&id, e)),
-        }
-    }
-    Err(ApiError::conflict(
-        "concurrent_update",
-        format!("tenant '{id}' kept changing under this update; retry it"),
-    ))
+    let record = state
+        .provisioner
+        .update_details(&id, &changes)
+        .await
+        .map_err(|e| tenant_error(&id, e))?;
+    Ok(Json(record.into()))
 }
 
 /// Suspend an active tenant: its data-plane traffic is refused until resumed.
@@ -211,7 +181,13 @@ pub async fn suspend_tenant(
     State(state): State<AppState>,
     TenantPath(id): TenantPath,
 ) -> ApiResult<Json<TenantView>> {
-    transition(&state, &id, Transition::Suspend, "suspended by an operator").await
+    transition(
+        &state,
+        &id,
+        OperatorTransition::Suspend,
+        "suspended by an operator",
+    )
+    .await
 }
 
 /// Resume a suspended tenant.
@@ -227,26 +203,27 @@ pub async fn resume_tenant(
     State(state): State<AppState>,
     TenantPath(id): TenantPath,
 ) -> ApiResult<Json<TenantView>> {
-    transition(&state, &id, Transition::Resume, "resumed by an operator").await
+    transition(
+        &state,
+        &id,
+        OperatorTransition::Resume,
+        "resumed by an operator",
+    )
+    .await
 }
 
 async fn transition(
     state: &AppState,
     id: &TenantId,
-    transition: Transition,
+    transition: OperatorTransition,
     detail: &str,
 ) -> ApiResult<Json<TenantView>> {
-    for _ in 0..UPDATE_ATTEMPTS {
-        match state.provisioner.transition(id, transition, detail).await {
-            Ok(record) => return Ok(Json(record.into())),
-            Err(provisioner::Error::Port(e)) if e.kind() == ErrorKind::ConditionFailed => continue,
-            Err(e) => return Err(tenant_error(id, e)),
-        }
-    }
-    Err(ApiError::conflict(
-        "concurrent_update",
-        format!("tenant '{id}' kept changing; retry the request"),
-    ))
+    let record = state
+        .provisioner
+        .transition(id, transition, detail)
+        .await
+        .map_err(|e| tenant_error(id, e))?;
+    Ok(Json(record.into()))
 }
 
 /// Retry provisioning of a failed tenant (in the background).
@@ -272,45 +249,68 @@ pub async fn retry_tenant(
         .retry(&id)
         .await
         .map_err(|e| tenant_error(&id, e))?;
-    state.runs.start_provision(&id);
+    state.runs.provision_after_current(&id).await;
     respond_to_run(&state, record, wait).await
 }
 
 /// Offboard a tenant: its API keys stop working, its resources are deleted, and a tombstone
 /// stays (its id is never reused). A provisioning run under way is superseded. Idempotent.
+///
+/// Waits at most `SPOTLIGHT_WAIT_TIMEOUT_SECS` for offboarding to finish: 200 with the
+/// tombstone then; otherwise 202 with the tenant as it is now (`deprovisioning`) and
+/// `Location`, and offboarding carries on in the background (`GET` it, or `DELETE` again).
 #[utoipa::path(delete, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
     responses(
         (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 400, description = "Invalid tenant id in the path", body = ErrorBody),
         (status = 200, description = "The deleted tenant's tombstone", body = TenantView),
+        (status = 202, description = "Offboarding goes on in the background after the wait ran out; the tenant is `deprovisioning`", body = TenantView,
+            headers(("Location" = String, description = "/tenants/{id}"))),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
+        (status = 409, description = "`illegal_transition`: an upgrading tenant cannot be offboarded yet", body = ErrorBody),
     ))]
 pub async fn delete_tenant(
     State(state): State<AppState>,
     TenantPath(id): TenantPath,
-) -> ApiResult<Json<TenantView>> {
-    // Checked first so an unknown id is a 404 and starts no run.
-    state
-        .registry()
-        .get_tenant(&id)
-        .await
-        .map_err(|e| tenant_port_error(&id, e))?;
-    let record = state.runs.offboard(&id).await.map_err(|e| match e {
-        ApiError::NotFound { .. } => ApiError::tenant_not_found(id.as_str()),
-        other => other,
-    })?;
-    Ok(Json(record.into()))
+) -> ApiResult<Response> {
+    let finished = state
+        .runs
+        .offboard(&id, state.settings.wait_timeout())
+        .await?;
+    match finished {
+        Some(tombstone) => Ok(Json(TenantView::from(tombstone)).into_response()),
+        None => {
+            let current = state
+                .provisioner
+                .record(&id)
+                .await
+                .map_err(|e| tenant_error(&id, e))?;
+            Ok(with_location(
+                (StatusCode::ACCEPTED, Json(TenantView::from(current))).into_response(),
+                &id,
+            ))
+        }
+    }
+}
+
+/// Adds `Location: /tenants/{id}`.
+fn with_location(mut response: Response, id: &TenantId) -> Response {
+    if let Ok(location) = HeaderValue::from_str(&format!("/tenants/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 /// A provisioner failure about tenant `id`; a missing tenant is `tenant_not_found`.
-fn tenant_error(id: &TenantId, e: provisioner::Error) -> ApiError {
+pub(crate) fn tenant_error(id: &TenantId, e: provisioner::Error) -> ApiError {
     match e {
         provisioner::Error::Port(p) => tenant_port_error(id, p),
         other => other.into(),
     }
 }
 
-fn tenant_port_error(id: &TenantId, e: tenancy::Error) -> ApiError {
+/// A port failure about tenant `id`; a missing tenant is `tenant_not_found`.
+pub(crate) fn tenant_port_error(id: &TenantId, e: tenancy::Error) -> ApiError {
     if e.kind() == ErrorKind::NotFound {
         ApiError::tenant_not_found(id.as_str())
     } else {

@@ -216,11 +216,7 @@ async fn a_restarted_control_plane_finishes_an_interrupted_offboarding() {
         let id = TenantId::parse("lazarus").unwrap();
         app.state
             .provisioner
-            .transition(
-                &id,
-                tenancy::Transition::BeginOffboarding,
-                "offboarding started",
-            )
+            .begin_offboarding(&id)
             .await
             .expect("begin offboarding");
     }

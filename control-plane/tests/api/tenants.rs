@@ -460,7 +460,7 @@ async fn patch_refuses_unknown_fields_invalid_values_and_deleted_tenants() {
     assert_error(
         app.patch("/tenants/strict", &json!({"name": "Back"})).await,
         StatusCode::CONFLICT,
-        "tenant_deleted",
+        "tenant_offboarded",
     )
     .await;
 }

@@ -21,8 +21,8 @@ mod retry;
 use serde::Serialize;
 use tenancy::ports::TenantFilter;
 use tenancy::{
-    Backend, Failure, JournalEntry, JournalPhase, Origin, OwnerEmail, TenantId, TenantName,
-    TenantRecord, TenantStatus, Tier, Transition,
+    Backend, JournalEntry, JournalPhase, Origin, OwnerEmail, TenantId, TenantName, TenantRecord,
+    TenantStatus, Tier, Transition,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::plan::TenantPlan;
 use cleanup::{Cleanup, Purpose};
 use provision::Run;
-use records::{append, apply_transition, entry, owned_by, read, update};
+use records::{append, apply_transition, entry, fresh_run, owned_by, read, update};
 use retry::retrying;
 
 /// The ordered provisioning steps. Cleanup runs them in reverse.
@@ -66,6 +66,27 @@ impl Step {
     }
 }
 
+/// The lifecycle changes an operator may ask for directly. Every other transition happens
+/// inside a run ([`Provisioner::provision`], [`Provisioner::retry`],
+/// [`Provisioner::begin_offboarding`], [`Provisioner::offboard`]), which keeps the record, the
+/// journal and the resources consistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorTransition {
+    /// `Active` → `Suspended`: the data plane refuses the tenant's traffic.
+    Suspend,
+    /// `Suspended` → `Active`.
+    Resume,
+}
+
+impl From<OperatorTransition> for Transition {
+    fn from(t: OperatorTransition) -> Transition {
+        match t {
+            OperatorTransition::Suspend => Transition::Suspend,
+            OperatorTransition::Resume => Transition::Resume,
+        }
+    }
+}
+
 /// What `POST /tenants` (or `provisioner apply`) asks for.
 #[derive(Debug, Clone)]
 pub struct NewTenant {
@@ -74,6 +95,43 @@ pub struct NewTenant {
     pub owner_email: OwnerEmail,
     pub tier: Tier,
     pub allowed_origins: Vec<Origin>,
+}
+
+/// What an operator may change on a tenant without a run; `None` keeps the stored value.
+#[derive(Debug, Clone, Default)]
+pub struct TenantChanges {
+    pub name: Option<TenantName>,
+    pub owner_email: Option<OwnerEmail>,
+    /// Replaces the whole list.
+    pub allowed_origins: Option<Vec<Origin>>,
+}
+
+impl TenantChanges {
+    /// Applies the changes; returns whether anything differs from what `record` held.
+    fn apply(&self, record: &mut TenantRecord) -> bool {
+        let mut changed = false;
+        if let Some(name) = self.name.as_ref().filter(|n| **n != record.name) {
+            record.name = name.clone();
+            changed = true;
+        }
+        if let Some(email) = self
+            .owner_email
+            .as_ref()
+            .filter(|e| **e != record.owner_email)
+        {
+            record.owner_email = email.clone();
+            changed = true;
+        }
+        if let Some(origins) = self
+            .allowed_origins
+            .as_ref()
+            .filter(|o| **o != record.allowed_origins)
+        {
+            record.allowed_origins = origins.clone();
+            changed = true;
+        }
+        changed
+    }
 }
 
 /// A tenant's record with the newest entries of its journal (oldest first).
@@ -87,6 +145,8 @@ pub struct StatusReport {
 const REQUEST_STEP: &str = "request";
 /// Journal step name of offboarding's API key revocation.
 const API_KEYS_STEP: &str = "api_keys";
+/// How many journal entries of one run are read when taking it over.
+const RUN_JOURNAL_LIMIT: u32 = 1000;
 /// Page size when listing tenants.
 const LIST_PAGE: u32 = 1000;
 
@@ -155,51 +215,29 @@ impl Provisioner {
         Ok(self.backend.registry.create_tenant(&record, &first).await?)
     }
 
-    /// Drives a `Requested` tenant (or resumes a `Provisioning` one) to `Active`, or — after a
-    /// permanent failure and rollback — to `Failed`; returns the final record either way (a
+    /// Drives a `Requested` tenant (or takes over a `Provisioning` one) to `Active`, or — after
+    /// a permanent failure and rollback — to `Failed`; returns the final record either way (a
     /// failed run is an outcome, read `record.failure`). An `Active` or `Suspended` tenant is
     /// returned unchanged.
     ///
+    /// Taking over an in-flight tenant always starts a fresh run id, written with the record's
+    /// version check: of two processes resuming the same tenant exactly one wins, and the run
+    /// it replaced sees itself [`Error::Superseded`] at its next step. A rollback the previous
+    /// run had begun is carried over and finished, not turned into a new attempt.
+    ///
     /// Errors: `IllegalTransition` from `Failed` (call [`Provisioner::retry`] first),
     /// `Upgrading`, `Deprovisioning` or `Deleted`; [`Error::Superseded`] when offboarding (or
-    /// another run) took over mid-way; a port error when not even the rollback could complete,
-    /// leaving the tenant `Provisioning` for a later resume.
+    /// another run) took over mid-way, or won the race to start or take over the run; a port
+    /// error when not even the rollback could complete, leaving the tenant `Provisioning` for a
+    /// later resume.
     pub async fn provision(&self, id: &TenantId) -> Result<TenantRecord> {
-        let current = read(&self.backend.registry, id).await?;
-        let record = match current.status {
-            TenantStatus::Active | TenantStatus::Suspended => return Ok(current),
-            TenantStatus::Provisioning if current.run_id.is_some() => current,
-            TenantStatus::Requested | TenantStatus::Provisioning => {
-                update(&self.backend.registry, id, |r| match r.status {
-                    TenantStatus::Provisioning if r.run_id.is_some() => Ok(None),
-                    TenantStatus::Provisioning => {
-                        r.run_id = Some(Uuid::now_v7());
-                        let run_id = r.run_id.unwrap_or_default();
-                        Ok(Some(vec![entry(
-                            &r.id,
-                            run_id,
-                            Transition::BeginProvisioning.as_str(),
-                            JournalPhase::Transition,
-                            "run restarted",
-                        )]))
-                    }
-                    _ => Ok(Some(vec![apply_transition(
-                        r,
-                        Transition::BeginProvisioning,
-                        None,
-                        "provisioning started",
-                    )?])),
-                })
-                .await?
-            }
-            from => {
-                return Err(tenancy::IllegalTransition {
-                    from,
-                    transition: Transition::BeginProvisioning,
-                }
-                .into());
-            }
-        };
+        let record = self.claim_provisioning_run(id).await?;
+        if matches!(
+            record.status,
+            TenantStatus::Active | TenantStatus::Suspended
+        ) {
+            return Ok(record);
+        }
         let Some(run_id) = record.run_id else {
             return Err(Error::Superseded {
                 tenant: id.to_string(),
@@ -207,6 +245,10 @@ impl Provisioner {
             });
         };
         tracing::info!(tenant = %id, run = %run_id, "provisioning run");
+        self.run(id, run_id).execute().await
+    }
+
+    fn run(&self, id: &TenantId, run_id: Uuid) -> Run<'_> {
         Run {
             backend: &self.backend,
             plan: self.plan(id),
@@ -215,15 +257,96 @@ impl Provisioner {
             key_deletion_window_days: self.settings.key_deletion_window_days,
             outside_table: self.settings.table_prefix.registry_table(),
         }
-        .execute()
+    }
+
+    /// Makes this call the owner of the tenant's provisioning run: `Requested` → `Provisioning`
+    /// continuing the run the request opened; `Provisioning` → a fresh run taking over from the
+    /// one seen (see [`Provisioner::provision`]). Returns the record as stored; `Active` and
+    /// `Suspended` records are returned as read.
+    async fn claim_provisioning_run(&self, id: &TenantId) -> Result<TenantRecord> {
+        let registry = &self.backend.registry;
+        let current = read(registry, id).await?;
+        let superseded = |seen: Option<Uuid>| Error::Superseded {
+            tenant: id.to_string(),
+            run_id: seen.unwrap_or_default(),
+        };
+        match current.status {
+            TenantStatus::Active | TenantStatus::Suspended => Ok(current),
+            TenantStatus::Requested => {
+                update(registry, id, |r| match r.status {
+                    TenantStatus::Requested => Ok(Some(vec![apply_transition(
+                        r,
+                        Transition::BeginProvisioning,
+                        None,
+                        "provisioning started",
+                    )?])),
+                    // Another process started the run between our read and our write.
+                    _ => Err(superseded(current.run_id)),
+                })
+                .await
+            }
+            TenantStatus::Provisioning => self.take_over(id, current.run_id).await,
+            from => Err(tenancy::IllegalTransition {
+                from,
+                transition: Transition::BeginProvisioning,
+            }
+            .into()),
+        }
+    }
+
+    /// Replaces run `seen` of a `Provisioning` tenant by a fresh run, on the condition that the
+    /// record still names `seen`: whoever takes over first wins, anyone deciding from the same
+    /// read gets [`Error::Superseded`]. A `Failed` entry of `seen` is carried over, so the new
+    /// run finishes that rollback.
+    async fn take_over(&self, id: &TenantId, seen: Option<Uuid>) -> Result<TenantRecord> {
+        let carried = match seen {
+            Some(previous) => self.failed_entry(id, previous).await?,
+            None => None,
+        };
+        update(&self.backend.registry, id, |r| {
+            if r.status != TenantStatus::Provisioning || r.run_id != seen {
+                return Err(Error::Superseded {
+                    tenant: id.to_string(),
+                    run_id: seen.unwrap_or_default(),
+                });
+            }
+            let detail = match seen {
+                Some(previous) => format!("run taken over from run {previous}"),
+                None => "run restarted".to_owned(),
+            };
+            let mut entries = vec![fresh_run(r, Transition::BeginProvisioning, detail)];
+            if let Some(failed) = &carried {
+                // The previous run had failed a step and was rolling back: so does this one.
+                entries.push(entry(
+                    id,
+                    r.run_id.unwrap_or_default(),
+                    &failed.step,
+                    JournalPhase::Failed,
+                    failed.detail.clone(),
+                ));
+            }
+            Ok(Some(entries))
+        })
         .await
+    }
+
+    /// The `Failed` entry of run `run_id`, if that run failed a step.
+    async fn failed_entry(&self, id: &TenantId, run_id: Uuid) -> Result<Option<JournalEntry>> {
+        let journal = retrying("read journal", || {
+            self.backend
+                .registry
+                .journal(id, Some(run_id), RUN_JOURNAL_LIMIT)
+        })
+        .await?;
+        Ok(journal
+            .into_iter()
+            .find(|e| e.phase == JournalPhase::Failed))
     }
 
     /// `Failed` → `Provisioning` under a fresh run; the caller then calls
     /// [`Provisioner::provision`]. Errors: `IllegalTransition` from any other state.
     pub async fn retry(&self, id: &TenantId) -> Result<TenantRecord> {
-        self.transition(id, Transition::Retry, "retry requested")
-            .await
+        self.apply(id, Transition::Retry, "retry requested").await
     }
 
     /// Removes the tenant's resources and leaves a `Deleted` tombstone: `BeginOffboarding`
@@ -239,17 +362,11 @@ impl Provisioner {
         let record = update(registry, id, |r| match r.status {
             TenantStatus::Deleted => Ok(None),
             TenantStatus::Deprovisioning if r.run_id.is_some() => Ok(None),
-            TenantStatus::Deprovisioning => {
-                r.run_id = Some(Uuid::now_v7());
-                let run_id = r.run_id.unwrap_or_default();
-                Ok(Some(vec![entry(
-                    &r.id,
-                    run_id,
-                    Transition::BeginOffboarding.as_str(),
-                    JournalPhase::Transition,
-                    "offboarding run restarted",
-                )]))
-            }
+            TenantStatus::Deprovisioning => Ok(Some(vec![fresh_run(
+                r,
+                Transition::BeginOffboarding,
+                "offboarding run restarted",
+            )])),
             _ => Ok(Some(vec![apply_transition(
                 r,
                 Transition::BeginOffboarding,
@@ -310,24 +427,73 @@ impl Provisioner {
         .await
     }
 
-    /// A pure state change (suspend, resume, retry, …) journaled with `detail`; re-decided on
-    /// concurrent updates. `Fail` records `detail` as the failure's cause. Errors:
-    /// `IllegalTransition` when the lifecycle does not allow it from the current state.
+    /// Changes the tenant's name, owner e-mail or allowed origins (re-decided on concurrent
+    /// updates; nothing is written when nothing differs). Errors: [`Error::Offboarded`] for a
+    /// `Deprovisioning` or `Deleted` tenant; `NotFound`.
+    pub async fn update_details(
+        &self,
+        id: &TenantId,
+        changes: &TenantChanges,
+    ) -> Result<TenantRecord> {
+        update(&self.backend.registry, id, |r| {
+            if matches!(
+                r.status,
+                TenantStatus::Deprovisioning | TenantStatus::Deleted
+            ) {
+                return Err(Error::Offboarded {
+                    tenant: r.id.to_string(),
+                    status: r.status,
+                });
+            }
+            if !changes.apply(r) {
+                return Ok(None);
+            }
+            r.updated_at = OffsetDateTime::now_utc();
+            Ok(Some(Vec::new()))
+        })
+        .await
+    }
+
+    /// Moves the tenant to `Deprovisioning` under a fresh offboarding run without cleaning up
+    /// yet: any provisioning run stops at its next step ([`Error::Superseded`]). A tenant
+    /// already `Deprovisioning` or `Deleted` is returned unchanged, so this is idempotent.
+    /// [`Provisioner::offboard`] then continues that run. Errors: `IllegalTransition` from
+    /// `Upgrading`; `NotFound`.
+    pub async fn begin_offboarding(&self, id: &TenantId) -> Result<TenantRecord> {
+        update(&self.backend.registry, id, |r| match r.status {
+            TenantStatus::Deprovisioning | TenantStatus::Deleted => Ok(None),
+            _ => Ok(Some(vec![apply_transition(
+                r,
+                Transition::BeginOffboarding,
+                None,
+                "offboarding requested; supersedes any provisioning run",
+            )?])),
+        })
+        .await
+    }
+
+    /// An operator's state change (suspend, resume), journaled with `detail`; re-decided on
+    /// concurrent updates. The transitions that belong to runs (provisioning, failing,
+    /// offboarding) are not reachable from here. Errors: `IllegalTransition` when the
+    /// lifecycle does not allow it from the current state; `NotFound`.
     pub async fn transition(
+        &self,
+        id: &TenantId,
+        transition: OperatorTransition,
+        detail: &str,
+    ) -> Result<TenantRecord> {
+        self.apply(id, transition.into(), detail).await
+    }
+
+    /// Any transition without side effects on resources, journaled with `detail`.
+    async fn apply(
         &self,
         id: &TenantId,
         transition: Transition,
         detail: &str,
     ) -> Result<TenantRecord> {
         update(&self.backend.registry, id, |r| {
-            let failure = (transition == Transition::Fail).then(|| Failure {
-                step: "operator".to_owned(),
-                cause: detail.to_owned(),
-                at: OffsetDateTime::now_utc(),
-            });
-            Ok(Some(vec![apply_transition(
-                r, transition, failure, detail,
-            )?]))
+            Ok(Some(vec![apply_transition(r, transition, None, detail)?]))
         })
         .await
     }
@@ -387,6 +553,58 @@ mod tests {
         is_send(&p.retry(id));
         is_send(&p.in_flight());
         is_send(&p.status(id, 1));
+    }
+
+    #[tokio::test]
+    async fn a_takeover_supersedes_the_run_it_replaces_and_only_one_takeover_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            data_dir: dir.path().join("data"),
+            ..Settings::default()
+        };
+        let p = Provisioner::new(settings.open_backend().unwrap(), settings);
+        let id = TenantId::parse("taken-over").unwrap();
+        let requested = p
+            .request(NewTenant {
+                id: id.clone(),
+                name: TenantName::parse("Taken over").unwrap(),
+                owner_email: OwnerEmail::parse("ops@example.com").unwrap(),
+                tier: Tier::Standard,
+                allowed_origins: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let first = p.claim_provisioning_run(&id).await.unwrap();
+        assert_eq!(first.status, TenantStatus::Provisioning);
+        assert_eq!(first.run_id, requested.run_id, "the request's run goes on");
+
+        // Another process resumes the tenant: a fresh run replaces the first.
+        let second = p.claim_provisioning_run(&id).await.unwrap();
+        assert_ne!(second.run_id, first.run_id);
+        // A third process that decided from the same read as the second loses.
+        let late = p.take_over(&id, first.run_id).await.unwrap_err();
+        assert!(matches!(late, Error::Superseded { .. }), "{late:?}");
+        assert_eq!(
+            read(&p.backend.registry, &id).await.unwrap().run_id,
+            second.run_id
+        );
+
+        // The replaced run stops at its first step without creating anything.
+        let stale = p
+            .run(&id, first.run_id.unwrap())
+            .execute()
+            .await
+            .unwrap_err();
+        assert!(matches!(stale, Error::Superseded { .. }), "{stale:?}");
+        let key = p
+            .backend
+            .keys
+            .describe_key(&p.plan(&id).names.key_alias)
+            .await;
+        assert_eq!(
+            key.map_err(|e| e.kind()).err(),
+            Some(tenancy::ErrorKind::NotFound)
+        );
     }
 
     #[test]

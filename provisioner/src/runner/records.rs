@@ -78,6 +78,25 @@ pub(crate) async fn append(registry: &Arc<dyn Registry>, entry: &JournalEntry) -
     Ok(retrying("append journal", || registry.append_journal(entry)).await?)
 }
 
+/// Gives `record` a fresh run id and returns the journal entry that opens that run, named
+/// after `transition` (the transition the run continues; the status does not change). Used
+/// when a process takes over an in-flight tenant whose previous run ended or was abandoned.
+pub(crate) fn fresh_run(
+    record: &mut TenantRecord,
+    transition: Transition,
+    detail: impl Into<String>,
+) -> JournalEntry {
+    let run_id = Uuid::now_v7();
+    record.run_id = Some(run_id);
+    entry(
+        &record.id,
+        run_id,
+        transition.as_str(),
+        JournalPhase::Transition,
+        detail,
+    )
+}
+
 /// Fails with [`Error::Superseded`] unless `record` is in `status` and owned by `run_id`.
 pub(crate) fn owned_by(record: &TenantRecord, status: TenantStatus, run_id: Uuid) -> Result<()> {
     if record.status == status && record.run_id == Some(run_id) {

@@ -9,6 +9,9 @@ use crate::helpers::{TestEnv, tenant};
 async fn crash_then_apply_again(failpoint: &str) {
     let env = TestEnv::new();
     let id = tenant("crashy");
+    // A neighbour whose table names start with crashy's: the checks below must not count its
+    // resources as crashy's.
+    env.onboard(&tenant("crashy-x")).await;
     let crashed = env.cli(
         &[
             "apply",
@@ -82,8 +85,8 @@ async fn a_crash_during_rollback_is_finished_on_resume_and_a_later_apply_succeed
     assert_eq!(crashed.status.code(), None, "{crashed:?}");
     assert_eq!(env.record(&id).await.status, TenantStatus::Provisioning);
 
-    // The resumed run sees its own Failed entry and finishes the rollback instead of
-    // re-running the steps.
+    // The run that takes over (under a fresh run id) carries the crashed run's Failed entry
+    // and finishes the rollback instead of re-running the steps.
     let resumed = env.cli(&["apply", "--tenant", "crash-rollback"], None);
     assert_eq!(
         resumed.status.code(),

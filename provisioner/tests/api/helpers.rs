@@ -10,7 +10,7 @@ use tenancy::ports::KeyState;
 use tenancy::table_plan::TableRole;
 use tenancy::{
     Backend, ErrorKind, JournalEntry, JournalPhase, OwnerEmail, TablePrefix, TenantId, TenantName,
-    TenantRecord, TenantStatus, Tier,
+    TenantRecord, TenantStatus, Tier, Transition,
 };
 
 /// Prefix of every test deployment; unusual so that a leak would be easy to spot.
@@ -55,6 +55,23 @@ impl TestEnv {
             tier: Tier::Standard,
             allowed_origins: Vec::new(),
         }
+    }
+
+    /// What a run that died right after `BeginProvisioning` leaves behind: the tenant
+    /// `Provisioning` under the run its request opened, nothing else. Written through the
+    /// registry port, since the provisioner offers no way to make that transition alone.
+    pub async fn leave_provisioning(&self, id: &TenantId) -> TenantRecord {
+        let registry = &self.backend.registry;
+        let mut record = registry.get_tenant(id).await.unwrap();
+        record
+            .transition(
+                Transition::BeginProvisioning,
+                None,
+                time::OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        assert!(record.run_id.is_some(), "the request opened a run");
+        registry.update_tenant(&record, &[]).await.unwrap()
     }
 
     /// Requests and provisions `id`, asserting it became active.
@@ -128,12 +145,7 @@ impl TestEnv {
         assert_eq!(record.arns.key_arn.as_deref(), Some(key.arn.as_str()));
         assert_eq!(record.arns.key_id.as_deref(), Some(key.key_id.as_str()));
 
-        let tables = self
-            .backend
-            .tables
-            .list_tables(&format!("{PREFIX}tenant-{id}-"))
-            .await
-            .unwrap();
+        let tables = self.own_tables(id).await;
         assert_eq!(
             tables,
             vec![
@@ -214,6 +226,25 @@ impl TestEnv {
         arns
     }
 
+    /// Tables named after tenant `id` exactly. A listing by the prefix
+    /// `{PREFIX}tenant-{id}-` alone would also return the tables of a tenant `{id}-x`; table
+    /// suffixes have no hyphen and tenant ids do not end in one, so a remainder without a
+    /// hyphen is this tenant's own.
+    pub async fn own_tables(&self, id: &TenantId) -> Vec<String> {
+        let prefix = format!("{PREFIX}tenant-{id}-");
+        self.backend
+            .tables
+            .list_tables(&prefix)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|name| {
+                name.strip_prefix(&prefix)
+                    .is_some_and(|rest| !rest.contains('-'))
+            })
+            .collect()
+    }
+
     /// No key under the alias, no tables under the tenant's name, no role.
     pub async fn assert_no_resources(&self, id: &TenantId) {
         let plan = self.provisioner.plan(id);
@@ -223,12 +254,7 @@ impl TestEnv {
             Some(ErrorKind::NotFound),
             "the alias still names a key"
         );
-        let tables = self
-            .backend
-            .tables
-            .list_tables(&format!("{PREFIX}tenant-{id}-"))
-            .await
-            .unwrap();
+        let tables = self.own_tables(id).await;
         assert!(tables.is_empty(), "tables left: {tables:?}");
         let role = self.backend.roles.describe_role(&plan.role_name).await;
         assert_eq!(

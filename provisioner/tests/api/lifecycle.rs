@@ -1,6 +1,7 @@
 //! Requests, pure transitions, status and the in-flight list.
 
-use tenancy::{ErrorKind, JournalPhase, TenantStatus, Transition};
+use provisioner::OperatorTransition;
+use tenancy::{ErrorKind, JournalPhase, TenantStatus};
 
 use crate::helpers::{TestEnv, tenant};
 
@@ -52,13 +53,13 @@ async fn suspend_and_resume_are_journaled_transitions() {
     env.onboard(&id).await;
     let suspended = env
         .provisioner
-        .transition(&id, Transition::Suspend, "unpaid invoice")
+        .transition(&id, OperatorTransition::Suspend, "unpaid invoice")
         .await
         .unwrap();
     assert_eq!(suspended.status, TenantStatus::Suspended);
     let resumed = env
         .provisioner
-        .transition(&id, Transition::Resume, "paid")
+        .transition(&id, OperatorTransition::Resume, "paid")
         .await
         .unwrap();
     assert_eq!(resumed.status, TenantStatus::Active);
@@ -88,7 +89,7 @@ async fn a_transition_the_lifecycle_forbids_is_refused_and_nothing_changes() {
     let before = env.onboard(&id).await;
     let err = env
         .provisioner
-        .transition(&id, Transition::Resume, "no")
+        .transition(&id, OperatorTransition::Resume, "no")
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "cannot resume a tenant that is active");
@@ -111,10 +112,7 @@ async fn in_flight_lists_requested_and_provisioning_tenants_but_not_active_ones(
         .request(TestEnv::new_tenant(&tenant("started")))
         .await
         .unwrap();
-    env.provisioner
-        .transition(&tenant("started"), Transition::BeginProvisioning, "test")
-        .await
-        .unwrap();
+    env.leave_provisioning(&tenant("started")).await;
     env.onboard(&tenant("done")).await;
 
     let mut ids: Vec<String> = env
@@ -130,27 +128,59 @@ async fn in_flight_lists_requested_and_provisioning_tenants_but_not_active_ones(
 }
 
 #[tokio::test]
-async fn a_tenant_left_provisioning_is_resumed_by_provision() {
+async fn a_tenant_left_provisioning_is_taken_over_by_provision_under_a_fresh_run() {
     let env = TestEnv::new();
     let id = tenant("resumed");
     env.provisioner
         .request(TestEnv::new_tenant(&id))
         .await
         .unwrap();
-    let started = env
-        .provisioner
-        .transition(&id, Transition::BeginProvisioning, "a run that died")
-        .await
-        .unwrap();
+    let started = env.leave_provisioning(&id).await;
     let record = env.provisioner.provision(&id).await.unwrap();
     assert_eq!(record.status, TenantStatus::Active);
     let journal = env.journal(&id).await;
     let activate = journal.iter().find(|e| e.step == "activate").unwrap();
-    assert_eq!(
+    assert_ne!(
         Some(activate.run_id),
         started.run_id,
-        "the existing run was continued"
+        "a fresh run took over, so the abandoned one cannot drive the tenant any more"
     );
+    let takeover = journal
+        .iter()
+        .find(|e| e.run_id == activate.run_id && e.phase == JournalPhase::Transition)
+        .unwrap();
+    assert_eq!(takeover.step, "begin_provisioning");
+    assert!(
+        takeover
+            .detail
+            .contains(&started.run_id.unwrap().to_string()),
+        "{takeover:?}"
+    );
+    env.assert_fully_provisioned(&id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_resuming_one_tenant_leave_exactly_one_of_each_resource() {
+    let env = TestEnv::new();
+    let id = tenant("contended");
+    env.provisioner
+        .request(TestEnv::new_tenant(&id))
+        .await
+        .unwrap();
+    env.leave_provisioning(&id).await;
+    // A second provisioner over the same data directory plays the other process.
+    let other =
+        provisioner::Provisioner::new(env.settings.open_backend().unwrap(), env.settings.clone());
+    let (a, b) = tokio::join!(env.provisioner.provision(&id), other.provision(&id));
+    for result in [&a, &b] {
+        match result {
+            Ok(record) => assert_eq!(record.status, TenantStatus::Active, "{record:?}"),
+            Err(provisioner::Error::Superseded { .. }) => {}
+            Err(e) => panic!("only a superseded run may fail: {e:?}"),
+        }
+    }
+    assert!(a.is_ok() || b.is_ok(), "{a:?} / {b:?}");
+    assert_eq!(env.record(&id).await.status, TenantStatus::Active);
     env.assert_fully_provisioned(&id).await;
 }
 

@@ -3,7 +3,7 @@
 
 use tenancy::ports::KeyState;
 use tenancy::table_plan::TableRole;
-use tenancy::{ApiKeyKind, ApiKeyRecord, ErrorKind, TenantStatus, Transition};
+use tenancy::{ApiKeyKind, ApiKeyRecord, ErrorKind, TenantStatus};
 use time::OffsetDateTime;
 
 use crate::helpers::{TestEnv, tenant};
@@ -162,11 +162,7 @@ async fn an_interrupted_offboarding_is_finished_by_offboarding_again() {
     let id = tenant("half-gone");
     env.onboard(&id).await;
     // A run that began offboarding and died before its cleanup.
-    let begun = env
-        .provisioner
-        .transition(&id, Transition::BeginOffboarding, "a run that died")
-        .await
-        .unwrap();
+    let begun = env.provisioner.begin_offboarding(&id).await.unwrap();
     assert_eq!(begun.status, TenantStatus::Deprovisioning);
 
     let deleted = env.provisioner.offboard(&id).await.unwrap();

@@ -10,7 +10,7 @@ use tenancy::{
 };
 use time::OffsetDateTime;
 
-use provisioner::NewTenant;
+use provisioner::{NewTenant, TenantChanges};
 
 use crate::error::ApiError;
 
@@ -64,12 +64,6 @@ pub struct UpdateTenantRequest {
     pub allowed_origins: Option<Vec<String>>,
 }
 
-pub(super) struct TenantChanges {
-    name: Option<TenantName>,
-    owner_email: Option<OwnerEmail>,
-    allowed_origins: Option<Vec<Origin>>,
-}
-
 impl UpdateTenantRequest {
     pub(super) fn validate(self) -> Result<TenantChanges, ApiError> {
         Ok(TenantChanges {
@@ -81,32 +75,6 @@ impl UpdateTenantRequest {
                 .transpose()?,
             allowed_origins: self.allowed_origins.map(parse_origins).transpose()?,
         })
-    }
-}
-
-impl TenantChanges {
-    /// Applies the changes; returns whether anything differs from what is stored.
-    pub(super) fn apply(&self, record: &mut TenantRecord) -> bool {
-        let before = (
-            record.name.clone(),
-            record.owner_email.clone(),
-            record.allowed_origins.clone(),
-        );
-        if let Some(name) = &self.name {
-            record.name = name.clone();
-        }
-        if let Some(email) = &self.owner_email {
-            record.owner_email = email.clone();
-        }
-        if let Some(origins) = &self.allowed_origins {
-            record.allowed_origins = origins.clone();
-        }
-        before
-            != (
-                record.name.clone(),
-                record.owner_email.clone(),
-                record.allowed_origins.clone(),
-            )
     }
 }
 
@@ -200,6 +168,7 @@ pub struct TenantList {
 
 /// `?wait=true` on requests that start a provisioning run.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct WaitParams {
     /// Wait (at most `SPOTLIGHT_WAIT_TIMEOUT_SECS`) for the run to end.
@@ -222,6 +191,7 @@ impl WaitParams {
 
 /// `GET /tenants` query.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only tenants in this status.

@@ -33,14 +33,17 @@ pub async fn require_operator(
         Some(presented) if tokens_match(presented, state.operator_token.expose_secret()) => {
             next.run(request).await
         }
-        Some(_) => {
-            ApiError::Unauthorized("the operator token is not valid".to_owned()).into_response()
-        }
-        None => ApiError::Unauthorized(
-            "send the operator token as 'Authorization: Bearer <token>'".to_owned(),
-        )
-        .into_response(),
+        // Missing, malformed and wrong tokens get one answer: nothing tells a caller which
+        // of them it got wrong.
+        _ => unauthorized().into_response(),
     }
+}
+
+/// The one 401 of every refused request.
+fn unauthorized() -> ApiError {
+    ApiError::Unauthorized(
+        "a valid operator token is required as 'Authorization: Bearer <token>'".to_owned(),
+    )
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).

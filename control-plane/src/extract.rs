@@ -65,7 +65,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
-/// `axum::extract::Query`, with rejections mapped to a 400 `invalid_request`.
+/// `axum::extract::Query`, with rejections mapped to a 400 `invalid_request`. Query structs
+/// use `#[serde(deny_unknown_fields)]`, so a misspelt parameter (`?wiat=true`) is refused
+/// rather than silently ignored.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiQuery<T>(pub T);
 
@@ -86,6 +88,28 @@ where
 
 fn query_rejection(rejection: QueryRejection) -> ApiError {
     ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
+}
+
+/// `axum::extract::Path`, with rejections mapped to a 400 `invalid_request`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "invalid path: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
 }
 
 /// The `{id}` segment of a tenant-scoped path, parsed into a [`TenantId`] before the handler

@@ -32,6 +32,7 @@ use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -42,10 +43,11 @@ pub use state::AppState;
 /// The control plane's router. Layers, outermost first:
 ///
 /// 1. tracing of every request;
-/// 2. body limit (`SPOTLIGHT_MAX_BODY_BYTES`): a declared length over it is a 413 at once,
+/// 2. a panic anywhere below becomes the JSON 500 (`internal`), never a dropped connection;
+/// 3. body limit (`SPOTLIGHT_MAX_BODY_BYTES`): a declared length over it is a 413 at once,
 ///    a longer streamed body fails the extractor with the same 413;
-/// 3. operator auth on everything but `/healthz`, `/readyz` and `/openapi.json`;
-/// 4. `Idempotency-Key` handling on POSTs.
+/// 4. operator auth on everything but `/healthz`, `/readyz` and `/openapi.json`;
+/// 5. `Idempotency-Key` handling on POSTs.
 ///
 /// Unknown paths are a JSON 404, known paths with another method a JSON 405.
 pub fn app(state: AppState) -> Router {
@@ -69,6 +71,7 @@ pub fn app(state: AppState) -> Router {
             max_body,
             refuse_declared_oversize,
         ))
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
@@ -86,6 +89,17 @@ pub async fn serve(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// The response for a handler that panicked: the one JSON 500 body; the panic message is
+/// logged, never sent.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    ApiError::Internal(format!("a request handler panicked: {message}")).into_response()
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -120,5 +134,32 @@ async fn refuse_declared_oversize(
         ))
         .into_response(),
         _ => next.run(request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_becomes_the_json_500_without_its_message() {
+        for panic in [
+            Box::new("index out of bounds at /somewhere/secret.rs")
+                as Box<dyn std::any::Any + Send>,
+            Box::new(String::from("index out of bounds at /somewhere/secret.rs")),
+            Box::new(42_u8),
+        ] {
+            let response = panic_response(panic);
+            assert_eq!(
+                response.status(),
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR
+            );
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"]["code"], "internal", "{body}");
+            assert!(!body.to_string().contains("secret.rs"), "{body}");
+        }
     }
 }

@@ -15,7 +15,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
@@ -26,7 +26,8 @@ use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, TenantPath};
+use crate::extract::{ApiJson, ApiPath, TenantPath};
+use crate::routes::tenants::tenant_port_error;
 
 /// The API-key routes, to be merged into the app (which adds operator auth and idempotency).
 pub fn router() -> Router<AppState> {
@@ -290,7 +291,7 @@ pub async fn list_api_keys(
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     TenantPath(id): TenantPath,
-    Path(path): Path<KeyIdPath>,
+    ApiPath(path): ApiPath<KeyIdPath>,
 ) -> ApiResult<Json<ApiKeyView>> {
     let key_id = ApiKeyId::parse(&path.key_id)?;
     tenant(&state, &id).await?;
@@ -374,24 +375,21 @@ fn check_expiry(expires_at: OffsetDateTime, now: OffsetDateTime) -> ApiResult<()
 
 /// The tenant, or 404 `tenant_not_found`.
 async fn tenant(state: &AppState, id: &TenantId) -> ApiResult<TenantRecord> {
-    match state.registry().get_tenant(id).await {
-        Ok(record) => Ok(record),
-        Err(e) if e.kind() == ErrorKind::NotFound => Err(ApiError::tenant_not_found(id.as_str())),
-        Err(e) => Err(e.into()),
-    }
+    state
+        .registry()
+        .get_tenant(id)
+        .await
+        .map_err(|e| tenant_port_error(id, e))
 }
 
 /// 409 `tenant_offboarded` for a tenant that is being or has been offboarded.
 fn refuse_if_offboarded(tenant: &TenantRecord) -> ApiResult<()> {
     match tenant.status {
-        TenantStatus::Deprovisioning | TenantStatus::Deleted => Err(ApiError::Conflict {
-            code: "tenant_offboarded",
-            message: format!(
-                "tenant '{}' is {} and can no longer be issued API keys",
-                tenant.id, tenant.status
-            ),
-            details: Some(serde_json::json!({ "status": tenant.status.as_str() })),
-        }),
+        TenantStatus::Deprovisioning | TenantStatus::Deleted => Err(ApiError::tenant_offboarded(
+            tenant.id.as_str(),
+            tenant.status,
+            "can no longer be issued API keys",
+        )),
         _ => Ok(()),
     }
 }

@@ -51,14 +51,16 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthStatu
     };
     match tokio::time::timeout(READINESS_TIMEOUT, state.registry().list_tenants(&filter)).await {
         Ok(Ok(_)) => Ok(Json(HealthStatus { status: "ok" })),
-        Ok(Err(e)) => Err(ApiError::Unavailable(format!(
-            "the registry is not ready: {}",
-            e.message()
-        ))),
-        Err(_) => Err(ApiError::Unavailable(
-            "the registry did not answer in time".to_owned(),
-        )),
+        Ok(Err(e)) => Err(not_ready(&e.to_string())),
+        Err(_) => Err(not_ready("the registry did not answer in time")),
     }
+}
+
+/// The 503 of `/readyz`. The route needs no token and the cause names files and database
+/// errors, so the cause is logged and the answer says only that the service is not ready.
+fn not_ready(cause: &str) -> ApiError {
+    tracing::warn!(cause, "not ready: the registry does not answer");
+    ApiError::Unavailable("not ready: the registry does not answer; see the server log".to_owned())
 }
 
 /// The OpenAPI 3.1 description of every route this server serves.
@@ -66,4 +68,27 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthStatu
     responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn not_ready_says_nothing_of_the_cause() {
+        let cause = "unable to open database file: /srv/spotlight/data/registry.sqlite";
+        let response = not_ready(cause).into_response();
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.contains("\"unavailable\""), "{body}");
+        assert!(!body.contains("sqlite") && !body.contains("/srv"), "{body}");
+    }
 }

@@ -8,6 +8,33 @@ use reqwest::StatusCode;
 use crate::helpers::{PUBLIC_ROUTES, ROUTES, TestApp, assert_error, fill, json_of, method};
 
 #[tokio::test]
+async fn a_missing_a_malformed_and_a_wrong_token_get_the_same_401_body() {
+    let app = TestApp::spawn().await;
+    let (_, missing) = json_of(
+        app.request_without_token(reqwest::Method::GET, "/tenants")
+            .await,
+    )
+    .await;
+    let (_, wrong) = json_of(
+        app.request_with_token(reqwest::Method::GET, "/tenants", "wrong")
+            .await,
+    )
+    .await;
+    let (status, malformed) = json_of(
+        app.client
+            .get(app.url("/tenants"))
+            .header("Authorization", "Token abc")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing, wrong);
+    assert_eq!(missing, malformed);
+}
+
+#[tokio::test]
 async fn every_operator_route_refuses_a_missing_or_wrong_token() {
     let app = TestApp::spawn().await;
     let before = app.onboard("guarded").await;

@@ -33,9 +33,11 @@ pub struct ControlPlaneSettings {
     pub control_plane_addr: SocketAddr,
     /// `SPOTLIGHT_OPERATOR_TOKEN`: the bearer token operators present. When absent, the token
     /// in `{data_dir}/operator-token` is used (generated on first start).
+    #[serde(deserialize_with = "provisioner::config::text::optional")]
     pub operator_token: Option<SecretString>,
     /// `SPOTLIGHT_API_KEY_PEPPER`: the secret API keys are hashed under. When absent, the
     /// pepper in `{data_dir}/api-key-pepper` is used (generated on first start).
+    #[serde(deserialize_with = "provisioner::config::text::optional")]
     pub api_key_pepper: Option<SecretString>,
     /// `SPOTLIGHT_WAIT_TIMEOUT_SECS`: longest a `?wait=true` request waits for provisioning.
     pub wait_timeout_secs: u64,
@@ -237,6 +239,17 @@ mod tests {
         assert_eq!(s.operator_token.unwrap().expose_secret(), "tok");
         assert_eq!(s.provisioner.table_prefix.as_str(), "qa-");
         assert_eq!(s.wait_timeout_secs, 5);
+    }
+
+    #[test]
+    fn all_digit_secrets_are_read_as_text() {
+        // What the environment provider makes of `SPOTLIGHT_OPERATOR_TOKEN=20240101`.
+        let f = Figment::from(Serialized::defaults(provisioner::Settings::default()))
+            .merge(Serialized::default("operator_token", 20_240_101_u64))
+            .merge(Serialized::default("api_key_pepper", 7_i64));
+        let s = ControlPlaneSettings::from_figment(&f).unwrap();
+        assert_eq!(s.operator_token.unwrap().expose_secret(), "20240101");
+        assert_eq!(s.api_key_pepper.unwrap().expose_secret(), "7");
     }
 
     #[test]

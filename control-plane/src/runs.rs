@@ -430,3 +430,61 @@ async fn wait_done(mut done: Done) -> Option<RunOutcome> {
         Err(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use provisioner::{NewTenant, Settings};
+    use tenancy::{OwnerEmail, TenantName, Tier};
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_arriving_while_the_previous_run_is_still_leaving_starts_a_new_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            data_dir: dir.path().join("data"),
+            key_deletion_window_days: 0,
+            ..Settings::default()
+        };
+        let provisioner = Provisioner::new(settings.open_backend().unwrap(), settings);
+        let id = TenantId::parse("late-retry").unwrap();
+        provisioner
+            .request(NewTenant {
+                id: id.clone(),
+                name: TenantName::parse("Late retry").unwrap(),
+                owner_email: OwnerEmail::parse("ops@example.com").unwrap(),
+                tier: Tier::Standard,
+                allowed_origins: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let tracker = RunTracker::new(provisioner.clone());
+        // A run that has written its end but whose entry has not left the table yet.
+        let (tx, rx) = watch::channel(None);
+        lock(&tracker.runs).insert(
+            id.clone(),
+            RunEntry {
+                kind: RunKind::Provision,
+                generation: 0,
+                done: rx,
+            },
+        );
+        let retry = tracker.provision_after_current(&id);
+        tokio::pin!(retry);
+        // Polled once: it must find the leaving run and wait for it, not join it.
+        tokio::select! {
+            biased;
+            started = &mut retry => panic!("returned {started} without waiting for the leaving run"),
+            () = std::future::ready(()) => {}
+        }
+        // The old run leaves, as `Finish` does it: entry first, then its outcome.
+        lock(&tracker.runs).remove(&id);
+        let ended = provisioner::Error::Config("the previous run's outcome".to_owned());
+        tx.send_replace(Some(Err(Arc::new(ended))));
+
+        assert!(retry.await, "a new run started after the old one left");
+        assert!(tracker.wait_for(&id, Duration::from_secs(60)).await);
+        let record = provisioner.record(&id).await.unwrap();
+        assert_eq!(record.status, TenantStatus::Active, "{record:?}");
+    }
+}

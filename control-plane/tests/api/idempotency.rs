@@ -91,6 +91,43 @@ async fn two_concurrent_requests_with_one_key_execute_once() {
     assert_eq!(app.tenant_ids().await, ["racy"]);
 }
 
+#[tokio::test]
+async fn a_key_claimed_by_a_request_still_running_is_409_in_use_and_executes_nothing() {
+    let app = TestApp::spawn().await;
+    let body = tenant_body("held-key");
+    // The claim the first of two concurrent requests holds while it runs, taken directly so
+    // the second request certainly finds it in progress rather than completed.
+    let fingerprint = control_plane::idempotency::fingerprint(
+        &axum::http::Method::POST,
+        "/tenants",
+        None,
+        &serde_json::to_vec(&body).unwrap(),
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let claim = app
+        .state
+        .registry()
+        .claim_idempotency_key(
+            "control-plane:key-held",
+            &fingerprint,
+            now,
+            now + time::Duration::DAY,
+            time::Duration::HOUR,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(claim, tenancy::IdempotencyClaim::Claimed { .. }),
+        "{claim:?}"
+    );
+
+    let second = app
+        .with_idempotency_key("key-held", "/tenants", &body)
+        .await;
+    assert_error(second, StatusCode::CONFLICT, "idempotency_key_in_use").await;
+    assert!(app.tenant_ids().await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_keys_racing_for_one_id_give_one_success_and_one_409() {
     let app = TestApp::spawn().await;

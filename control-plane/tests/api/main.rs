@@ -8,4 +8,5 @@ mod idempotency;
 mod isolation;
 mod lifecycle;
 mod process;
+mod runs;
 mod tenants;

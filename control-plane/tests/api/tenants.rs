@@ -492,3 +492,50 @@ async fn an_invalid_wait_parameter_is_400_and_creates_nothing() {
     assert_eq!(error["details"]["field"], "wait");
     assert!(app.tenant_ids().await.is_empty());
 }
+
+#[tokio::test]
+async fn unknown_query_parameters_are_400_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let response = app.post("/tenants?wiat=true", &tenant_body("typo")).await;
+    let error = assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("wiat"),
+        "{error}"
+    );
+    assert!(app.tenant_ids().await.is_empty());
+    assert_error(
+        app.get("/tenants?stauts=active").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    app.onboard("typo").await;
+    assert_error(
+        app.post_empty("/tenants/typo/retry?wiat=1").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_delete_that_outlasts_the_wait_is_202_with_location_and_offboarding_carries_on() {
+    // A zero wait ends before offboarding can (it takes several durable writes).
+    let app = TestApp::spawn_with(|s| s.wait_timeout_secs = 0).await;
+    let (status, created) = json_of(app.post_tenant(&tenant_body("slowgone")).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    app.wait_for_status("slowgone", &["active"]).await;
+
+    let response = app.delete("/tenants/slowgone").await;
+    assert_eq!(response.headers()["location"], "/tenants/slowgone");
+    let (status, view) = json_of(response).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{view}");
+    assert_eq!(view["status"], "deprovisioning", "{view}");
+
+    let gone = app.wait_for_status("slowgone", &["deleted"]).await;
+    assert_eq!(gone["status"], "deleted");
+    assert_eq!(
+        app.presence("slowgone").await,
+        crate::helpers::Presence::NONE
+    );
+}

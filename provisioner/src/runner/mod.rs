@@ -153,9 +153,11 @@ const LIST_PAGE: u32 = 1000;
 /// Drives tenants through their lifecycle on the ports of one [`Backend`]. Cheap to clone.
 ///
 /// Every method re-reads the tenant record and writes it with optimistic concurrency, so
-/// several processes may call it; two calls driving the same tenant at once are safe in the
-/// sense that ensure steps adopt rather than duplicate, but callers should still run at most
-/// one run per tenant at a time (the control plane's run tracker does).
+/// several processes may call it. Each run owns the tenant through `record.run_id`; a process
+/// that takes over an in-flight tenant writes a fresh run id, and the run it replaced stops
+/// as superseded at its next step, so only one run drives a tenant at any time. Within one
+/// process, callers should still start at most one run per tenant (the control plane's run
+/// tracker does), since a takeover makes the earlier run stop half-way.
 #[derive(Clone)]
 pub struct Provisioner {
     backend: Backend,

@@ -224,8 +224,10 @@ async fn execute_and_store(
             .complete_idempotency_key(&claim.key, &claim.token, &stored)
             .await
         {
-            // The request did happen; a retry will find the claim and, once stale, re-execute,
-            // which every POST of this API tolerates (it meets the existing state).
+            // The request did happen but its response is not stored. A retry finds the claim
+            // (409 while fresh) and, once it is stale, executes again: lifecycle POSTs then
+            // meet the state they already made (409), while an API-key POST would issue a
+            // second key — rare (the registry just answered the claim) and logged here.
             tracing::warn!(error = %e, "storing an idempotent response failed");
         }
     }

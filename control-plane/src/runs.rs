@@ -25,8 +25,19 @@ use provisioner::Provisioner;
 use tenancy::{ErrorKind, TenantId, TenantRecord, TenantStatus};
 use time::OffsetDateTime;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::error::ApiError;
+
+/// Which provisioning run a new run may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takeover {
+    /// Whatever run the record names (this process just created or retried the tenant).
+    Any,
+    /// Only this run (judged abandoned, or this process's own failed run); anything newer is
+    /// left alone.
+    Only(Option<Uuid>),
+}
 
 /// What a run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,13 +154,21 @@ impl RunTracker {
     /// Starts provisioning `tenant` in the background unless a run (of either kind) is already
     /// under way for it. Returns whether a new run started.
     pub fn start_provision(&self, tenant: &TenantId) -> bool {
-        self.start(tenant, RunKind::Provision).1
+        self.start(tenant, RunKind::Provision, Takeover::Any).1
+    }
+
+    /// Starts provisioning `tenant` only as a takeover of run `seen` (what a reconcile judged
+    /// abandoned): if another process started a newer run meanwhile, the new run stops at once
+    /// as superseded. Returns whether a new run started.
+    fn resume_provision(&self, tenant: &TenantId, seen: Option<Uuid>) -> bool {
+        self.start(tenant, RunKind::Provision, Takeover::Only(seen))
+            .1
     }
 
     /// Starts offboarding `tenant` in the background without superseding anything: used for
     /// tenants already in `Deprovisioning`. Returns whether a new run started.
     pub fn start_offboard(&self, tenant: &TenantId) -> bool {
-        self.start(tenant, RunKind::Offboard).1
+        self.start(tenant, RunKind::Offboard, Takeover::Any).1
     }
 
     /// Starts provisioning `tenant` after the caller moved it to `Provisioning` (a retry), or
@@ -159,7 +178,7 @@ impl RunTracker {
     /// someone else after that wait is joined. An offboarding run is left alone. Returns
     /// whether this call started a run.
     pub async fn provision_after_current(&self, tenant: &TenantId) -> bool {
-        let (entry, started) = self.start(tenant, RunKind::Provision);
+        let (entry, started) = self.start(tenant, RunKind::Provision, Takeover::Any);
         match entry {
             Some(entry) if !started && entry.kind == RunKind::Provision => {
                 let _ = wait_done(entry.done).await;
@@ -170,7 +189,12 @@ impl RunTracker {
     }
 
     /// The running entry for `tenant`, or a new run of `kind`: never two at once.
-    fn start(&self, tenant: &TenantId, kind: RunKind) -> (Option<RunEntry>, bool) {
+    fn start(
+        &self,
+        tenant: &TenantId,
+        kind: RunKind,
+        takeover: Takeover,
+    ) -> (Option<RunEntry>, bool) {
         let mut runs = lock(&self.runs);
         if let Some(existing) = runs.get(tenant) {
             return (Some(existing.clone()), false);
@@ -203,10 +227,14 @@ impl RunTracker {
         tokio::spawn(async move {
             let mut backoff = first_backoff;
             let mut rerun = 0;
+            let mut takeover = takeover;
             let result = loop {
-                let result = match kind {
-                    RunKind::Provision => provisioner.provision(&tenant).await,
-                    RunKind::Offboard => provisioner.offboard(&tenant).await,
+                let result = match (kind, takeover) {
+                    (RunKind::Provision, Takeover::Any) => provisioner.provision(&tenant).await,
+                    (RunKind::Provision, Takeover::Only(seen)) => {
+                        provisioner.resume(&tenant, seen).await
+                    }
+                    (RunKind::Offboard, _) => provisioner.offboard(&tenant).await,
                 };
                 match &result {
                     Err(provisioner::Error::Port(e))
@@ -214,6 +242,22 @@ impl RunTracker {
                             && rerun < RERUNS
                             && !closed.load(Ordering::SeqCst) =>
                     {
+                        // Re-run only the run that just failed: note which run the record
+                        // names now, so that a run another process starts during the pause
+                        // (or an offboarding) is not taken over.
+                        if kind == RunKind::Provision {
+                            match provisioner.record(&tenant).await {
+                                Ok(r)
+                                    if matches!(
+                                        r.status,
+                                        TenantStatus::Requested | TenantStatus::Provisioning
+                                    ) =>
+                                {
+                                    takeover = Takeover::Only(r.run_id);
+                                }
+                                _ => break result,
+                            }
+                        }
                         rerun += 1;
                         tracing::warn!(%tenant, ?kind, error = %e, rerun, "run stopped with a retryable error; running it again");
                         tokio::time::sleep(backoff).await;
@@ -263,6 +307,12 @@ impl RunTracker {
         tenant: &TenantId,
         timeout: Duration,
     ) -> Result<Option<TenantRecord>, ApiError> {
+        if self.closed.load(Ordering::SeqCst) {
+            // Refuse before changing anything: a stopping process starts no offboarding.
+            return Err(ApiError::Unavailable(
+                "the control plane is shutting down; retry shortly".to_owned(),
+            ));
+        }
         self.provisioner
             .begin_offboarding(tenant)
             .await
@@ -288,7 +338,7 @@ impl RunTracker {
     /// starts or joins the offboarding run and waits for its end.
     async fn offboard_to_the_end(&self, tenant: &TenantId) -> Result<TenantRecord, ApiError> {
         loop {
-            let (entry, _) = self.start(tenant, RunKind::Offboard);
+            let (entry, _) = self.start(tenant, RunKind::Offboard, Takeover::Any);
             let Some(entry) = entry else {
                 return Err(ApiError::Unavailable(
                     "the control plane is shutting down; retry shortly".to_owned(),
@@ -331,18 +381,31 @@ impl RunTracker {
             if lock(&self.runs).contains_key(tenant) {
                 continue;
             }
-            if !lease.is_zero() && !self.quiet_for(tenant, lease).await? {
+            if !matches!(
+                record.status,
+                TenantStatus::Requested | TenantStatus::Provisioning | TenantStatus::Deprovisioning
+            ) {
+                tracing::debug!(%tenant, status = %record.status, "no run resumes this state");
                 continue;
             }
+            if !lease.is_zero() {
+                match self.quiet_for(tenant, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(%tenant, error = %e, "cannot tell whether the tenant's run is abandoned; skipping it this time");
+                        continue;
+                    }
+                }
+            }
             let began = match record.status {
+                // Only the run this listing saw is taken over: a run another process started
+                // since is not abandoned, and the takeover's version check settles races.
                 TenantStatus::Requested | TenantStatus::Provisioning => {
-                    self.start_provision(tenant)
+                    self.resume_provision(tenant, record.run_id)
                 }
                 TenantStatus::Deprovisioning => self.start_offboard(tenant),
-                other => {
-                    tracing::warn!(%tenant, status = %other, "no run resumes this state; leaving it as it is");
-                    false
-                }
+                _ => false,
             };
             if began {
                 tracing::info!(%tenant, status = %record.status, "resumed an unfinished run");

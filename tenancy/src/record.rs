@@ -41,7 +41,9 @@ pub struct TenantRecord {
     pub tier: Tier,
     pub allowed_origins: Vec<Origin>,
     pub status: TenantStatus,
-    /// Set when the tenant entered `Failed`; cleared by the transition that leaves it.
+    /// Set when a provisioning run failed a step — already while it rolls back (still
+    /// `Provisioning`), so a run taking over finishes that rollback — and kept in `Failed`;
+    /// cleared by the transition that leaves it.
     pub failure: Option<Failure>,
     pub resources: ResourceNames,
     pub arns: ResourceArns,

@@ -4,14 +4,14 @@
 //! Names come from the plan, never from the journal, so cleanup works after a crash at any
 //! point — including before the journal recorded what a step created.
 
-use tenancy::{Backend, JournalPhase, TenantId};
+use tenancy::{Backend, JournalPhase, TenantId, TenantStatus};
 use uuid::Uuid;
 
 use crate::error::Result;
 use crate::failpoint;
 use crate::plan::TenantPlan;
 use crate::runner::Step;
-use crate::runner::records::{append, entry};
+use crate::runner::records::{append, entry, owned_by, read};
 use crate::runner::retry::{is_not_found, retrying};
 
 /// What cleanup is part of; names its failpoints (`{purpose}:after:{step}`).
@@ -49,8 +49,15 @@ pub(crate) struct Cleanup<'a> {
 impl Cleanup<'_> {
     /// Removes the role, the events table and the app table, and schedules the key's deletion
     /// (which disables it at once). Each step journals `Undone` with what it found. Idempotent.
+    ///
+    /// A rollback re-checks before every step that its run still owns the `Provisioning`
+    /// tenant: a run that was taken over must not delete what its successor is creating.
     pub(crate) async fn run(&self) -> Result<()> {
         for step in UNDO_ORDER {
+            if self.purpose == Purpose::Rollback {
+                let record = read(&self.backend.registry, self.tenant).await?;
+                owned_by(&record, TenantStatus::Provisioning, self.run_id)?;
+            }
             self.undo_step(step).await?;
             failpoint::hit(&format!(
                 "{}:after:{}",

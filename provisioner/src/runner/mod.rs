@@ -145,8 +145,6 @@ pub struct StatusReport {
 const REQUEST_STEP: &str = "request";
 /// Journal step name of offboarding's API key revocation.
 const API_KEYS_STEP: &str = "api_keys";
-/// How many journal entries of one run are read when taking it over.
-const RUN_JOURNAL_LIMIT: u32 = 1000;
 /// Page size when listing tenants.
 const LIST_PAGE: u32 = 1000;
 
@@ -233,7 +231,24 @@ impl Provisioner {
     /// error when not even the rollback could complete, leaving the tenant `Provisioning` for a
     /// later resume.
     pub async fn provision(&self, id: &TenantId) -> Result<TenantRecord> {
-        let record = self.claim_provisioning_run(id).await?;
+        self.provision_from(id, None).await
+    }
+
+    /// [`Provisioner::provision`], but only if the tenant's record still names run `seen` —
+    /// the run the caller judged abandoned (a lease ran out, its own run failed and is being
+    /// re-run). Anything newer, such as a run another process started since, is left alone:
+    /// [`Error::Superseded`].
+    pub async fn resume(&self, id: &TenantId, seen: Option<Uuid>) -> Result<TenantRecord> {
+        self.provision_from(id, Some(seen)).await
+    }
+
+    /// `only_from`: `None` takes over whatever run is in charge; `Some(seen)` only run `seen`.
+    async fn provision_from(
+        &self,
+        id: &TenantId,
+        only_from: Option<Option<Uuid>>,
+    ) -> Result<TenantRecord> {
+        let record = self.claim_provisioning_run(id, only_from).await?;
         if matches!(
             record.status,
             TenantStatus::Active | TenantStatus::Suspended
@@ -265,23 +280,39 @@ impl Provisioner {
     /// continuing the run the request opened; `Provisioning` → a fresh run taking over from the
     /// one seen (see [`Provisioner::provision`]). Returns the record as stored; `Active` and
     /// `Suspended` records are returned as read.
-    async fn claim_provisioning_run(&self, id: &TenantId) -> Result<TenantRecord> {
+    async fn claim_provisioning_run(
+        &self,
+        id: &TenantId,
+        only_from: Option<Option<Uuid>>,
+    ) -> Result<TenantRecord> {
         let registry = &self.backend.registry;
         let current = read(registry, id).await?;
         let superseded = |seen: Option<Uuid>| Error::Superseded {
             tenant: id.to_string(),
             run_id: seen.unwrap_or_default(),
         };
+        let in_flight = matches!(
+            current.status,
+            TenantStatus::Requested | TenantStatus::Provisioning
+        );
+        if let Some(seen) = only_from
+            && in_flight
+            && current.run_id != seen
+        {
+            return Err(superseded(seen));
+        }
         match current.status {
             TenantStatus::Active | TenantStatus::Suspended => Ok(current),
             TenantStatus::Requested => {
                 update(registry, id, |r| match r.status {
-                    TenantStatus::Requested => Ok(Some(vec![apply_transition(
-                        r,
-                        Transition::BeginProvisioning,
-                        None,
-                        "provisioning started",
-                    )?])),
+                    TenantStatus::Requested if r.run_id == current.run_id => {
+                        Ok(Some(vec![apply_transition(
+                            r,
+                            Transition::BeginProvisioning,
+                            None,
+                            "provisioning started",
+                        )?]))
+                    }
                     // Another process started the run between our read and our write.
                     _ => Err(superseded(current.run_id)),
                 })
@@ -301,11 +332,11 @@ impl Provisioner {
     /// read gets [`Error::Superseded`]. A `Failed` entry of `seen` is carried over, so the new
     /// run finishes that rollback.
     async fn take_over(&self, id: &TenantId, seen: Option<Uuid>) -> Result<TenantRecord> {
-        let carried = match seen {
-            Some(previous) => self.failed_entry(id, previous).await?,
-            None => None,
-        };
         update(&self.backend.registry, id, |r| {
+            // A run that failed a step records the failure on the record before it undoes
+            // anything, in the same conditional write as this one: read here, it cannot be
+            // missed.
+            let carried = r.failure.clone();
             if r.status != TenantStatus::Provisioning || r.run_id != seen {
                 return Err(Error::Superseded {
                     tenant: id.to_string(),
@@ -324,25 +355,12 @@ impl Provisioner {
                     r.run_id.unwrap_or_default(),
                     &failed.step,
                     JournalPhase::Failed,
-                    failed.detail.clone(),
+                    failed.cause.clone(),
                 ));
             }
             Ok(Some(entries))
         })
         .await
-    }
-
-    /// The `Failed` entry of run `run_id`, if that run failed a step.
-    async fn failed_entry(&self, id: &TenantId, run_id: Uuid) -> Result<Option<JournalEntry>> {
-        let journal = retrying("read journal", || {
-            self.backend
-                .registry
-                .journal(id, Some(run_id), RUN_JOURNAL_LIMIT)
-        })
-        .await?;
-        Ok(journal
-            .into_iter()
-            .find(|e| e.phase == JournalPhase::Failed))
     }
 
     /// `Failed` → `Provisioning` under a fresh run; the caller then calls
@@ -576,12 +594,12 @@ mod tests {
             })
             .await
             .unwrap();
-        let first = p.claim_provisioning_run(&id).await.unwrap();
+        let first = p.claim_provisioning_run(&id, None).await.unwrap();
         assert_eq!(first.status, TenantStatus::Provisioning);
         assert_eq!(first.run_id, requested.run_id, "the request's run goes on");
 
         // Another process resumes the tenant: a fresh run replaces the first.
-        let second = p.claim_provisioning_run(&id).await.unwrap();
+        let second = p.claim_provisioning_run(&id, None).await.unwrap();
         assert_ne!(second.run_id, first.run_id);
         // A third process that decided from the same read as the second loses.
         let late = p.take_over(&id, first.run_id).await.unwrap_err();

@@ -59,22 +59,31 @@ impl Run<'_> {
             Err((_, e)) if !e.rolls_back() => Err(e),
             Err((step, e)) => {
                 let cause = e.to_string();
-                // A failure caused by losing the tenant (offboarding disabled the key under a
-                // step, say) is no failure of this run: stop as superseded, journal nothing.
-                let record = read(&self.backend.registry, &self.tenant).await?;
-                owned_by(&record, TenantStatus::Provisioning, self.run_id)?;
-                tracing::warn!(tenant = %self.tenant, run = %self.run_id, step = step.as_str(), %cause, "step failed; rolling back");
-                append(
-                    &self.backend.registry,
-                    &entry(
+                // The failure goes onto the record (still `Provisioning`) with its journal
+                // entry in one conditional write: a failure caused by losing the tenant
+                // (offboarding disabled the key under a step, say) is no failure of this run
+                // and stops it as superseded; and a takeover racing this write either sees the
+                // failure (and finishes the rollback) or makes this run stop before it undoes
+                // anything.
+                let run_id = self.run_id;
+                let failure = Failure {
+                    step: step.as_str().to_owned(),
+                    cause: cause.clone(),
+                    at: OffsetDateTime::now_utc(),
+                };
+                update(&self.backend.registry, &self.tenant, |r| {
+                    owned_by(r, TenantStatus::Provisioning, run_id)?;
+                    r.failure = Some(failure.clone());
+                    Ok(Some(vec![entry(
                         &self.tenant,
-                        self.run_id,
+                        run_id,
                         step.as_str(),
                         JournalPhase::Failed,
                         &cause,
-                    ),
-                )
+                    )]))
+                })
                 .await?;
+                tracing::warn!(tenant = %self.tenant, run = %self.run_id, step = step.as_str(), %cause, "step failed; rolling back");
                 self.roll_back(step.as_str().to_owned(), cause).await
             }
         }

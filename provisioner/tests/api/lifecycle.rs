@@ -194,3 +194,30 @@ async fn status_of_an_unknown_tenant_is_not_found() {
         .unwrap_err();
     assert_eq!(port_kind(&err), Some(ErrorKind::NotFound));
 }
+
+#[tokio::test]
+async fn resume_takes_over_only_the_run_it_judged_abandoned() {
+    let env = TestEnv::new();
+    let id = tenant("leased");
+    env.provisioner
+        .request(TestEnv::new_tenant(&id))
+        .await
+        .unwrap();
+    let left = env.leave_provisioning(&id).await;
+
+    // A run newer than the one seen (another process started it since) is left alone.
+    let newer_than_seen = Some(uuid::Uuid::now_v7());
+    let refused = env.provisioner.resume(&id, newer_than_seen).await;
+    assert!(
+        matches!(refused, Err(provisioner::Error::Superseded { .. })),
+        "{refused:?}"
+    );
+    let untouched = env.provisioner.record(&id).await.unwrap();
+    assert_eq!(untouched.run_id, left.run_id);
+    assert_eq!(untouched.version, left.version, "nothing was written");
+
+    // The run that was seen is taken over and driven to the end.
+    let record = env.provisioner.resume(&id, left.run_id).await.unwrap();
+    assert_eq!(record.status, TenantStatus::Active);
+    env.assert_fully_provisioned(&id).await;
+}

@@ -194,7 +194,7 @@ async fn a_rollback_that_meets_a_retryable_failure_is_run_again_and_ends_failed(
     let mut backend = settings.open_backend().unwrap();
     backend.tables = Arc::new(FlakyTables {
         inner: backend.tables.clone(),
-        // More than the provisioner's own retries of one call: the run ends with the error.
+        // As many as the provisioner's own attempts at one call: the run ends with the error.
         unavailable_deletes: AtomicU32::new(5),
     });
     let provisioner = Provisioner::new(backend, settings);

@@ -163,7 +163,7 @@ pub async fn scheduling_deletion_twice_is_idempotent(fx: &Fixture) {
     );
 }
 
-pub async fn destroying_due_keys_shreds_ended_windows_and_keeps_open_ones(fx: &Fixture) {
+pub async fn destroying_due_keys_spares_keys_still_inside_their_window(fx: &Fixture) {
     let keys = &fx.backend.keys;
     let ended = keys.create_key(&fx.key_spec("ended")).await.unwrap();
     let open = keys.create_key(&fx.key_spec("open")).await.unwrap();

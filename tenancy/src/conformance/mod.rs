@@ -107,7 +107,7 @@ macro_rules! conformance_tests {
                 plaintext_over_4_kib_is_invalid,
                 scheduling_deletion_releases_the_alias_and_disables_the_key,
                 scheduling_deletion_twice_is_idempotent,
-                destroying_due_keys_shreds_ended_windows_and_keeps_open_ones,
+                destroying_due_keys_spares_keys_still_inside_their_window,
             ],
             role_issuer: [
                 a_created_role_is_described_with_its_policy,

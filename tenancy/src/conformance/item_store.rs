@@ -527,7 +527,9 @@ pub async fn expired_items_are_invisible(fx: &Fixture) {
     assert_eq!(got, vec![live]);
 }
 
-pub async fn a_transaction_is_all_or_nothing(fx: &Fixture) {
+/// Two tables of one tenant holding `P/guard` (version 1) and `P/doomed`, and a transaction
+/// that puts `P/new`, deletes `P/doomed` and checks that `P/guard` has `guard_version`.
+async fn guarded_transaction(fx: &Fixture, guard_version: u64) -> (String, String, Vec<WriteOp>) {
     let (a, _) = fx.tenant_table("tn", "app").await;
     let (b, _) = fx.tenant_table("tn", "events").await;
     let items = &fx.backend.items;
@@ -539,7 +541,7 @@ pub async fn a_transaction_is_all_or_nothing(fx: &Fixture) {
         .put(&b, &item("P", "doomed", 1), Condition::None)
         .await
         .unwrap();
-    let ops = [
+    let ops = vec![
         WriteOp::Put {
             table: a.clone(),
             item: item("P", "new", 1),
@@ -548,14 +550,20 @@ pub async fn a_transaction_is_all_or_nothing(fx: &Fixture) {
         WriteOp::Delete {
             table: b.clone(),
             key: ItemKey::new("P", "doomed"),
-            condition: Condition::None,
+            condition: Condition::Exists,
         },
         WriteOp::ConditionCheck {
             table: a.clone(),
             key: ItemKey::new("P", "guard"),
-            condition: Condition::VersionIs(9),
+            condition: Condition::VersionIs(guard_version),
         },
     ];
+    (a, b, ops)
+}
+
+pub async fn a_transaction_is_all_or_nothing(fx: &Fixture) {
+    let (a, b, ops) = guarded_transaction(fx, 9).await;
+    let items = &fx.backend.items;
     assert_kind(
         items.transact_write(&ops).await,
         ErrorKind::ConditionFailed,
@@ -577,34 +585,8 @@ pub async fn a_transaction_is_all_or_nothing(fx: &Fixture) {
 }
 
 pub async fn a_transaction_writes_every_op_when_all_conditions_hold(fx: &Fixture) {
-    let (a, _) = fx.tenant_table("tn", "app").await;
-    let (b, _) = fx.tenant_table("tn", "events").await;
+    let (a, b, ops) = guarded_transaction(fx, 1).await;
     let items = &fx.backend.items;
-    items
-        .put(&a, &item("P", "guard", 1), Condition::None)
-        .await
-        .unwrap();
-    items
-        .put(&b, &item("P", "doomed", 1), Condition::None)
-        .await
-        .unwrap();
-    let ops = [
-        WriteOp::Put {
-            table: a.clone(),
-            item: item("P", "new", 1),
-            condition: Condition::NotExists,
-        },
-        WriteOp::Delete {
-            table: b.clone(),
-            key: ItemKey::new("P", "doomed"),
-            condition: Condition::Exists,
-        },
-        WriteOp::ConditionCheck {
-            table: a.clone(),
-            key: ItemKey::new("P", "guard"),
-            condition: Condition::VersionIs(1),
-        },
-    ];
     items.transact_write(&ops).await.unwrap();
     assert_eq!(
         items.get(&a, &ItemKey::new("P", "new")).await.unwrap(),

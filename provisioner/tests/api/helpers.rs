@@ -26,6 +26,26 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// Plants a table under the tenant's planned name that differs from the plan (`alter`
+    /// says how), then requests and provisions the tenant: the run meets drift at that
+    /// table's step and ends with the record it returns (`Failed`, asserted by callers).
+    pub async fn provision_over_drift(
+        &self,
+        id: &TenantId,
+        role: TableRole,
+        alter: impl FnOnce(&mut tenancy::table_plan::TableSpec),
+    ) -> TenantRecord {
+        let mut odd = self.provisioner.plan(id).table_spec(role, "unused");
+        odd.sse_key = None;
+        alter(&mut odd);
+        self.backend.tables.create_table(&odd).await.unwrap();
+        self.provisioner
+            .request(TestEnv::new_tenant(id))
+            .await
+            .unwrap();
+        self.provisioner.provision(id).await.unwrap()
+    }
+
     pub fn new() -> TestEnv {
         #[cfg(feature = "failpoints")]
         let serial = fail::FailScenario::setup();

@@ -92,19 +92,10 @@ async fn a_deleted_tenants_id_can_be_neither_requested_nor_provisioned_again() {
 async fn offboarding_a_failed_tenant_leaves_a_tombstone() {
     let env = TestEnv::new();
     let id = tenant("failed-leaver");
-    let plan = env.provisioner.plan(&id);
-    let mut odd = plan.table_spec(TableRole::App, "unused");
-    odd.sse_key = None;
-    odd.ttl_attribute = None;
-    env.backend.tables.create_table(&odd).await.unwrap();
-    env.provisioner
-        .request(TestEnv::new_tenant(&id))
-        .await
-        .unwrap();
-    assert_eq!(
-        env.provisioner.provision(&id).await.unwrap().status,
-        TenantStatus::Failed
-    );
+    let failed = env
+        .provision_over_drift(&id, TableRole::App, |t| t.ttl_attribute = None)
+        .await;
+    assert_eq!(failed.status, TenantStatus::Failed);
 
     let deleted = env.provisioner.offboard(&id).await.unwrap();
     assert_eq!(deleted.status, TenantStatus::Deleted);

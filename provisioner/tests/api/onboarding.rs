@@ -104,16 +104,9 @@ async fn a_preexisting_table_with_a_different_spec_is_drift_and_the_tenant_fails
     let env = TestEnv::new();
     let id = tenant("drifted");
     let plan = env.provisioner.plan(&id);
-    let mut odd = plan.table_spec(TableRole::App, "unused");
-    odd.sse_key = None;
-    odd.sort_key = "other".to_owned();
-    env.backend.tables.create_table(&odd).await.unwrap();
-
-    env.provisioner
-        .request(TestEnv::new_tenant(&id))
-        .await
-        .unwrap();
-    let record = env.provisioner.provision(&id).await.unwrap();
+    let record = env
+        .provision_over_drift(&id, TableRole::App, |t| t.sort_key = "other".to_owned())
+        .await;
     assert_eq!(record.status, TenantStatus::Failed);
     let failure = record.failure.expect("failure recorded");
     assert_eq!(failure.step, "app_table");
@@ -204,16 +197,9 @@ async fn the_probe_leaves_no_item_in_either_table() {
 async fn a_failed_tenant_is_retried_to_active() {
     let env = TestEnv::new();
     let id = tenant("comeback");
-    let plan = env.provisioner.plan(&id);
-    let mut odd = plan.table_spec(TableRole::Events, "unused");
-    odd.sse_key = None;
-    odd.indexes.clear();
-    env.backend.tables.create_table(&odd).await.unwrap();
-    env.provisioner
-        .request(TestEnv::new_tenant(&id))
-        .await
-        .unwrap();
-    let failed = env.provisioner.provision(&id).await.unwrap();
+    let failed = env
+        .provision_over_drift(&id, TableRole::Events, |t| t.indexes.clear())
+        .await;
     assert_eq!(failed.status, TenantStatus::Failed);
     assert_eq!(failed.failure.as_ref().unwrap().step, "events_table");
 
@@ -232,19 +218,10 @@ async fn a_failed_tenant_is_retried_to_active() {
 async fn provisioning_a_failed_tenant_without_retry_is_refused() {
     let env = TestEnv::new();
     let id = tenant("no-retry");
-    let plan = env.provisioner.plan(&id);
-    let mut odd = plan.table_spec(TableRole::App, "unused");
-    odd.sse_key = None;
-    odd.point_in_time_recovery = false;
-    env.backend.tables.create_table(&odd).await.unwrap();
-    env.provisioner
-        .request(TestEnv::new_tenant(&id))
-        .await
-        .unwrap();
-    assert_eq!(
-        env.provisioner.provision(&id).await.unwrap().status,
-        TenantStatus::Failed
-    );
+    let failed = env
+        .provision_over_drift(&id, TableRole::App, |t| t.point_in_time_recovery = false)
+        .await;
+    assert_eq!(failed.status, TenantStatus::Failed);
     let err = env.provisioner.provision(&id).await.unwrap_err();
     assert!(
         matches!(err, provisioner::Error::IllegalTransition(_)),

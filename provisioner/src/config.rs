@@ -190,6 +190,7 @@ impl Settings {
             BackendKind::Embedded => {
                 let options = tenancy::embedded::EmbeddedOptions {
                     data_dir: self.data_dir.clone(),
+                    deployment: self.table_prefix.clone(),
                     data_plane_principal: self.data_plane_principal.clone(),
                     open_tenant_files: self.open_tenant_files,
                 };
@@ -211,7 +212,7 @@ mod tests {
         let s = Settings::from_figment(&Figment::from(Serialized::defaults(Settings::default())))
             .unwrap();
         assert_eq!(s.backend, BackendKind::Embedded);
-        assert_eq!(s.table_prefix.as_str(), "spotlight-");
+        assert_eq!(s.table_prefix.as_str(), "spotlight");
     }
 
     #[test]

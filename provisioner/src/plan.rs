@@ -73,7 +73,7 @@ mod tests {
 
     fn plan() -> TenantPlan {
         TenantPlan::new(
-            &TablePrefix::parse("qa-").unwrap(),
+            &TablePrefix::parse("qa").unwrap(),
             &TenantId::parse("acme").unwrap(),
             "arn:dp",
         )
@@ -82,13 +82,13 @@ mod tests {
     #[test]
     fn every_planned_resource_is_named_after_the_tenant_and_tagged_with_it() {
         let plan = plan();
-        assert_eq!(plan.key.alias, "alias/qa-tenant-acme");
+        assert_eq!(plan.key.alias, "alias/qa_tenant-acme");
         assert_eq!(
             plan.key.tags.get(TAG_TENANT).map(String::as_str),
             Some("acme")
         );
         let names: Vec<&str> = plan.tables.iter().map(|(_, t)| t.name.as_str()).collect();
-        assert_eq!(names, ["qa-tenant-acme-app", "qa-tenant-acme-events"]);
+        assert_eq!(names, ["qa_tenant-acme-app", "qa_tenant-acme-events"]);
         assert!(plan.tables.iter().all(|(_, t)| t.tags == plan.tags));
     }
 
@@ -96,14 +96,14 @@ mod tests {
     fn specs_take_the_arns_earlier_steps_learned() {
         let plan = plan();
         let events = plan.table_spec(TableRole::Events, "arn:key");
-        assert_eq!(events.name, "qa-tenant-acme-events");
+        assert_eq!(events.name, "qa_tenant-acme-events");
         assert_eq!(events.sse_key.as_deref(), Some("arn:key"));
         let role = plan.role_spec(
-            &["arn:aws:dynamodb:r:1:table/qa-tenant-acme-app"],
+            &["arn:aws:dynamodb:r:1:table/qa_tenant-acme-app"],
             "arn:key",
         );
-        assert_eq!(role.name, "qa-tenant-acme");
+        assert_eq!(role.name, "qa_tenant-acme");
         assert_eq!(role.trusted_principal, "arn:dp");
-        assert_eq!(role.policy.allowed_tables(), ["qa-tenant-acme-app"]);
+        assert_eq!(role.policy.allowed_tables(), ["qa_tenant-acme-app"]);
     }
 }

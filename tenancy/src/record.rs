@@ -117,6 +117,11 @@ pub enum JournalPhase {
     Failed,
     /// A completed step was undone by rollback or offboarding.
     Undone,
+    /// Rollback or offboarding found a resource under the step's planned name that is not
+    /// this tenant's to remove — its ownership tags name another deployment or tenant, or it
+    /// differs from the plan — and left it in place. `detail` says why; an operator may
+    /// remove it by hand.
+    Kept,
     /// The tenant's status changed; `step` names the transition.
     Transition,
 }

@@ -19,7 +19,7 @@ async fn the_binary_runs_from_environment_settings_and_exits_cleanly_on_sigterm(
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("SPOTLIGHT_DATA_DIR", dir.path())
         .env("SPOTLIGHT_CONTROL_PLANE_ADDR", "127.0.0.1:0")
-        .env("SPOTLIGHT_TABLE_PREFIX", "proc-")
+        .env("SPOTLIGHT_TABLE_PREFIX", "proc")
         .env("SPOTLIGHT_KEY_DELETION_WINDOW_DAYS", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -70,7 +70,7 @@ async fn the_binary_runs_from_environment_settings_and_exits_cleanly_on_sigterm(
     // SPOTLIGHT_TABLE_PREFIX reached the provisioner.
     assert_eq!(
         record["resources"]["names"]["app_table"],
-        json!("proc-tenant-proc-tenant-app"),
+        json!("proc_tenant-proc-tenant-app"),
         "{record}"
     );
 

@@ -21,15 +21,15 @@ async fn onboarding_with_wait_returns_201_with_an_active_tenant_and_its_resource
     );
     assert_eq!(
         body["resources"]["names"]["app_table"],
-        "spotlight-tenant-acme-app"
+        "spotlight_tenant-acme-app"
     );
     assert_eq!(
         body["resources"]["names"]["events_table"],
-        "spotlight-tenant-acme-events"
+        "spotlight_tenant-acme-events"
     );
     assert_eq!(
         body["resources"]["names"]["key_alias"],
-        "alias/spotlight-tenant-acme"
+        "alias/spotlight_tenant-acme"
     );
     for arn in [
         "key_id",

@@ -2,15 +2,20 @@
 //! never created. Used by rollback and by offboarding.
 //!
 //! Names come from the plan, never from the journal, so cleanup works after a crash at any
-//! point — including before the journal recorded what a step created.
+//! point — including before the journal recorded what a step created. What is found under a
+//! name is removed only if it passes the ownership rule (`crate::runner::ownership`), checked
+//! on the resource itself right before the delete; anything else is kept and journaled `Kept`.
 
-use tenancy::{Backend, JournalPhase, TenantId, TenantStatus};
+use tenancy::ports::{KeyState, TableStatus};
+use tenancy::table_plan::TableRole;
+use tenancy::{Backend, ErrorKind, JournalPhase, TenantId, TenantStatus};
 use uuid::Uuid;
 
 use crate::error::Result;
 use crate::failpoint;
 use crate::plan::TenantPlan;
 use crate::runner::Step;
+use crate::runner::ownership::{foreign_role, foreign_table, foreign_tags};
 use crate::runner::records::{append, entry, owned_by, read};
 use crate::runner::retry::{is_not_found, retrying};
 
@@ -40,15 +45,20 @@ pub(crate) struct Cleanup<'a> {
     pub tenant: &'a TenantId,
     pub run_id: Uuid,
     /// A key id the record knows, scheduled for deletion too in case its alias no longer
-    /// points at it.
+    /// points at it (still only if the key's tags say it is this tenant's).
     pub known_key_id: Option<&'a str>,
+    /// The ARN of the key the record knows: a table encrypted under it is encrypted under the
+    /// tenant's key. Without it, a table's key is described and its tags checked.
+    pub known_key_arn: Option<&'a str>,
     pub key_deletion_window_days: u32,
     pub purpose: Purpose,
 }
 
 impl Cleanup<'_> {
     /// Removes the role, the events table and the app table, and schedules the key's deletion
-    /// (which disables it at once). Each step journals `Undone` with what it found. Idempotent.
+    /// (which disables it at once) — each only if it is this tenant's. Each step journals
+    /// `Undone` with what it removed or found absent, or `Kept` with what it left and why.
+    /// Idempotent.
     ///
     /// A rollback re-checks before every step that its run still owns the `Provisioning`
     /// tenant: a run that was taken over must not delete what its successor is creating.
@@ -68,85 +78,190 @@ impl Cleanup<'_> {
         Ok(())
     }
 
-    /// Undoes one step and journals `Undone` with what it found.
+    /// Undoes one step and journals `Undone` or `Kept` with what it found.
     pub(crate) async fn undo_step(&self, step: Step) -> Result<()> {
-        let detail = self.undo(step).await?;
-        tracing::info!(tenant = %self.tenant, step = step.as_str(), %detail, "undone");
-        let undone = entry(
+        let undo = self.undo(step).await?;
+        if undo.phase == JournalPhase::Kept {
+            tracing::warn!(tenant = %self.tenant, step = step.as_str(), detail = %undo.detail, "kept a resource that is not this tenant's to remove");
+        } else {
+            tracing::info!(tenant = %self.tenant, step = step.as_str(), detail = %undo.detail, "undone");
+        }
+        let journaled = entry(
             self.tenant,
             self.run_id,
             step.as_str(),
-            JournalPhase::Undone,
-            detail,
+            undo.phase,
+            undo.detail,
         );
-        append(&self.backend.registry, &undone).await
+        append(&self.backend.registry, &journaled).await
     }
 
-    async fn undo(&self, step: Step) -> Result<String> {
-        let names = &self.plan.names;
+    async fn undo(&self, step: Step) -> Result<Undo> {
         match step {
-            Step::Role => {
-                let name = &names.role_name;
-                self.delete(format!("role {name}"), || {
-                    self.backend.roles.delete_role(name)
-                })
-                .await
-            }
-            Step::EventsTable | Step::AppTable => {
-                let name = if step == Step::AppTable {
-                    &names.app_table
-                } else {
-                    &names.events_table
-                };
-                self.delete(format!("table {name}"), || {
-                    self.backend.tables.delete_table(name)
-                })
-                .await
-            }
+            Step::Role => self.remove_role().await,
+            Step::EventsTable => self.remove_table(TableRole::Events).await,
+            Step::AppTable => self.remove_table(TableRole::App).await,
             Step::Key => self.schedule_key_deletion().await,
-            Step::Probe => Ok("nothing to undo".to_owned()),
+            Step::Probe => Ok(Undo::done("nothing to undo")),
         }
     }
 
-    async fn delete<F, Fut>(&self, what: String, call: F) -> Result<String>
+    async fn remove_role(&self) -> Result<Undo> {
+        let roles = &self.backend.roles;
+        let name = &self.plan.role_name;
+        let what = format!("role {name}");
+        let role = match retrying(&what, || roles.describe_role(name)).await {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Undo::absent(&what)),
+            found => found?,
+        };
+        let tables = self.plan.names.tables();
+        let trust = &self.plan.trusted_principal;
+        if let Some(why) = foreign_role(&role, &self.plan.tags, trust, &tables) {
+            return Ok(Undo::kept(&what, &why));
+        }
+        self.delete(what, || roles.delete_role(name)).await
+    }
+
+    async fn remove_table(&self, role: TableRole) -> Result<Undo> {
+        let admin = &self.backend.tables;
+        let planned = self.plan.table_spec(role, "");
+        let name = &planned.name;
+        let what = format!("table {name}");
+        let table = match retrying(&what, || admin.describe_table(name)).await {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Undo::absent(&what)),
+            found => found?,
+        };
+        if table.status == TableStatus::Deleting {
+            return Ok(Undo::done(format!("{what} was already being deleted")));
+        }
+        if let Some(why) = foreign_table(&table, &planned) {
+            return Ok(Undo::kept(&what, &why));
+        }
+        if let Some(why) = self
+            .foreign_table_key(table.spec.sse_key.as_deref())
+            .await?
+        {
+            return Ok(Undo::kept(&what, &why));
+        }
+        self.delete(what, || admin.delete_table(name)).await
+    }
+
+    /// Why a table encrypted under `sse_key` is not encrypted under this tenant's key, or
+    /// `None` when it is.
+    async fn foreign_table_key(&self, sse_key: Option<&str>) -> Result<Option<String>> {
+        let Some(key) = sse_key else {
+            return Ok(Some(
+                "it is not encrypted under a key of its own".to_owned(),
+            ));
+        };
+        if self.known_key_arn == Some(key) {
+            return Ok(None);
+        }
+        let keys = &self.backend.keys;
+        match retrying("describe a table's key", || keys.describe_key(key)).await {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Ok(Some(format!("its encryption key {key} does not exist")))
+            }
+            found => Ok(foreign_tags(&self.plan.tags, &found?.tags)
+                .map(|why| format!("its encryption key {key} is not this tenant's: {why}"))),
+        }
+    }
+
+    async fn delete<F, Fut>(&self, what: String, call: F) -> Result<Undo>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = tenancy::Result<()>>,
     {
         let result = retrying(&what, call).await;
         if is_not_found(&result) {
-            return Ok(format!("{what} was absent"));
+            return Ok(Undo::absent(&what));
         }
         result?;
-        Ok(format!("deleted {what}"))
+        Ok(Undo::done(format!("deleted {what}")))
     }
 
-    async fn schedule_key_deletion(&self) -> Result<String> {
+    /// Schedules deletion of the key the alias names and of the key the record knows — each
+    /// only if its tags say it is this tenant's, and by key id, so that exactly the key that
+    /// was checked is scheduled.
+    async fn schedule_key_deletion(&self) -> Result<Undo> {
         let keys = &self.backend.keys;
         let window = self.key_deletion_window_days;
-        let mut done = Vec::new();
-        let mut targets = vec![self.plan.key.alias.clone()];
-        targets.extend(self.known_key_id.map(str::to_owned));
+        let mut done: Vec<String> = Vec::new();
+        let mut kept = Vec::new();
+        let mut targets = vec![self.plan.key.alias.as_str()];
+        targets.extend(self.known_key_id);
         for target in targets {
-            let result = retrying("schedule key deletion", || {
-                keys.schedule_key_deletion(&target, window)
-            })
-            .await;
-            if is_not_found(&result) {
+            let key = match retrying("describe key", || keys.describe_key(target)).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                found => found?,
+            };
+            if done.contains(&key.arn) {
                 continue;
             }
-            let info = result?;
-            if !done.contains(&info.arn) {
-                done.push(info.arn);
+            if let Some(why) = foreign_tags(&self.plan.tags, &key.tags) {
+                kept.push(format!(
+                    "kept key {} ({target}): {why}; it is not this tenant's to remove",
+                    key.arn
+                ));
+                continue;
             }
+            if key.state == KeyState::Enabled {
+                let result = retrying("schedule key deletion", || {
+                    keys.schedule_key_deletion(&key.key_id, window)
+                })
+                .await;
+                if is_not_found(&result) {
+                    continue;
+                }
+                result?;
+            }
+            done.push(key.arn);
         }
-        if done.is_empty() {
-            Ok(format!("key {} was absent", self.plan.key.alias))
-        } else {
-            Ok(format!(
+        let mut detail = Vec::new();
+        if !done.is_empty() {
+            detail.push(format!(
                 "scheduled deletion of key {} in {window} days",
                 done.join(", ")
-            ))
+            ));
+        }
+        if kept.is_empty() {
+            if done.is_empty() {
+                detail.push(format!("key {} was absent", self.plan.key.alias));
+            }
+            Ok(Undo::done(detail.join("; ")))
+        } else {
+            detail.extend(kept);
+            Ok(Undo {
+                phase: JournalPhase::Kept,
+                detail: detail.join("; "),
+            })
+        }
+    }
+}
+
+/// What undoing one step did, as its journal entry says it.
+struct Undo {
+    /// `Undone` (removed, or nothing was there) or `Kept` (something not ours was left).
+    phase: JournalPhase,
+    detail: String,
+}
+
+impl Undo {
+    fn done(detail: impl Into<String>) -> Self {
+        Undo {
+            phase: JournalPhase::Undone,
+            detail: detail.into(),
+        }
+    }
+
+    fn absent(what: &str) -> Self {
+        Undo::done(format!("{what} was absent"))
+    }
+
+    fn kept(what: &str, why: &str) -> Self {
+        Undo {
+            phase: JournalPhase::Kept,
+            detail: format!("kept {what}: {why}; it is not this tenant's to remove"),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod cleanup;
 mod ensure;
+mod ownership;
 mod probe;
 mod provision;
 mod records;
@@ -429,6 +430,7 @@ impl Provisioner {
             tenant: id,
             run_id,
             known_key_id: record.arns.key_id.as_deref(),
+            known_key_arn: record.arns.key_arn.as_deref(),
             key_deletion_window_days: self.settings.key_deletion_window_days,
             purpose: Purpose::Offboard,
         }

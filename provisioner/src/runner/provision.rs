@@ -231,32 +231,36 @@ impl Run<'_> {
     /// newer provisioning run took over, the resource is left for it to adopt. Best effort:
     /// failures are logged, the run stops as superseded either way.
     async fn undo_if_offboarded(&self, step: Step) {
-        let offboarding = match read(&self.backend.registry, &self.tenant).await {
-            Ok(r) => matches!(
-                r.status,
-                TenantStatus::Deprovisioning | TenantStatus::Deleted
-            ),
+        let record = match read(&self.backend.registry, &self.tenant).await {
+            Ok(r) => r,
             Err(e) => {
                 tracing::warn!(tenant = %self.tenant, step = step.as_str(), error = %e, "cannot tell who superseded this run");
                 return;
             }
         };
-        if !offboarding {
+        if !matches!(
+            record.status,
+            TenantStatus::Deprovisioning | TenantStatus::Deleted
+        ) {
             return;
         }
-        let undone = self.cleanup(None, Purpose::Rollback).undo_step(step).await;
+        let undone = self
+            .cleanup(&record.arns, Purpose::Rollback)
+            .undo_step(step)
+            .await;
         if let Err(e) = undone {
             tracing::warn!(tenant = %self.tenant, step = step.as_str(), error = %e, "could not undo a step after offboarding took over");
         }
     }
 
-    fn cleanup<'a>(&'a self, known_key_id: Option<&'a str>, purpose: Purpose) -> Cleanup<'a> {
+    fn cleanup<'a>(&'a self, known: &'a ResourceArns, purpose: Purpose) -> Cleanup<'a> {
         Cleanup {
             backend: self.backend,
             plan: &self.plan,
             tenant: &self.tenant,
             run_id: self.run_id,
-            known_key_id,
+            known_key_id: known.key_id.as_deref(),
+            known_key_arn: known.key_arn.as_deref(),
             key_deletion_window_days: self.key_deletion_window_days,
             purpose,
         }
@@ -281,9 +285,7 @@ impl Run<'_> {
     async fn roll_back(&self, step: String, cause: String) -> Result<TenantRecord> {
         let record = read(&self.backend.registry, &self.tenant).await?;
         owned_by(&record, TenantStatus::Provisioning, self.run_id)?;
-        self.cleanup(record.arns.key_id.as_deref(), Purpose::Rollback)
-            .run()
-            .await?;
+        self.cleanup(&record.arns, Purpose::Rollback).run().await?;
         let detail = format!("rolled back after step {step} failed: {cause}");
         let failure = Failure {
             step,

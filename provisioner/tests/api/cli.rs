@@ -25,11 +25,11 @@ async fn plan_prints_the_resource_plan_as_json_and_creates_nothing() {
     let plan = json(&out.stdout);
     assert_eq!(
         plan["names"]["app_table"],
-        format!("{PREFIX}tenant-planned-app")
+        format!("{PREFIX}_tenant-planned-app")
     );
     assert_eq!(
         plan["key"]["alias"],
-        format!("alias/{PREFIX}tenant-planned")
+        format!("alias/{PREFIX}_tenant-planned")
     );
     assert_eq!(plan["tags"]["spotlight:tenant"], "planned");
     assert!(
@@ -150,4 +150,21 @@ async fn status_of_an_unknown_tenant_exits_non_zero() {
     let out = env.cli(&["status", "--tenant", "nobody"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
+}
+
+#[tokio::test]
+async fn another_deployment_cannot_act_on_this_deployments_data_directory() {
+    let env = TestEnv::new();
+    env.onboard(&tenant("xyz")).await;
+    // The prefixes whose names used to collide: `a` + `tenant-xyz` and `a-tenant` + `xyz`.
+    for other in [format!("{PREFIX}-tenant"), String::new(), "a".to_owned()] {
+        let out = env.cli_as(&other, &["destroy", "--tenant", "xyz"], None);
+        assert!(!out.status.success(), "prefix {other:?} was let in");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("belongs to the deployment with prefix"),
+            "{stderr}"
+        );
+    }
+    env.assert_fully_provisioned(&tenant("xyz")).await;
 }

@@ -14,7 +14,7 @@ use tenancy::{
 };
 
 /// Prefix of every test deployment; unusual so that a leak would be easy to spot.
-pub const PREFIX: &str = "pt-";
+pub const PREFIX: &str = "pt";
 
 pub struct TestEnv {
     pub provisioner: Provisioner,
@@ -123,11 +123,16 @@ impl TestEnv {
 
     /// The built CLI as a child process on this environment's data directory.
     pub fn cli(&self, args: &[&str], failpoints: Option<&str>) -> Output {
+        self.cli_as(PREFIX, args, failpoints)
+    }
+
+    /// [`TestEnv::cli`] as the deployment with `prefix`.
+    pub fn cli_as(&self, prefix: &str, args: &[&str], failpoints: Option<&str>) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_provisioner"));
         command
             .args(args)
             .env("SPOTLIGHT_DATA_DIR", &self.settings.data_dir)
-            .env("SPOTLIGHT_TABLE_PREFIX", PREFIX)
+            .env("SPOTLIGHT_TABLE_PREFIX", prefix)
             .env(
                 "SPOTLIGHT_KEY_DELETION_WINDOW_DAYS",
                 self.settings.key_deletion_window_days.to_string(),
@@ -247,11 +252,11 @@ impl TestEnv {
     }
 
     /// Tables named after tenant `id` exactly. A listing by the prefix
-    /// `{PREFIX}tenant-{id}-` alone would also return the tables of a tenant `{id}-x`; table
+    /// `{PREFIX}_tenant-{id}-` alone would also return the tables of a tenant `{id}-x`; table
     /// suffixes have no hyphen and tenant ids do not end in one, so a remainder without a
     /// hyphen is this tenant's own.
     pub async fn own_tables(&self, id: &TenantId) -> Vec<String> {
-        let prefix = format!("{PREFIX}tenant-{id}-");
+        let prefix = format!("{PREFIX}_tenant-{id}-");
         self.backend
             .tables
             .list_tables(&prefix)
@@ -263,6 +268,44 @@ impl TestEnv {
                     .is_some_and(|rest| !rest.contains('-'))
             })
             .collect()
+    }
+
+    /// Every key any run of the tenant created is disabled (scheduled for deletion); no table
+    /// or role that is the tenant's own (its tags, its plan) remains. Resources under the
+    /// tenant's names that are not its own may remain.
+    pub async fn assert_none_of_its_own_resources(&self, id: &TenantId) {
+        let plan = self.provisioner.plan(id);
+        for arn in self.journaled_key_arns(id).await {
+            let key = self.backend.keys.describe_key(&arn).await.unwrap();
+            assert_ne!(
+                key.state,
+                KeyState::Enabled,
+                "key {arn} of the tenant is live"
+            );
+        }
+        let keys = self.journaled_key_arns(id).await;
+        for (role, name) in [
+            (TableRole::App, &plan.names.app_table),
+            (TableRole::Events, &plan.names.events_table),
+        ] {
+            let Ok(info) = self.backend.tables.describe_table(name).await else {
+                continue;
+            };
+            let sse = info.spec.sse_key.clone().unwrap_or_default();
+            let ours = plan
+                .table_spec(role, &sse)
+                .differences(&info.spec)
+                .is_empty()
+                && info.spec.tags == plan.tags
+                && keys.contains(&sse);
+            assert!(!ours, "table {name} of the tenant is left");
+        }
+        if let Ok(role) = self.backend.roles.describe_role(&plan.role_name).await {
+            let ours = role.spec.tags == plan.tags
+                && role.spec.trusted_principal == plan.trusted_principal
+                && role.spec.policy.allowed_tables() == plan.names.tables();
+            assert!(!ours, "the tenant's role is left");
+        }
     }
 
     /// No key under the alias, no tables under the tenant's name, no role.

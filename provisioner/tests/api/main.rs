@@ -12,6 +12,7 @@ mod cli;
 mod lifecycle;
 mod offboarding;
 mod onboarding;
+mod ownership;
 
 #[cfg(feature = "failpoints")]
 mod crash;

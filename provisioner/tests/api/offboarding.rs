@@ -100,7 +100,17 @@ async fn offboarding_a_failed_tenant_leaves_a_tombstone() {
     let deleted = env.provisioner.offboard(&id).await.unwrap();
     assert_eq!(deleted.status, TenantStatus::Deleted);
     assert!(deleted.failure.is_none());
-    env.assert_no_resources(&id).await;
+    env.assert_none_of_its_own_resources(&id).await;
+    let plan = env.provisioner.plan(&id);
+    let drifted = env
+        .backend
+        .tables
+        .describe_table(&plan.names.app_table)
+        .await;
+    assert!(
+        drifted.is_ok(),
+        "the drifted table is not the tenant's to remove"
+    );
 }
 
 #[tokio::test]

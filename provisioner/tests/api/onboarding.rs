@@ -99,7 +99,7 @@ async fn existing_matching_resources_are_adopted_not_duplicated() {
 }
 
 #[tokio::test]
-async fn a_preexisting_table_with_a_different_spec_is_drift_and_the_tenant_fails_with_zero_resources()
+async fn a_preexisting_table_with_a_different_spec_is_drift_and_the_tenant_fails_leaving_only_that_table()
  {
     let env = TestEnv::new();
     let id = tenant("drifted");
@@ -123,18 +123,35 @@ async fn a_preexisting_table_with_a_different_spec_is_drift_and_the_tenant_fails
     );
     assert_eq!(record.arns, Default::default());
     assert_eq!(record.run_id, None);
-    env.assert_no_resources(&id).await;
+    env.assert_none_of_its_own_resources(&id).await;
+    let drifted = env
+        .backend
+        .tables
+        .describe_table(&plan.names.app_table)
+        .await;
+    assert_eq!(
+        drifted
+            .expect("the drifted table is not the tenant's to remove")
+            .spec
+            .sort_key,
+        "other"
+    );
 
     let journal = env.journal(&id).await;
-    let undone: Vec<&str> = journal
+    let cleanup: Vec<(&str, JournalPhase)> = journal
         .iter()
-        .filter(|e| e.phase == JournalPhase::Undone)
-        .map(|e| e.step.as_str())
+        .filter(|e| matches!(e.phase, JournalPhase::Undone | JournalPhase::Kept))
+        .map(|e| (e.step.as_str(), e.phase))
         .collect();
     assert_eq!(
-        undone,
-        ["role", "events_table", "app_table", "key"],
-        "rollback runs in reverse step order"
+        cleanup,
+        [
+            ("role", JournalPhase::Undone),
+            ("events_table", JournalPhase::Undone),
+            ("app_table", JournalPhase::Kept),
+            ("key", JournalPhase::Undone)
+        ],
+        "rollback runs in reverse step order and keeps the drifted table"
     );
     assert!(
         journal
@@ -163,7 +180,9 @@ async fn a_preexisting_role_with_another_policy_is_drift_at_the_role_step() {
     let failure = record.failure.unwrap();
     assert_eq!(failure.step, "role");
     assert!(failure.cause.contains("policy"), "{}", failure.cause);
-    env.assert_no_resources(&id).await;
+    env.assert_none_of_its_own_resources(&id).await;
+    let kept = env.backend.roles.describe_role(&plan.role_name).await;
+    assert_eq!(kept.expect("the drifted role is kept").spec, wrong);
 }
 
 #[tokio::test]
@@ -203,7 +222,14 @@ async fn a_failed_tenant_is_retried_to_active() {
     assert_eq!(failed.status, TenantStatus::Failed);
     assert_eq!(failed.failure.as_ref().unwrap().step, "events_table");
 
-    // Rollback removed the drifted table too, so a retry starts from nothing.
+    // Rollback kept the drifted table (it is not the tenant's to remove); once an operator
+    // removes it, a retry starts from nothing.
+    let plan = env.provisioner.plan(&id);
+    env.backend
+        .tables
+        .delete_table(&plan.names.events_table)
+        .await
+        .unwrap();
     let retried = env.provisioner.retry(&id).await.unwrap();
     assert_eq!(retried.status, TenantStatus::Provisioning);
     assert!(retried.failure.is_none());

@@ -4,7 +4,8 @@
 //! Data directory layout:
 //!
 //! ```text
-//! registry.db        Registry: tenants, journal, API keys, idempotency records
+//! registry.db        Registry: tenants, journal, API keys, idempotency records; and the
+//!                    deployment (prefix) the directory belongs to
 //! cloud.db           the embedded cloud account: key vault keys, roles, table catalog
 //! master.key         32 random bytes (mode 0600) wrapping every tenant key
 //! tables/{group}.db  one file per tenant holding that tenant's tables
@@ -24,10 +25,12 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::naming::TablePrefix;
 
 mod cloud;
 mod cloud_ids;
 mod crypto;
+mod deployment;
 mod item_codec;
 mod item_rows;
 mod item_store;
@@ -47,6 +50,9 @@ pub use key_vault::{MAX_PLAINTEXT_BYTES, MAX_WINDOW_DAYS};
 #[derive(Debug, Clone)]
 pub struct EmbeddedOptions {
     pub data_dir: PathBuf,
+    /// The deployment the directory belongs to. The first open records it; opening with
+    /// another prefix is refused.
+    pub deployment: TablePrefix,
     /// Principal recorded as trusted by tenant roles.
     pub data_plane_principal: String,
     /// Bound on tenant database connections kept open (LRU; 0 is treated as 1).
@@ -59,14 +65,16 @@ pub struct EmbeddedOptions {
 /// published atomically, schemas are created idempotently inside write transactions, and every
 /// write takes SQLite's write lock up front.
 ///
-/// Errors: `Invalid` when `master.key` exists but is readable by others or has the wrong size;
-/// `Unavailable` when the directory or a database cannot be opened.
+/// Errors: `Invalid` when the directory belongs to another deployment (prefix), or when
+/// `master.key` exists but is readable by others or has the wrong size; `Unavailable` when the
+/// directory or a database cannot be opened.
 pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
     let dir = &options.data_dir;
     create_private_dir(dir)?;
     let master = master_key::load_or_create(dir)?;
     let registry_db = sqlite::Db::open(&dir.join(registry::FILE_NAME), registry::SCHEMA)?;
     registry::upgrade(&registry_db)?;
+    deployment::claim(&registry_db, &options.deployment, dir)?;
     let cloud_path = dir.join(cloud::FILE_NAME);
     let cloud_db = sqlite::Db::open(&cloud_path, cloud::SCHEMA)?;
     let catalog_db = sqlite::Db::open(&cloud_path, "")?;

@@ -1,6 +1,7 @@
 //! Every port's conformance suite against the embedded adapters, plus what only the embedded
 //! backend promises (shared data directory, master key file, encryption at rest).
 
+mod deployment;
 mod embedded_only;
 mod processes;
 
@@ -11,6 +12,7 @@ use tenancy::embedded::{self, EmbeddedOptions};
 pub fn options(dir: &std::path::Path) -> EmbeddedOptions {
     EmbeddedOptions {
         data_dir: dir.to_owned(),
+        deployment: tenancy::TablePrefix::default(),
         data_plane_principal: "arn:aws:iam::000000000000:role/spotlight-data-plane".to_owned(),
         open_tenant_files: 2,
     }

@@ -17,6 +17,7 @@ pub(super) fn phase_str(p: JournalPhase) -> &'static str {
         JournalPhase::Done => "done",
         JournalPhase::Failed => "failed",
         JournalPhase::Undone => "undone",
+        JournalPhase::Kept => "kept",
         JournalPhase::Transition => "transition",
     }
 }
@@ -27,6 +28,7 @@ pub(super) fn phase_parse(raw: &str) -> Option<JournalPhase> {
         JournalPhase::Done,
         JournalPhase::Failed,
         JournalPhase::Undone,
+        JournalPhase::Kept,
         JournalPhase::Transition,
     ]
     .into_iter()

@@ -43,6 +43,10 @@ pub struct ControlPlaneSettings {
     pub wait_timeout_secs: u64,
     /// `SPOTLIGHT_IDEMPOTENCY_TTL_SECS`: how long a completed idempotent response is replayed.
     pub idempotency_ttl_secs: u64,
+    /// `SPOTLIGHT_IDEMPOTENCY_LEASE_SECS`: the lease of an idempotency claim, renewed while its
+    /// request runs; a retry of a request whose process died executes again after at most
+    /// this long.
+    pub idempotency_lease_secs: u64,
     /// `SPOTLIGHT_MAX_BODY_BYTES`: larger request bodies get 413.
     pub max_body_bytes: usize,
     /// `SPOTLIGHT_SHUTDOWN_GRACE_SECS`: how long a stopping process lets background runs finish.
@@ -64,6 +68,7 @@ impl Default for ControlPlaneSettings {
             api_key_pepper: None,
             wait_timeout_secs: 30,
             idempotency_ttl_secs: 86_400,
+            idempotency_lease_secs: 10,
             max_body_bytes: 65_536,
             shutdown_grace_secs: 20,
             reconcile_interval_secs: 30,
@@ -116,6 +121,10 @@ impl ControlPlaneSettings {
 
     pub fn idempotency_ttl(&self) -> Duration {
         Duration::from_secs(self.idempotency_ttl_secs)
+    }
+
+    pub fn idempotency_lease(&self) -> Duration {
+        Duration::from_secs(self.idempotency_lease_secs.max(1))
     }
 
     pub fn shutdown_grace(&self) -> Duration {

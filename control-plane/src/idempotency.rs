@@ -7,26 +7,46 @@
 //!
 //! | found under the key | same request | different request |
 //! |---|---|---|
-//! | nothing (or expired / stale claim) | execute | execute |
+//! | nothing (or expired record, or a claim whose lease ran out) | execute | execute |
 //! | completed response | replay | 422 `idempotency_key_reused` |
+//! | response purged with the API key it showed | 410 `idempotent_response_purged` | 422 |
 //! | claim still running | 409 `idempotency_key_in_use` | 422 `idempotency_key_reused` |
 //!
 //! "Same request" means the same fingerprint: SHA-256 over the method, the path, the query
 //! string (pairs sorted) and the body (JSON canonicalised with sorted keys; other bodies as raw
-//! bytes). A 5xx is not stored: the claim is released, so a retry executes again. Stored bodies
-//! are sealed (`crate::sealing`): a response showing a new API key is never kept in clear.
+//! bytes). Stored bodies are sealed (`crate::sealing`): a response showing a new API key is
+//! never kept in clear, and it is purged when that key is revoked or its tenant offboarded.
+//!
+//! **What is stored.** Following Stripe's rule, a result is saved only once the endpoint has
+//! started executing: the handler calls [`IdempotentRequest::begin`] when the request has
+//! passed every check made before its first write (authentication, content type, body, path,
+//! existence of the tenant it names). A request rejected before that — or one that conflicts
+//! with a request in flight, or ends in a 5xx — saves nothing: its claim is released, so the
+//! corrected request can still succeed under the same key.
+//!
+//! **After a crash.** A claim is held under a lease (`SPOTLIGHT_IDEMPOTENCY_LEASE_SECS`) that
+//! the process running the request renews while it runs. A process that dies stops renewing,
+//! so within one lease the retry takes the claim over and executes again; handlers recognise
+//! what the dead request already did by its [`RequestId`] (a tenant records the request that
+//! created it), so the retry gets the outcome of its own request, not a conflict with it.
 //!
 //! The claimed request runs in its own task: a client that disconnects mid-request does not
 //! cancel it, and its retry gets the stored response.
 
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tenancy::{IdempotencyClaim, StoredResponse};
+use tenancy::ports::Registry;
+use tenancy::{ErrorKind, IdempotencyClaim, RequestId, RevealedKey, StoredResponse};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
@@ -47,9 +67,9 @@ const STORED_HEADERS: [HeaderName; 3] = [
 /// Namespace of this service's keys in the shared registry.
 const KEY_NAMESPACE: &str = "control-plane:";
 
-/// A claim older than this while still unfinished is presumed abandoned (its process died) and
-/// may be taken over, on top of the longest time a request may legitimately run.
-const STALE_MARGIN: time::Duration = time::Duration::seconds(60);
+/// How many times per lease a running request renews its claim: a renewal may fail or be
+/// late twice before the claim lapses.
+const RENEWALS_PER_LEASE: u32 = 3;
 
 /// A client-chosen idempotency key: 1–255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +95,64 @@ impl IdempotencyKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// What a handler learns about the idempotent request it serves (empty without an
+/// `Idempotency-Key`): its [`RequestId`], and the calls that decide what the middleware stores.
+#[derive(Clone, Default)]
+pub struct IdempotentRequest(Option<Scope>);
+
+#[derive(Clone)]
+struct Scope {
+    id: RequestId,
+    execution: Arc<Mutex<Execution>>,
+}
+
+/// What the handler reported while it ran.
+#[derive(Default)]
+struct Execution {
+    started: bool,
+    reveals: Option<RevealedKey>,
+}
+
+impl IdempotentRequest {
+    /// The request's id, to store on what it creates.
+    pub fn id(&self) -> Option<RequestId> {
+        self.0.as_ref().map(|s| s.id.clone())
+    }
+
+    /// The request passed every check made before its first write and is about to make it:
+    /// from now on its result is stored and replayed. Before this, nothing is stored.
+    pub fn begin(&self) {
+        self.update(|e| e.started = true);
+    }
+
+    /// The response shows this API key's secret: the stored copy is purged when the key is
+    /// revoked or its tenant offboarded.
+    pub fn reveals(&self, key: RevealedKey) {
+        self.update(|e| e.reveals = Some(key));
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Execution)) {
+        if let Some(scope) = &self.0 {
+            f(&mut scope
+                .execution
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner));
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotentRequest {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<IdempotentRequest>()
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -118,11 +196,15 @@ async fn handle(
     let now = OffsetDateTime::now_utc();
     let ttl =
         time::Duration::try_from(state.settings.idempotency_ttl()).unwrap_or(time::Duration::DAY);
-    let stale_after = time::Duration::try_from(state.settings.wait_timeout())
-        .unwrap_or(time::Duration::ZERO)
-        + STALE_MARGIN;
+    let lease = state.settings.idempotency_lease();
     let claim = registry
-        .claim_idempotency_key(&registry_key, &fingerprint, now, now + ttl, stale_after)
+        .claim_idempotency_key(
+            &registry_key,
+            &fingerprint,
+            now,
+            now + ttl,
+            time::Duration::try_from(lease).unwrap_or(time::Duration::MAX),
+        )
         .await?;
 
     let reused = || ApiError::Unprocessable {
@@ -144,6 +226,22 @@ async fn handle(
                 Err(reused())
             }
         }
+        IdempotencyClaim::Purged {
+            fingerprint: stored,
+        } => {
+            if stored == fingerprint {
+                Err(ApiError::Gone {
+                    code: "idempotent_response_purged",
+                    message: "this request was executed, but its response showed an API key \
+                              that has since been revoked, and was purged with it; the key's \
+                              secret is not kept anywhere. Issue a new key with a new \
+                              Idempotency-Key"
+                        .to_owned(),
+                })
+            } else {
+                Err(reused())
+            }
+        }
         IdempotencyClaim::InProgress {
             fingerprint: running,
         } => {
@@ -157,14 +255,21 @@ async fn handle(
             }
         }
         IdempotencyClaim::Claimed { token } => {
-            let request = Request::from_parts(parts, Body::from(body));
+            let scope = IdempotentRequest(Some(Scope {
+                id: RequestId::of(&registry_key, &fingerprint),
+                execution: Arc::default(),
+            }));
+            let mut request = Request::from_parts(parts, Body::from(body));
+            request.extensions_mut().insert(scope.clone());
             let run = tokio::spawn(execute_and_store(
                 registry.clone(),
                 state.sealer.clone(),
                 Claim {
                     key: registry_key.clone(),
                     token: token.clone(),
+                    lease,
                 },
+                scope,
                 seal_context(&registry_key, &fingerprint),
                 request,
                 next,
@@ -176,6 +281,7 @@ async fn handle(
                     let claim = Claim {
                         key: registry_key,
                         token,
+                        lease,
                     };
                     release(registry.as_ref(), &claim).await;
                     Err(ApiError::Internal(format!(
@@ -187,22 +293,45 @@ async fn handle(
     }
 }
 
-/// The registry key this request claimed and the token that proves the claim is its own.
+/// The registry key this request claimed, the token that proves the claim is its own, and
+/// the lease it is held under.
 struct Claim {
     key: String,
     token: String,
+    lease: Duration,
 }
 
-/// Runs the claimed request and stores (or, on 5xx, releases) its response.
+/// Runs the claimed request, renewing its claim meanwhile, then stores its response — or,
+/// when the handler never began executing or the answer is a 5xx, releases the claim.
 async fn execute_and_store(
-    registry: std::sync::Arc<dyn tenancy::ports::Registry>,
-    sealer: std::sync::Arc<ResponseSealer>,
+    registry: Arc<dyn Registry>,
+    sealer: Arc<ResponseSealer>,
     claim: Claim,
+    scope: IdempotentRequest,
     context: Vec<u8>,
     request: Request,
     next: Next,
 ) -> Response {
+    let renewing = tokio::spawn(keep_claimed(
+        registry.clone(),
+        claim.key.clone(),
+        claim.token.clone(),
+        claim.lease,
+    ));
     let response = next.run(request).await;
+    renewing.abort();
+    let (started, reveals) = match &scope.0 {
+        Some(s) => {
+            let execution = s.execution.lock().unwrap_or_else(PoisonError::into_inner);
+            (execution.started, execution.reveals.clone())
+        }
+        None => (false, None),
+    };
+    if !started {
+        // Rejected before its first write: nothing happened that a retry must not repeat.
+        release(registry.as_ref(), &claim).await;
+        return response;
+    }
     let (parts, body) = response.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => body,
@@ -219,22 +348,44 @@ async fn execute_and_store(
             status: parts.status.as_u16(),
             headers: stored_headers(&parts.headers),
             body: sealer.seal(&context, &body),
+            reveals,
         };
         if let Err(e) = registry
             .complete_idempotency_key(&claim.key, &claim.token, &stored)
             .await
         {
             // The request did happen but its response is not stored. A retry finds the claim
-            // (409 while fresh) and, once it is stale, executes again: lifecycle POSTs then
-            // meet the state they already made (409), while an API-key POST would issue a
-            // second key — rare (the registry just answered the claim) and logged here.
+            // (409 while its lease lasts) and then executes again: onboarding recognises the
+            // tenant it created, lifecycle POSTs meet the state they already made (409), and
+            // an API-key POST issues a second key — rare (the registry just answered the
+            // claim) and logged here.
             tracing::warn!(error = %e, "storing an idempotent response failed");
         }
     }
     Response::from_parts(parts, Body::from(body))
 }
 
-async fn release(registry: &dyn tenancy::ports::Registry, claim: &Claim) {
+/// Renews the claim every lease / [`RENEWALS_PER_LEASE`] until aborted, or until the claim is
+/// no longer this request's.
+async fn keep_claimed(registry: Arc<dyn Registry>, key: String, token: String, lease: Duration) {
+    let every = lease / RENEWALS_PER_LEASE;
+    loop {
+        tokio::time::sleep(every).await;
+        match registry
+            .renew_idempotency_claim(&key, &token, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::ConditionFailed | ErrorKind::NotFound) => {
+                tracing::warn!(error = %e, "an idempotency claim was lost while its request ran");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "renewing an idempotency claim failed"),
+        }
+    }
+}
+
+async fn release(registry: &dyn Registry, claim: &Claim) {
     if let Err(e) = registry
         .release_idempotency_key(&claim.key, &claim.token)
         .await

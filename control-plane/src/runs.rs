@@ -518,6 +518,7 @@ mod tests {
                 owner_email: OwnerEmail::parse("ops@example.com").unwrap(),
                 tier: Tier::Standard,
                 allowed_origins: Vec::new(),
+                request: None,
             })
             .await
             .unwrap();

@@ -195,6 +195,7 @@ async fn apply(
                 owner_email: OwnerEmail::parse(&owner_email)?,
                 tier,
                 allowed_origins: Vec::new(),
+                request: None,
             };
             provisioner.request(new).await.with_context(context)?;
         }

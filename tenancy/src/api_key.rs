@@ -681,6 +681,9 @@ mod tests {
         async fn release_idempotency_key(&self, _: &str, _: &str) -> Result<()> {
             unreachable!("resolve does not touch idempotency records")
         }
+        async fn renew_idempotency_claim(&self, _: &str, _: &str, _: OffsetDateTime) -> Result<()> {
+            unreachable!("resolve does not touch idempotency records")
+        }
     }
 
     async fn registry_with(

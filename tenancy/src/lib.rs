@@ -33,6 +33,6 @@ pub use id::{Origin, OwnerEmail, TenantId, TenantName, Tier};
 pub use lifecycle::{IllegalTransition, TenantStatus, Transition};
 pub use naming::{ResourceNames, TablePrefix, Tags};
 pub use record::{
-    ApiKeyKind, ApiKeyRecord, Failure, IdempotencyClaim, JournalEntry, JournalPhase, ResourceArns,
-    StoredResponse, TenantRecord,
+    ApiKeyKind, ApiKeyRecord, Failure, IdempotencyClaim, JournalEntry, JournalPhase, RequestId,
+    ResourceArns, RevealedKey, StoredResponse, TenantRecord,
 };

@@ -50,6 +50,10 @@ pub struct TenantRecord {
     /// The provisioning or offboarding run now in charge of this tenant, if any. Journal
     /// entries of that run tell a restarted control plane where it stopped.
     pub run_id: Option<Uuid>,
+    /// The idempotent request that created the tenant, if it carried an `Idempotency-Key`:
+    /// its retry after a crash recognises the tenant as its own outcome, not a conflict.
+    #[serde(default)]
+    pub created_by_request: Option<RequestId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -79,6 +83,7 @@ impl TenantRecord {
             resources,
             arns: ResourceArns::default(),
             run_id: None,
+            created_by_request: None,
             created_at: now,
             updated_at: now,
             version: 0,
@@ -182,12 +187,53 @@ impl ApiKeyRecord {
     }
 }
 
+/// Identifies one idempotent request — its idempotency key together with what it asked
+/// (hex SHA-256 over both) — on the records it created, so that the same request retried
+/// after a crash can tell its own outcome from someone else's. Reveals neither.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// The id of the request with idempotency key `key` and fingerprint `fingerprint`.
+    pub fn of(key: &str, fingerprint: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for part in [key.as_bytes(), fingerprint.as_bytes()] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part);
+        }
+        RequestId(
+            hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An API key whose secret a stored response shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevealedKey {
+    pub tenant: TenantId,
+    pub key_id: String,
+}
+
 /// The response first given to an idempotent request, replayed verbatim to its retries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Set when the body shows this API key's secret: the registry purges the response when
+    /// the key is revoked (or its tenant's keys are), so the secret does not outlive the key.
+    #[serde(default)]
+    pub reveals: Option<RevealedKey>,
 }
 
 /// What the registry found when a request claimed an idempotency key.
@@ -205,4 +251,7 @@ pub enum IdempotencyClaim {
         fingerprint: String,
         response: StoredResponse,
     },
+    /// A request with this key finished, but its response showed an API key that has since
+    /// been revoked, and was purged with it: nothing can be replayed.
+    Purged { fingerprint: String },
 }

@@ -21,12 +21,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use serde::{Deserialize, Serialize};
 use tenancy::api_key::{self, ApiKeyId, KeyRejection};
-use tenancy::{ApiKeyKind, ApiKeyRecord, ErrorKind, TenantId, TenantRecord, TenantStatus};
+use tenancy::{
+    ApiKeyKind, ApiKeyRecord, ErrorKind, RevealedKey, TenantId, TenantRecord, TenantStatus,
+};
 use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, TenantPath};
+use crate::idempotency::IdempotentRequest;
 use crate::routes::tenants::tenant_port_error;
 
 /// The API-key routes, to be merged into the app (which adds operator auth and idempotency).
@@ -202,6 +205,7 @@ impl Introspection {
 )]
 pub async fn create_api_key(
     State(state): State<AppState>,
+    idempotent: IdempotentRequest,
     TenantPath(id): TenantPath,
     ApiJson(request): ApiJson<CreateApiKeyRequest>,
 ) -> ApiResult<Response> {
@@ -214,6 +218,7 @@ pub async fn create_api_key(
     let tenant = tenant(&state, &id).await?;
     refuse_if_offboarded(&tenant)?;
 
+    idempotent.begin();
     let issued = api_key::issue(&state.api_keys, &id, request.kind, now, request.expires_at);
     registry.put_api_key(&issued.record).await?;
 
@@ -229,6 +234,10 @@ pub async fn create_api_key(
     }
 
     tracing::info!(tenant = %id, key_id = %issued.record.key_id, kind = issued.record.kind.as_str(), "API key issued");
+    idempotent.reveals(RevealedKey {
+        tenant: id.clone(),
+        key_id: issued.record.key_id.clone(),
+    });
     let body = CreatedApiKey {
         key_id: issued.record.key_id.clone(),
         kind: issued.record.kind,

@@ -13,6 +13,7 @@ use tenancy::{ErrorKind, TenantId, TenantRecord, TenantStatus};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, TenantPath};
+use crate::idempotency::IdempotentRequest;
 use crate::state::AppState;
 
 mod dto;
@@ -54,20 +55,45 @@ pub fn router() -> Router<AppState> {
     ))]
 pub async fn create_tenant(
     State(state): State<AppState>,
+    idempotent: IdempotentRequest,
     ApiQuery(params): ApiQuery<WaitParams>,
     ApiJson(body): ApiJson<CreateTenantRequest>,
 ) -> ApiResult<Response> {
     let wait = params.wait()?;
-    let new = body.validate()?;
+    let new = body.validate(idempotent.id())?;
     let id = new.id.clone();
-    let record = state.provisioner.request(new).await.map_err(|e| match e {
-        provisioner::Error::Port(p) if p.kind() == ErrorKind::AlreadyExists => ApiError::conflict(
-            "tenant_exists",
-            format!("a tenant with id '{id}' exists (or existed: ids of offboarded tenants are not reused)"),
-        ),
-        other => tenant_error(&id, other),
-    })?;
-    state.runs.provision_after_current(&id).await;
+    idempotent.begin();
+    let record = match state.provisioner.request(new).await {
+        Ok(record) => record,
+        Err(provisioner::Error::Port(p)) if p.kind() == ErrorKind::AlreadyExists => {
+            let existing = state
+                .provisioner
+                .record(&id)
+                .await
+                .map_err(|e| tenant_error(&id, e))?;
+            if existing.created_by_request.is_none()
+                || existing.created_by_request != idempotent.id()
+            {
+                return Err(ApiError::conflict(
+                    "tenant_exists",
+                    format!(
+                        "a tenant with id '{id}' exists (or existed: ids of offboarded tenants are not reused)"
+                    ),
+                ));
+            }
+            // This very request created the tenant before its process died: its outcome is
+            // the tenant, whose run the restarted process resumes (or has finished).
+            tracing::info!(tenant = %id, "a retried onboarding request found the tenant it created");
+            existing
+        }
+        Err(other) => return Err(tenant_error(&id, other)),
+    };
+    if matches!(
+        record.status,
+        TenantStatus::Requested | TenantStatus::Provisioning
+    ) {
+        state.runs.provision_after_current(&id).await;
+    }
     respond_to_run(&state, record, wait).await
 }
 
@@ -179,10 +205,12 @@ pub async fn update_tenant(
     ))]
 pub async fn suspend_tenant(
     State(state): State<AppState>,
+    idempotent: IdempotentRequest,
     TenantPath(id): TenantPath,
 ) -> ApiResult<Json<TenantView>> {
     transition(
         &state,
+        &idempotent,
         &id,
         OperatorTransition::Suspend,
         "suspended by an operator",
@@ -201,10 +229,12 @@ pub async fn suspend_tenant(
     ))]
 pub async fn resume_tenant(
     State(state): State<AppState>,
+    idempotent: IdempotentRequest,
     TenantPath(id): TenantPath,
 ) -> ApiResult<Json<TenantView>> {
     transition(
         &state,
+        &idempotent,
         &id,
         OperatorTransition::Resume,
         "resumed by an operator",
@@ -214,10 +244,13 @@ pub async fn resume_tenant(
 
 async fn transition(
     state: &AppState,
+    idempotent: &IdempotentRequest,
     id: &TenantId,
     transition: OperatorTransition,
     detail: &str,
 ) -> ApiResult<Json<TenantView>> {
+    existing(state, id).await?;
+    idempotent.begin();
     let record = state
         .provisioner
         .transition(id, transition, detail)
@@ -240,10 +273,13 @@ async fn transition(
     ))]
 pub async fn retry_tenant(
     State(state): State<AppState>,
+    idempotent: IdempotentRequest,
     TenantPath(id): TenantPath,
     ApiQuery(params): ApiQuery<WaitParams>,
 ) -> ApiResult<Response> {
     let wait = params.wait()?;
+    existing(&state, &id).await?;
+    idempotent.begin();
     let record = state
         .provisioner
         .retry(&id)
@@ -291,6 +327,15 @@ pub async fn delete_tenant(
             ))
         }
     }
+}
+
+/// The tenant, or 404 `tenant_not_found`: the last check before a request's first write.
+async fn existing(state: &AppState, id: &TenantId) -> ApiResult<TenantRecord> {
+    state
+        .provisioner
+        .record(id)
+        .await
+        .map_err(|e| tenant_error(id, e))
 }
 
 /// Adds `Location: /tenants/{id}`.

@@ -225,3 +225,178 @@ async fn malformed_keys_are_400_and_execute_nothing() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
+
+/// `POST path` with a key and raw `body` bytes, and `content_type` if any.
+async fn post_raw(
+    app: &TestApp,
+    key: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> reqwest::Response {
+    let mut request = app
+        .request(reqwest::Method::POST, path)
+        .header("Idempotency-Key", key);
+    if let Some(ct) = content_type {
+        request = request.header("Content-Type", ct);
+    }
+    request.body(body.to_vec()).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn requests_rejected_before_their_first_write_store_nothing_and_the_corrected_retry_runs() {
+    let app = TestApp::spawn().await;
+    let body = serde_json::to_vec(&tenant_body("fixed")).unwrap();
+    // 415: the body is right but its content type is missing. The fingerprint ignores the
+    // header, so a stored 415 would be replayed to the corrected request forever.
+    let missing_type = post_raw(&app, "k-415", "/tenants", None, &body).await;
+    assert_error(
+        missing_type,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let corrected = post_raw(&app, "k-415", "/tenants", Some("application/json"), &body).await;
+    assert!(corrected.headers().get("idempotent-replayed").is_none());
+    assert_eq!(corrected.status(), StatusCode::ACCEPTED);
+
+    // 404: the tenant a transition names does not exist yet; once it does, the same request
+    // with the same key suspends it.
+    let early = app
+        .with_idempotency_key("k-404", "/tenants/later/suspend", &json!({}))
+        .await;
+    assert_error(early, StatusCode::NOT_FOUND, "tenant_not_found").await;
+    let early_key = app
+        .with_idempotency_key(
+            "k-404-key",
+            "/tenants/later/api-keys",
+            &json!({"kind": "secret"}),
+        )
+        .await;
+    assert_error(early_key, StatusCode::NOT_FOUND, "tenant_not_found").await;
+    app.onboard("later").await;
+    let (status, suspended) = json_of(
+        app.with_idempotency_key("k-404", "/tenants/later/suspend", &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, suspended["status"].as_str()),
+        (StatusCode::OK, Some("suspended"))
+    );
+    let issued = app
+        .with_idempotency_key(
+            "k-404-key",
+            "/tenants/later/api-keys",
+            &json!({"kind": "secret"}),
+        )
+        .await;
+    assert_eq!(issued.status(), StatusCode::CREATED);
+
+    // 400: a validation failure, then the same key and body once the cause is fixed elsewhere
+    // would replay; a body that fails validation is simply not stored.
+    let invalid = json!({"id": "Not Valid", "name": "x", "owner_email": "a@b.co"});
+    let rejected = app
+        .with_idempotency_key("k-400", "/tenants", &invalid)
+        .await;
+    assert_error(rejected, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let again = app
+        .with_idempotency_key("k-400", "/tenants", &invalid)
+        .await;
+    assert!(
+        again.headers().get("idempotent-replayed").is_none(),
+        "not stored"
+    );
+    assert_error(again, StatusCode::BAD_REQUEST, "invalid_request").await;
+
+    for key in ["k-415", "k-404", "k-400"] {
+        let stored = app
+            .state
+            .registry()
+            .claim_idempotency_key(
+                &format!("control-plane:{key}"),
+                "probe",
+                time::OffsetDateTime::now_utc(),
+                time::OffsetDateTime::now_utc() + time::Duration::DAY,
+                time::Duration::HOUR,
+            )
+            .await
+            .unwrap();
+        if key == "k-400" {
+            assert!(
+                matches!(stored, tenancy::IdempotencyClaim::Claimed { .. }),
+                "the rejected request left nothing under {key}: {stored:?}"
+            );
+        } else {
+            assert!(
+                matches!(stored, tenancy::IdempotencyClaim::Completed { .. }),
+                "the corrected request's result is stored under {key}: {stored:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_key_purges_the_stored_response_that_shows_its_secret() {
+    let app = TestApp::spawn().await;
+    app.onboard("purged").await;
+    let body = json!({"kind": "secret"});
+    let (status, issued) = json_of(
+        app.with_idempotency_key("k-secret", "/tenants/purged/api-keys", &body)
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let secret = issued["key"].as_str().unwrap().to_owned();
+    let (_, replayed) = json_of(
+        app.with_idempotency_key("k-secret", "/tenants/purged/api-keys", &body)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        replayed["key"],
+        secret.as_str(),
+        "replayed while the key lives"
+    );
+
+    let key_id = issued["key_id"].as_str().unwrap();
+    let revoked = app
+        .delete(&format!("/tenants/purged/api-keys/{key_id}"))
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let after = app
+        .with_idempotency_key("k-secret", "/tenants/purged/api-keys", &body)
+        .await;
+    let error = assert_error(after, StatusCode::GONE, "idempotent_response_purged").await;
+    assert!(!error.to_string().contains(&secret), "{error}");
+    let keys = app.get("/tenants/purged/api-keys").await;
+    let (_, keys) = json_of(keys).await;
+    assert_eq!(
+        keys["api_keys"].as_array().unwrap().len(),
+        1,
+        "the retry issued no second key: {keys}"
+    );
+    assert!(
+        app.files_mentioning(&secret).is_empty(),
+        "the secret rests nowhere in the data directory"
+    );
+}
+
+#[tokio::test]
+async fn offboarding_purges_the_stored_responses_that_show_the_tenants_keys() {
+    let app = TestApp::spawn().await;
+    app.onboard("leaving").await;
+    let body = json!({"kind": "publishable"});
+    let first = app
+        .with_idempotency_key("k-leaving", "/tenants/leaving/api-keys", &body)
+        .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.delete("/tenants/leaving").await.status(),
+        StatusCode::OK
+    );
+    let after = app
+        .with_idempotency_key("k-leaving", "/tenants/leaving/api-keys", &body)
+        .await;
+    assert_error(after, StatusCode::GONE, "idempotent_response_purged").await;
+}

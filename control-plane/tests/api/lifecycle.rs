@@ -194,6 +194,7 @@ async fn a_restarted_control_plane_resumes_a_requested_tenant() {
                 owner_email: OwnerEmail::parse("ops@phoenix.io").unwrap(),
                 tier: Tier::Standard,
                 allowed_origins: vec![],
+                request: None,
             })
             .await
             .expect("request");

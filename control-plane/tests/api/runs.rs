@@ -25,6 +25,7 @@ fn new_tenant(id: &str) -> NewTenant {
         owner_email: OwnerEmail::parse("ops@example.com").unwrap(),
         tier: Tier::Standard,
         allowed_origins: Vec::new(),
+        request: None,
     }
 }
 

@@ -22,8 +22,8 @@ mod retry;
 use serde::Serialize;
 use tenancy::ports::TenantFilter;
 use tenancy::{
-    Backend, JournalEntry, JournalPhase, Origin, OwnerEmail, TenantId, TenantName, TenantRecord,
-    TenantStatus, Tier, Transition,
+    Backend, JournalEntry, JournalPhase, Origin, OwnerEmail, RequestId, TenantId, TenantName,
+    TenantRecord, TenantStatus, Tier, Transition,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -96,6 +96,9 @@ pub struct NewTenant {
     pub owner_email: OwnerEmail,
     pub tier: Tier,
     pub allowed_origins: Vec<Origin>,
+    /// The idempotent request asking for the tenant, if any: stored on the record, so that the
+    /// same request retried after a crash can recognise the tenant as its own.
+    pub request: Option<RequestId>,
 }
 
 /// What an operator may change on a tenant without a run; `None` keeps the stored value.
@@ -201,6 +204,7 @@ impl Provisioner {
         );
         let run_id = Uuid::now_v7();
         record.run_id = Some(run_id);
+        record.created_by_request = new.request;
         let detail = format!(
             "requested: owner {}, tier {}",
             record.owner_email.as_str(),
@@ -593,6 +597,7 @@ mod tests {
                 owner_email: OwnerEmail::parse("ops@example.com").unwrap(),
                 tier: Tier::Standard,
                 allowed_origins: Vec::new(),
+                request: None,
             })
             .await
             .unwrap();

@@ -74,6 +74,7 @@ impl TestEnv {
             owner_email: OwnerEmail::parse("owner@example.com").unwrap(),
             tier: Tier::Standard,
             allowed_origins: Vec::new(),
+            request: None,
         }
     }
 

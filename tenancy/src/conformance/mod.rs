@@ -62,6 +62,11 @@ macro_rules! conformance_tests {
                 concurrent_claims_let_exactly_one_win,
                 releasing_a_claim_frees_the_key,
                 completing_an_unclaimed_key_is_not_found,
+                a_claim_renewed_within_its_lease_is_not_taken_over,
+                renewing_a_claim_that_was_taken_over_is_condition_failed,
+                revoking_a_key_purges_the_stored_responses_that_show_it,
+                revoking_all_keys_of_a_tenant_purges_only_its_stored_responses,
+                a_response_showing_an_already_revoked_key_is_stored_purged,
             ],
             item_store: [
                 put_then_get_round_trips_every_field,

@@ -10,7 +10,9 @@ use crate::error::ErrorKind;
 use crate::id::TenantId;
 use crate::lifecycle::{TenantStatus, Transition};
 use crate::ports::registry::TenantFilter;
-use crate::record::{ApiKeyKind, ApiKeyRecord, IdempotencyClaim, StoredResponse, TenantRecord};
+use crate::record::{
+    ApiKeyKind, ApiKeyRecord, IdempotencyClaim, RevealedKey, StoredResponse, TenantRecord,
+};
 
 async fn created(fx: &Fixture, what: &str) -> TenantRecord {
     let record = fx.tenant_record(what);
@@ -462,7 +464,178 @@ fn response(body: &str) -> StoredResponse {
         status: 201,
         headers: vec![("location".into(), "/tenants/x".into())],
         body: body.as_bytes().to_vec(),
+        reveals: None,
     }
+}
+
+/// A stored response that shows `key`'s secret.
+fn revealing(key: &ApiKeyRecord) -> StoredResponse {
+    StoredResponse {
+        reveals: Some(RevealedKey {
+            tenant: key.tenant.clone(),
+            key_id: key.key_id.clone(),
+        }),
+        ..response("the secret")
+    }
+}
+
+/// Claims `idem` and completes it with `stored`.
+async fn complete_with(fx: &Fixture, idem: &str, stored: &StoredResponse) {
+    let reg = &fx.backend.registry;
+    let token = claimed(
+        reg.claim_idempotency_key(idem, "fp", at(0), at(86_400), Duration::minutes(5))
+            .await
+            .unwrap(),
+    );
+    reg.complete_idempotency_key(idem, &token, stored)
+        .await
+        .unwrap();
+}
+
+/// What a retry of `idem` (fingerprint `fp`) finds.
+async fn retry_finds(fx: &Fixture, idem: &str) -> IdempotencyClaim {
+    fx.backend
+        .registry
+        .claim_idempotency_key(idem, "fp", at(10), at(86_400), Duration::minutes(5))
+        .await
+        .unwrap()
+}
+
+pub async fn a_claim_renewed_within_its_lease_is_not_taken_over(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let (exp, lease) = (at(86_400), Duration::seconds(10));
+    let token = claimed(
+        reg.claim_idempotency_key(&key, "fp1", at(0), exp, lease)
+            .await
+            .unwrap(),
+    );
+    // Renewed every few seconds, the claim outlives many leases.
+    for t in [6, 12, 18, 24] {
+        reg.renew_idempotency_claim(&key, &token, at(t))
+            .await
+            .unwrap();
+    }
+    let found = reg
+        .claim_idempotency_key(&key, "fp2", at(30), exp, lease)
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        IdempotencyClaim::InProgress {
+            fingerprint: "fp1".into()
+        }
+    );
+    // Once renewals stop (its process died), the next claim after one lease takes over.
+    let taken = reg
+        .claim_idempotency_key(&key, "fp2", at(34), exp, lease)
+        .await
+        .unwrap();
+    claimed(taken);
+}
+
+pub async fn renewing_a_claim_that_was_taken_over_is_condition_failed(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let (exp, lease) = (at(86_400), Duration::seconds(10));
+    let old = claimed(
+        reg.claim_idempotency_key(&key, "fp1", at(0), exp, lease)
+            .await
+            .unwrap(),
+    );
+    let new = claimed(
+        reg.claim_idempotency_key(&key, "fp1", at(11), exp, lease)
+            .await
+            .unwrap(),
+    );
+    assert_kind(
+        reg.renew_idempotency_claim(&key, &old, at(12)).await,
+        ErrorKind::ConditionFailed,
+        "renewing a claim taken over",
+    );
+    reg.renew_idempotency_claim(&key, &new, at(12))
+        .await
+        .unwrap();
+    assert_kind(
+        reg.renew_idempotency_claim(&fx.name("never"), &new, at(12))
+            .await,
+        ErrorKind::NotFound,
+        "renewing a key never claimed",
+    );
+}
+
+pub async fn revoking_a_key_purges_the_stored_responses_that_show_it(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let tenant = fx.tenant("keys");
+    let (shown, other) = (
+        api_key(fx, &tenant, "shown", 1),
+        api_key(fx, &tenant, "other", 2),
+    );
+    reg.put_api_key(&shown).await.unwrap();
+    reg.put_api_key(&other).await.unwrap();
+    let (idem_shown, idem_other) = (fx.name("idem-shown"), fx.name("idem-other"));
+    complete_with(fx, &idem_shown, &revealing(&shown)).await;
+    complete_with(fx, &idem_other, &revealing(&other)).await;
+
+    reg.revoke_api_key(&tenant, &shown.key_id, at(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        retry_finds(fx, &idem_shown).await,
+        IdempotencyClaim::Purged {
+            fingerprint: "fp".into()
+        },
+        "the revoked key's secret is gone, and a retry does not execute again"
+    );
+    assert!(
+        matches!(
+            retry_finds(fx, &idem_other).await,
+            IdempotencyClaim::Completed { .. }
+        ),
+        "a response showing another key is kept"
+    );
+}
+
+pub async fn revoking_all_keys_of_a_tenant_purges_only_its_stored_responses(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let (a, b) = (fx.tenant("a"), fx.tenant("b"));
+    let (a_key, b_key) = (api_key(fx, &a, "a", 1), api_key(fx, &b, "b", 2));
+    reg.put_api_key(&a_key).await.unwrap();
+    reg.put_api_key(&b_key).await.unwrap();
+    let (idem_a, idem_b, idem_plain) = (fx.name("ia"), fx.name("ib"), fx.name("ip"));
+    complete_with(fx, &idem_a, &revealing(&a_key)).await;
+    complete_with(fx, &idem_b, &revealing(&b_key)).await;
+    complete_with(fx, &idem_plain, &response("no secret")).await;
+
+    reg.revoke_all_api_keys(&a, at(5)).await.unwrap();
+    assert!(matches!(
+        retry_finds(fx, &idem_a).await,
+        IdempotencyClaim::Purged { .. }
+    ));
+    assert!(matches!(
+        retry_finds(fx, &idem_b).await,
+        IdempotencyClaim::Completed { .. }
+    ));
+    assert!(matches!(
+        retry_finds(fx, &idem_plain).await,
+        IdempotencyClaim::Completed { .. }
+    ));
+}
+
+pub async fn a_response_showing_an_already_revoked_key_is_stored_purged(fx: &Fixture) {
+    let reg = &fx.backend.registry;
+    let tenant = fx.tenant("late");
+    let key = api_key(fx, &tenant, "late", 1);
+    reg.put_api_key(&key).await.unwrap();
+    reg.revoke_api_key(&tenant, &key.key_id, at(2))
+        .await
+        .unwrap();
+    let idem = fx.name("idem");
+    complete_with(fx, &idem, &revealing(&key)).await;
+    assert!(matches!(
+        retry_finds(fx, &idem).await,
+        IdempotencyClaim::Purged { .. }
+    ));
 }
 
 /// The token of a claim that must have been `Claimed`.

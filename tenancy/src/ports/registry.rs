@@ -75,7 +75,9 @@ pub trait Registry: Send + Sync {
     async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>>;
 
     /// Revokes one key of one tenant; revoking a revoked key is a no-op returning the record.
-    /// Errors: `NotFound` when the tenant has no such key (another tenant's key id included).
+    /// Stored idempotent responses that show the key ([`StoredResponse::reveals`]) are purged
+    /// in the same atomic write. Errors: `NotFound` when the tenant has no such key (another
+    /// tenant's key id included).
     async fn revoke_api_key(
         &self,
         tenant: &TenantId,
@@ -83,28 +85,41 @@ pub trait Registry: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<ApiKeyRecord>;
 
-    /// Revokes every live key of a tenant; returns how many were revoked.
+    /// Revokes every live key of a tenant, and purges every stored idempotent response that
+    /// shows one of its keys, atomically; returns how many keys were revoked.
     async fn revoke_all_api_keys(&self, tenant: &TenantId, at: OffsetDateTime) -> Result<u32>;
 
     /// Records that a key was used (best effort, may be coalesced).
     async fn touch_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<()>;
 
-    /// Claims an idempotency key for a request with `fingerprint`. A completed record or a
-    /// claim younger than `stale_after` is returned as found; an expired record (older than
-    /// its `expires_at`) or a stale claim is taken over. Atomic: of two racing claims exactly
-    /// one gets `Claimed`, whose token is unique to that claim. Adapters may purge records
-    /// past their `expires_at` while claiming, so the store does not grow without bound.
+    /// Claims an idempotency key for a request with `fingerprint`. A completed (or purged)
+    /// record, or a claim made or renewed less than `lease` ago, is returned as found; an
+    /// expired record (past its `expires_at`) or a claim whose lease ran out — its process
+    /// died — is taken over. Atomic: of two racing claims exactly one gets `Claimed`, whose
+    /// token is unique to that claim. Adapters may purge records past their `expires_at` while
+    /// claiming, so the store does not grow without bound.
     async fn claim_idempotency_key(
         &self,
         key: &str,
         fingerprint: &str,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
-        stale_after: time::Duration,
+        lease: time::Duration,
     ) -> Result<IdempotencyClaim>;
 
-    /// Stores the response of the request whose claim of `key` returned `token`.
-    /// Errors: `NotFound` when the key has no record at all; `ConditionFailed` when the record
+    /// Renews the lease of the claim of `key` that returned `token`, as of `now`: a request
+    /// still running keeps its claim from being taken over. Errors: `NotFound` when the key has
+    /// no record; `ConditionFailed` when the record is not that claim any more (taken over
+    /// after its lease ran out, or completed).
+    async fn renew_idempotency_claim(
+        &self,
+        key: &str,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+
+    /// Stores the response of the request whose claim of `key` returned `token`. A response
+    /// that shows an API key already revoked is stored purged. Errors: `NotFound` when the key has no record at all; `ConditionFailed` when the record
     /// is not that claim any more — another request took the stale claim over, or it was
     /// already completed — and nothing is written.
     async fn complete_idempotency_key(

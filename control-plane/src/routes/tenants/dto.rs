@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use tenancy::ports::TenantFilter;
 use tenancy::{
-    Failure, JournalEntry, Origin, OwnerEmail, ResourceArns, ResourceNames, TenantId, TenantName,
-    TenantRecord, TenantStatus, Tier,
+    Failure, JournalEntry, Origin, OwnerEmail, RequestId, ResourceArns, ResourceNames, TenantId,
+    TenantName, TenantRecord, TenantStatus, Tier,
 };
 use time::OffsetDateTime;
 
@@ -38,7 +38,8 @@ pub struct CreateTenantRequest {
 
 impl CreateTenantRequest {
     /// Every field checked; the first invalid one is reported with its name.
-    pub(super) fn validate(self) -> Result<NewTenant, ApiError> {
+    /// `request`: the idempotent request this body came with, if any.
+    pub(super) fn validate(self, request: Option<RequestId>) -> Result<NewTenant, ApiError> {
         let id = TenantId::parse(&required("id", self.id)?)?;
         let name = TenantName::parse(&required("name", self.name)?)?;
         let owner_email = OwnerEmail::parse(&required("owner_email", self.owner_email)?)?;
@@ -49,6 +50,7 @@ impl CreateTenantRequest {
             owner_email,
             tier: self.tier.unwrap_or_default(),
             allowed_origins,
+            request,
         })
     }
 }

@@ -70,23 +70,61 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at);
 ";
 
-/// Brings a `registry.db` created before claims carried a token up to [`SCHEMA`]. Runs inside
-/// the schema's write transaction, so two processes opening one old file cannot both alter it.
+/// Columns added after the first release, each with the DDL that adds it to an older file.
+/// `created_at` of a claim is when it was made or last renewed (its lease runs from there).
+/// `reveals_tenant`/`reveals_key` name the API key a completed response shows; a completed
+/// record whose `response` is NULL was purged when that key was revoked.
+const ADDED_COLUMNS: [(&str, &str); 3] = [
+    ("token", "ALTER TABLE idempotency ADD COLUMN token TEXT"),
+    (
+        "reveals_tenant",
+        "ALTER TABLE idempotency ADD COLUMN reveals_tenant TEXT;
+         CREATE INDEX IF NOT EXISTS idempotency_by_revealed_tenant
+             ON idempotency (reveals_tenant) WHERE reveals_tenant IS NOT NULL",
+    ),
+    (
+        "reveals_key",
+        "ALTER TABLE idempotency ADD COLUMN reveals_key TEXT;
+         CREATE INDEX IF NOT EXISTS idempotency_by_revealed_key
+             ON idempotency (reveals_key) WHERE reveals_key IS NOT NULL",
+    ),
+];
+
+/// Brings an older `registry.db` up to date by adding [`ADDED_COLUMNS`]. Runs in one write
+/// transaction, so two processes opening one old file cannot both alter it.
 pub(crate) fn upgrade(db: &Db) -> Result<()> {
     db.transaction(|tx| {
-        let has_token: bool = tx
-            .query_row(
-                "SELECT count(*) > 0 FROM pragma_table_info('idempotency') WHERE name = 'token'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(sql_err("reading the columns of idempotency records"))?;
-        if !has_token {
-            tx.execute_batch("ALTER TABLE idempotency ADD COLUMN token TEXT")
-                .map_err(sql_err("adding claim tokens to idempotency records"))?;
+        for (column, ddl) in ADDED_COLUMNS {
+            let present: bool = tx
+                .query_row(
+                    "SELECT count(*) > 0 FROM pragma_table_info('idempotency') WHERE name = ?1",
+                    [column],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err("reading the columns of idempotency records"))?;
+            if !present {
+                tx.execute_batch(ddl).map_err(sql_err(format!(
+                    "adding column {column} to idempotency records"
+                )))?;
+            }
         }
         Ok(())
     })
+}
+
+/// Purges the stored responses that show a key of `tenant` (one key, or every key when
+/// `key_id` is `None`): the record stays, completed, so a retry learns that it cannot be
+/// replayed instead of executing again.
+fn purge_revealing(tx: &Connection, tenant: &TenantId, key_id: Option<&str>) -> Result<()> {
+    tx.execute(
+        "UPDATE idempotency SET response = NULL
+         WHERE reveals_tenant = ?1 AND (?2 IS NULL OR reveals_key = ?2) AND state = 'completed'",
+        params![tenant.as_str(), key_id],
+    )
+    .map(drop)
+    .map_err(sql_err(format!(
+        "purging stored responses that show API keys of tenant {tenant}"
+    )))
 }
 
 /// Claims between two purges of expired idempotency records: often enough that the table stays
@@ -375,6 +413,7 @@ impl Registry for EmbeddedRegistry {
             let key = api_key_by_id(tx, &tenant, &key_id)?.ok_or_else(|| {
                 Error::not_found(format!("tenant {tenant} has no API key {key_id}"))
             })?;
+            purge_revealing(tx, &tenant, Some(&key_id))?;
             if key.revoked_at.is_some() {
                 return Ok(key);
             }
@@ -401,6 +440,7 @@ impl Registry for EmbeddedRegistry {
                     params![tenant.as_str(), at],
                 )
                 .map_err(sql_err(format!("revoking the API keys of tenant {tenant}")))?;
+            purge_revealing(tx, &tenant, None)?;
             Ok(u32::try_from(n).unwrap_or(u32::MAX))
         })
         .await
@@ -429,11 +469,11 @@ impl Registry for EmbeddedRegistry {
         fingerprint: &str,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
-        stale_after: time::Duration,
+        lease: time::Duration,
     ) -> Result<IdempotencyClaim> {
         let now_n = to_nanos(now)?;
         let expires_n = to_nanos(expires_at)?;
-        let stale_n = i64::try_from(stale_after.whole_nanoseconds()).unwrap_or(i64::MAX);
+        let lease_n = i64::try_from(lease.whole_nanoseconds()).unwrap_or(i64::MAX);
         let key = key.to_owned();
         let fingerprint = fingerprint.to_owned();
         let purge = self
@@ -455,7 +495,7 @@ impl Registry for EmbeddedRegistry {
                 .map_err(sql_err(format!("reading idempotency key {key}")))?;
             if let Some((found, state, response, created_at, expires)) = existing {
                 let expired = expires <= now_n;
-                let stale = state == "claimed" && now_n.saturating_sub(created_at) >= stale_n;
+                let stale = state == "claimed" && now_n.saturating_sub(created_at) >= lease_n;
                 if !expired && !stale {
                     return match (state.as_str(), response) {
                         ("completed", Some(raw)) => {
@@ -464,14 +504,16 @@ impl Registry for EmbeddedRegistry {
                             })?;
                             Ok(IdempotencyClaim::Completed { fingerprint: found, response })
                         }
+                        ("completed", None) => Ok(IdempotencyClaim::Purged { fingerprint: found }),
                         _ => Ok(IdempotencyClaim::InProgress { fingerprint: found }),
                     };
                 }
             }
             let token = Uuid::new_v4().to_string();
             tx.execute(
-                "INSERT OR REPLACE INTO idempotency (key, fingerprint, state, response, created_at, expires_at, token)
-                 VALUES (?1, ?2, 'claimed', NULL, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO idempotency
+                     (key, fingerprint, state, response, created_at, expires_at, token, reveals_tenant, reveals_key)
+                 VALUES (?1, ?2, 'claimed', NULL, ?3, ?4, ?5, NULL, NULL)",
                 params![key, fingerprint, now_n, expires_n, token],
             )
             .map_err(sql_err(format!("claiming idempotency key {key}")))?;
@@ -493,32 +535,60 @@ impl Registry for EmbeddedRegistry {
         })?;
         let key = key.to_owned();
         let token = token.to_owned();
+        let reveals = response.reveals.clone();
         self.write(move |tx| {
+            // A key revoked before its response could be stored: store it purged at once.
+            let revoked = match &reveals {
+                None => false,
+                Some(k) => {
+                    api_key_by_id(tx, &k.tenant, &k.key_id)?.is_none_or(|r| r.revoked_at.is_some())
+                }
+            };
             let n = tx
                 .execute(
-                    "UPDATE idempotency SET state = 'completed', response = ?3
+                    "UPDATE idempotency SET state = 'completed', response = ?3,
+                         reveals_tenant = ?4, reveals_key = ?5
                      WHERE key = ?1 AND token = ?2 AND state = 'claimed'",
-                    params![key, token, raw],
+                    params![
+                        key,
+                        token,
+                        (!revoked).then_some(raw),
+                        reveals.as_ref().map(|k| k.tenant.as_str().to_owned()),
+                        reveals.as_ref().map(|k| k.key_id.clone()),
+                    ],
                 )
                 .map_err(sql_err(format!("completing idempotency key {key}")))?;
             if n == 1 {
                 return Ok(());
             }
-            let exists: bool = tx
-                .query_row(
-                    "SELECT count(*) > 0 FROM idempotency WHERE key = ?1",
-                    [&key],
-                    |r| r.get(0),
+            not_this_claim(tx, &key)
+        })
+        .await
+    }
+
+    async fn renew_idempotency_claim(
+        &self,
+        key: &str,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let now_n = to_nanos(now)?;
+        let key = key.to_owned();
+        let token = token.to_owned();
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE idempotency SET created_at = max(created_at, ?3)
+                     WHERE key = ?1 AND token = ?2 AND state = 'claimed'",
+                    params![key, token, now_n],
                 )
-                .map_err(sql_err(format!("reading idempotency key {key}")))?;
-            Err(if exists {
-                Error::condition_failed(format!(
-                    "idempotency key {key} is no longer held by this claim \
-                     (completed already, or taken over after going stale); nothing was stored"
-                ))
-            } else {
-                Error::not_found(format!("idempotency key {key} has no claim to complete"))
-            })
+                .map_err(sql_err(format!(
+                    "renewing the claim of idempotency key {key}"
+                )))?;
+            if n == 1 {
+                return Ok(());
+            }
+            not_this_claim(tx, &key)
         })
         .await
     }
@@ -536,4 +606,23 @@ impl Registry for EmbeddedRegistry {
         })
         .await
     }
+}
+
+/// The error for a claim that is not the caller's any more, or no record at all.
+fn not_this_claim(tx: &Connection, key: &str) -> Result<()> {
+    let exists: bool = tx
+        .query_row(
+            "SELECT count(*) > 0 FROM idempotency WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .map_err(sql_err(format!("reading idempotency key {key}")))?;
+    Err(if exists {
+        Error::condition_failed(format!(
+            "idempotency key {key} is no longer held by this claim \
+             (completed already, or taken over after its lease ran out); nothing was written"
+        ))
+    } else {
+        Error::not_found(format!("idempotency key {key} has no claim"))
+    })
 }

@@ -1,0 +1,158 @@
+//! Crashes under idempotent onboarding: the real binary is killed (SIGKILL) at random points
+//! of `POST /tenants?wait=true` with an `Idempotency-Key`, restarted on the same data
+//! directory, and the same request retried. The retry must get that request's outcome — the
+//! tenant it created — within the claim lease, never `tenant_exists` for its own tenant.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::tenant_body;
+
+const TOKEN: &str = "crash-test-operator-token";
+const LEASE: Duration = Duration::from_secs(1);
+/// Onboardings killed, each at its own point.
+const CRASHES: u64 = 10;
+
+/// The control plane binary on the data directory, serving on a port of its own.
+struct Server {
+    child: Child,
+    base: String,
+    /// Kept open: the binary prints more after its banner, and a closed pipe would kill it.
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_control-plane"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SPOTLIGHT_DATA_DIR", dir)
+            .env("SPOTLIGHT_CONTROL_PLANE_ADDR", "127.0.0.1:0")
+            .env("SPOTLIGHT_OPERATOR_TOKEN", TOKEN)
+            .env(
+                "SPOTLIGHT_IDEMPOTENCY_LEASE_SECS",
+                LEASE.as_secs().to_string(),
+            )
+            .env("SPOTLIGHT_CONFIG", dir.join("absent.toml"))
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("control-plane binary starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut banner = String::new();
+        stdout.read_line(&mut banner).unwrap();
+        let base = banner
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|u| u.starts_with("http://"))
+            .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
+            .to_owned();
+        Server {
+            child,
+            base,
+            _stdout: stdout,
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// The points to kill at, spread over an onboarding (about 10 ms on the embedded backend) and
+/// a little past it: a fixed-seed xorshift, so a failure can be replayed.
+fn kill_points() -> Vec<Duration> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..CRASHES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            Duration::from_micros(x % 30_000)
+        })
+        .collect()
+}
+
+async fn onboard(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("{base}/tenants?wait=true"))
+        .bearer_auth(TOKEN)
+        .header("Idempotency-Key", format!("onboard-{id}"))
+        .json(&tenant_body(id))
+        .send()
+        .await
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_onboarding_killed_at_random_points_and_retried_with_its_key_gets_its_tenant_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut server = Server::start(dir.path());
+    for (i, point) in kill_points().into_iter().enumerate() {
+        let id = format!("crashed-{i}");
+        let first = tokio::spawn({
+            let (client, base, id) = (client.clone(), server.base.clone(), id.clone());
+            async move { onboard(&client, &base, &id).await }
+        });
+        tokio::time::sleep(point).await;
+        server.kill();
+        let _ = first.await;
+
+        server = Server::start(dir.path());
+        let retrying_since = Instant::now();
+        let (status, body) = loop {
+            let response = onboard(&client, &server.base, &id).await.unwrap();
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap();
+            if status == StatusCode::CONFLICT && body["error"]["code"] == "idempotency_key_in_use" {
+                // The dead process's claim, until its lease runs out.
+                assert!(
+                    retrying_since.elapsed() < LEASE * 4,
+                    "killed after {point:?}: the claim outlived its lease: {body}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            break (status, body);
+        };
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::ACCEPTED,
+            "killed after {point:?}: the retry got {status} {body}"
+        );
+        assert_eq!(body["id"], id.as_str(), "killed after {point:?}: {body}");
+
+        // And the tenant does become active, with one of each resource.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let tenant: serde_json::Value = client
+                .get(format!("{}/tenants/{id}", server.base))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if tenant["status"] == "active" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "killed after {point:?}: tenant never became active: {tenant}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    server.kill();
+}

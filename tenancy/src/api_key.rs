@@ -292,6 +292,7 @@ pub fn issue(
         expires_at,
         revoked_at: None,
         last_used_at: None,
+        created_by_request: None,
     };
     IssuedKey { key, record }
 }

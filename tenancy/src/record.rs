@@ -178,6 +178,10 @@ pub struct ApiKeyRecord {
     pub expires_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
     pub last_used_at: Option<OffsetDateTime>,
+    /// The idempotent request that issued the key, if it carried an `Idempotency-Key`: a
+    /// retry of that request after a crash revokes the key its dead attempt issued (whose
+    /// secret nobody ever saw) before issuing the one it shows.
+    pub created_by_request: Option<RequestId>,
 }
 
 impl ApiKeyRecord {
@@ -214,6 +218,11 @@ impl RequestId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// An id as a backend stored it (`as_str`); adapters only.
+    pub fn from_stored(raw: String) -> Self {
+        RequestId(raw)
     }
 }
 

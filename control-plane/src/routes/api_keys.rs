@@ -22,7 +22,8 @@ use axum::routing::{delete, post};
 use serde::{Deserialize, Serialize};
 use tenancy::api_key::{self, ApiKeyId, KeyRejection};
 use tenancy::{
-    ApiKeyKind, ApiKeyRecord, ErrorKind, RevealedKey, TenantId, TenantRecord, TenantStatus,
+    ApiKeyKind, ApiKeyRecord, ErrorKind, RequestId, RevealedKey, TenantId, TenantRecord,
+    TenantStatus,
 };
 use time::OffsetDateTime;
 
@@ -219,7 +220,11 @@ pub async fn create_api_key(
     refuse_if_offboarded(&tenant)?;
 
     idempotent.begin();
-    let issued = api_key::issue(&state.api_keys, &id, request.kind, now, request.expires_at);
+    if let Some(request_id) = idempotent.id() {
+        revoke_unseen_keys(&state, &id, &request_id).await?;
+    }
+    let mut issued = api_key::issue(&state.api_keys, &id, request.kind, now, request.expires_at);
+    issued.record.created_by_request = idempotent.id();
     registry.put_api_key(&issued.record).await?;
 
     // Offboarding moves the tenant to `deprovisioning` before it revokes every key. If that
@@ -380,6 +385,21 @@ fn check_expiry(expires_at: OffsetDateTime, now: OffsetDateTime) -> ApiResult<()
         return Ok(());
     };
     Err(tenancy::InvalidInput::new("expires_at", reason).into())
+}
+
+/// Revokes the live keys an earlier attempt of this very request issued: that attempt's
+/// process died before anyone saw their secret (a completed attempt is replayed and never gets
+/// here), so nobody can use them, and a live key nobody holds has no business existing.
+async fn revoke_unseen_keys(state: &AppState, id: &TenantId, request: &RequestId) -> ApiResult<()> {
+    let registry = state.registry();
+    let now = OffsetDateTime::now_utc();
+    for key in registry.list_api_keys(id).await? {
+        if key.created_by_request.as_ref() == Some(request) && key.revoked_at.is_none() {
+            registry.revoke_api_key(id, &key.key_id, now).await?;
+            tracing::warn!(tenant = %id, key_id = %key.key_id, "revoked an API key whose issuing request died before showing it");
+        }
+    }
+    Ok(())
 }
 
 /// The tenant, or 404 `tenant_not_found`.

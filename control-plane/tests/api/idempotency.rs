@@ -400,3 +400,53 @@ async fn offboarding_purges_the_stored_responses_that_show_the_tenants_keys() {
         .await;
     assert_error(after, StatusCode::GONE, "idempotent_response_purged").await;
 }
+
+#[tokio::test]
+async fn a_key_issued_by_a_request_that_died_unseen_is_revoked_when_the_request_is_retried() {
+    let app = TestApp::spawn().await;
+    app.onboard("orphaned").await;
+    let body = json!({"kind": "secret"});
+    let path = "/tenants/orphaned/api-keys";
+    // What the dead attempt left: a live key recorded under the request's id, its secret
+    // never shown, and no stored response (its claim's lease ran out).
+    let fingerprint = control_plane::idempotency::fingerprint(
+        &axum::http::Method::POST,
+        path,
+        None,
+        &serde_json::to_vec(&body).unwrap(),
+    );
+    let request = tenancy::RequestId::of("control-plane:k-orphan", &fingerprint);
+    let tenant = tenancy::TenantId::parse("orphaned").unwrap();
+    let mut orphan = tenancy::api_key::issue(
+        &app.state.api_keys,
+        &tenant,
+        tenancy::ApiKeyKind::Secret,
+        time::OffsetDateTime::now_utc(),
+        None,
+    );
+    orphan.record.created_by_request = Some(request.clone());
+    app.state
+        .registry()
+        .put_api_key(&orphan.record)
+        .await
+        .unwrap();
+    // A key of another request of the same tenant is left alone.
+    let (_, other) = json_of(app.post(path, &body).await).await;
+
+    let (status, issued) = json_of(app.with_idempotency_key("k-orphan", path, &body).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let keys = app.state.registry().list_api_keys(&tenant).await.unwrap();
+    let state_of = |key_id: &str| {
+        let key = keys.iter().find(|k| k.key_id == key_id).unwrap();
+        (key.revoked_at.is_some(), key.created_by_request.clone())
+    };
+    assert_eq!(
+        state_of(&orphan.record.key_id),
+        (true, Some(request.clone()))
+    );
+    assert_eq!(
+        state_of(issued["key_id"].as_str().unwrap()),
+        (false, Some(request))
+    );
+    assert_eq!(state_of(other["key_id"].as_str().unwrap()), (false, None));
+}

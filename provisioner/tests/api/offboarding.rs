@@ -148,6 +148,7 @@ async fn offboarding_revokes_every_api_key_of_the_tenant() {
             expires_at: None,
             revoked_at: None,
             last_used_at: None,
+            created_by_request: None,
         };
         env.backend.registry.put_api_key(&key).await.unwrap();
     }

@@ -11,7 +11,8 @@ use crate::id::TenantId;
 use crate::lifecycle::{TenantStatus, Transition};
 use crate::ports::registry::TenantFilter;
 use crate::record::{
-    ApiKeyKind, ApiKeyRecord, IdempotencyClaim, RevealedKey, StoredResponse, TenantRecord,
+    ApiKeyKind, ApiKeyRecord, IdempotencyClaim, RequestId, RevealedKey, StoredResponse,
+    TenantRecord,
 };
 
 async fn created(fx: &Fixture, what: &str) -> TenantRecord {
@@ -334,6 +335,7 @@ fn api_key(fx: &Fixture, tenant: &TenantId, what: &str, created_s: i64) -> ApiKe
         expires_at: Some(at(1_000_000)),
         revoked_at: None,
         last_used_at: None,
+        created_by_request: Some(RequestId::of(&fx.name("request"), what)),
     }
 }
 

@@ -70,23 +70,35 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at);
 ";
 
-/// Columns added after the first release, each with the DDL that adds it to an older file.
+/// Columns added after the first release — (table, column, the DDL that adds it to an older
+/// file). `api_keys.request` is the idempotent request that issued a key.
 /// `created_at` of a claim is when it was made or last renewed (its lease runs from there).
 /// `reveals_tenant`/`reveals_key` name the API key a completed response shows; a completed
 /// record whose `response` is NULL was purged when that key was revoked.
-const ADDED_COLUMNS: [(&str, &str); 3] = [
-    ("token", "ALTER TABLE idempotency ADD COLUMN token TEXT"),
+const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
     (
+        "idempotency",
+        "token",
+        "ALTER TABLE idempotency ADD COLUMN token TEXT",
+    ),
+    (
+        "idempotency",
         "reveals_tenant",
         "ALTER TABLE idempotency ADD COLUMN reveals_tenant TEXT;
          CREATE INDEX IF NOT EXISTS idempotency_by_revealed_tenant
              ON idempotency (reveals_tenant) WHERE reveals_tenant IS NOT NULL",
     ),
     (
+        "idempotency",
         "reveals_key",
         "ALTER TABLE idempotency ADD COLUMN reveals_key TEXT;
          CREATE INDEX IF NOT EXISTS idempotency_by_revealed_key
              ON idempotency (reveals_key) WHERE reveals_key IS NOT NULL",
+    ),
+    (
+        "api_keys",
+        "request",
+        "ALTER TABLE api_keys ADD COLUMN request TEXT",
     ),
 ];
 
@@ -94,18 +106,17 @@ const ADDED_COLUMNS: [(&str, &str); 3] = [
 /// transaction, so two processes opening one old file cannot both alter it.
 pub(crate) fn upgrade(db: &Db) -> Result<()> {
     db.transaction(|tx| {
-        for (column, ddl) in ADDED_COLUMNS {
+        for (table, column, ddl) in ADDED_COLUMNS {
             let present: bool = tx
                 .query_row(
-                    "SELECT count(*) > 0 FROM pragma_table_info('idempotency') WHERE name = ?1",
-                    [column],
+                    "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                    [table, column],
                     |r| r.get(0),
                 )
-                .map_err(sql_err("reading the columns of idempotency records"))?;
+                .map_err(sql_err(format!("reading the columns of {table}")))?;
             if !present {
-                tx.execute_batch(ddl).map_err(sql_err(format!(
-                    "adding column {column} to idempotency records"
-                )))?;
+                tx.execute_batch(ddl)
+                    .map_err(sql_err(format!("adding column {column} to {table}")))?;
             }
         }
         Ok(())
@@ -349,7 +360,7 @@ impl Registry for EmbeddedRegistry {
         );
         self.write(move |tx| {
             match tx.execute(
-                &format!("INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                &format!("INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
                 params![
                     key.key_id,
                     key.tenant.as_str(),
@@ -359,7 +370,8 @@ impl Registry for EmbeddedRegistry {
                     times.0,
                     times.1,
                     times.2,
-                    times.3
+                    times.3,
+                    key.created_by_request.as_ref().map(|r| r.as_str().to_owned()),
                 ],
             ) {
                 Err(e) if is_unique_violation(&e) => Err(Error::already_exists(format!(

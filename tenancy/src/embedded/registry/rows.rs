@@ -9,7 +9,9 @@ use crate::embedded::sqlite::sql_err;
 use crate::embedded::timestamps::{from_nanos, to_nanos};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
-use crate::record::{ApiKeyKind, ApiKeyRecord, JournalEntry, JournalPhase, TenantRecord};
+use crate::record::{
+    ApiKeyKind, ApiKeyRecord, JournalEntry, JournalPhase, RequestId, TenantRecord,
+};
 
 pub(super) fn phase_str(p: JournalPhase) -> &'static str {
     match p {
@@ -113,7 +115,7 @@ pub(super) fn read_journal(r: &Row<'_>) -> rusqlite::Result<JournalEntry> {
 }
 
 pub(super) const API_KEY_COLUMNS: &str =
-    "key_id, tenant, hash, kind, prefix, created_at, expires_at, revoked_at, last_used_at";
+    "key_id, tenant, hash, kind, prefix, created_at, expires_at, revoked_at, last_used_at, request";
 
 pub(super) fn opt_time(v: Option<i64>) -> rusqlite::Result<Option<OffsetDateTime>> {
     v.map(from_nanos).transpose()
@@ -136,6 +138,7 @@ pub(super) fn read_api_key(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
         expires_at: opt_time(r.get(6)?)?,
         revoked_at: opt_time(r.get(7)?)?,
         last_used_at: opt_time(r.get(8)?)?,
+        created_by_request: r.get::<_, Option<String>>(9)?.map(RequestId::from_stored),
     })
 }
 

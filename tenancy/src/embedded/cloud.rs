@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS tables (
     spec         TEXT NOT NULL,
     created_at   INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS tables_by_group ON tables (tenant_group);
 ";
 
 pub(crate) const FILE_NAME: &str = "cloud.db";

@@ -130,8 +130,15 @@ impl Inner {
         })
     }
 
+    /// The tenant file of a resolved table. `NotFound` when the file is gone: the table's
+    /// tenant lost its last table (and so the file) after the table was resolved.
     fn file(&self, resolved: &Resolved) -> Result<Db> {
-        self.files.get(&resolved.group)
+        self.files.get(&resolved.group).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => {
+                Error::not_found(format!("table {} does not exist", resolved.name))
+            }
+            _ => e,
+        })
     }
 
     /// Resolves every table of a transaction; they must all live in one tenant file, because

@@ -8,11 +8,14 @@
 //!                    deployment (prefix) the directory belongs to
 //! cloud.db           the embedded cloud account: key vault keys, roles, table catalog
 //! master.key         32 random bytes (mode 0600) wrapping every tenant key
-//! tables/{group}.db  one file per tenant holding that tenant's tables
+//! tables/{group}.db  one file per tenant holding that tenant's tables; removed (with its
+//!                    -wal and -shm) when the tenant's last table is deleted
 //! ```
 //!
 //! The directory is made private at open (0700; an existing directory open to other users is
-//! tightened, with a warning), since the files SQLite creates inside take the process umask.
+//! tightened, with a warning). Every database file is mode 0600 whatever the umask: created so
+//! before SQLite opens it, with `-wal` and `-shm` taking its mode; an existing one open to
+//! others is tightened at open, with a warning.
 //!
 //! Modules: `sqlite` (connections, blocking calls, error mapping), `private_file` (private
 //! directories and atomically published secret files, also used by the control plane), `master_key`,

@@ -62,6 +62,53 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Makes the file at `path` readable and writable only by its owner: when `create` and the file
+/// is missing, it is created empty with mode 0600; an existing file whose mode grants anything
+/// to group or others is tightened to 0600, with a warning (like [`create_private_dir`]).
+/// Returns whether the file exists.
+///
+/// For database files: SQLite creates its files with the process umask (typically 0644), and
+/// gives the `-wal` and `-shm` files it creates the mode of the database file, so a database
+/// created here keeps its logs private too. The descriptor of a created file is closed at once
+/// and an existing file is never opened (only `stat` and `chmod` by path): closing any
+/// descriptor of a file drops every POSIX lock this process holds on it, which would silently
+/// release the locks of a SQLite connection to that file.
+///
+/// Errors: the I/O error of creating the file, reading its mode or changing it.
+pub(crate) fn restrict_file(path: &Path, create: bool) -> io::Result<bool> {
+    if create {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_FILE_MODE)
+            .open(path)
+        {
+            Ok(created) => {
+                drop(created);
+                return Ok(true);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match fs::metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = format!("{mode:o}"),
+                    "database file was open to other users; restricting it to 600"
+                );
+                fs::set_permissions(path, fs::Permissions::from_mode(PRIVATE_FILE_MODE))?;
+            }
+            Ok(true)
+        }
+    }
+}
+
 /// Publishes `contents` at `path` with mode 0600, unless a file is already there.
 ///
 /// Returns [`Published::Created`] when this call published, or the existing file's contents.
@@ -115,9 +162,12 @@ fn write_synced(path: &Path, contents: &[u8]) -> io::Result<()> {
 
 /// Flushes a directory entry change (best effort: not every filesystem allows it).
 fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    let _ = try_sync_dir(dir);
+}
+
+/// Flushes a directory entry change (a created, linked or removed name), reporting failure.
+pub(crate) fn try_sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -153,6 +203,28 @@ mod tests {
         fs::write(&path, b"x").unwrap();
         let err = create_private_dir(&path).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_restricted_file_is_created_private_or_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        assert!(
+            !restrict_file(&path, false).unwrap(),
+            "missing and not created"
+        );
+        assert!(!path.exists());
+        assert!(restrict_file(&path, true).unwrap());
+        assert_eq!(mode(&path), 0o600);
+        fs::write(&path, b"kept").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(restrict_file(&path, true).unwrap());
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            b"kept",
+            "an existing file is not truncated"
+        );
     }
 
     #[test]

@@ -6,17 +6,26 @@
 //! beside one writer; writers start with `BEGIN IMMEDIATE` so that two processes never both
 //! hold a read lock and then deadlock upgrading it; `busy_timeout` makes a writer wait for the
 //! other instead of failing at once.
+//!
+//! Every database file is private to the process owner (mode 0600), `-wal` and `-shm`
+//! included; see [`open_connection`].
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
+use crate::embedded::private_file::restrict_file;
 use crate::error::{Error, ErrorKind, Result};
 
 /// How long a connection waits for another writer before giving up with `Unavailable`.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest pause between two attempts of an open-time statement that found the file busy.
+const MAX_OPEN_PAUSE: Duration = Duration::from_millis(50);
+/// Suffixes of the files SQLite keeps beside a database in WAL mode.
+pub(crate) const WAL_SUFFIXES: [&str; 2] = ["-wal", "-shm"];
 
 /// One SQLite connection, shared by the adapters of this process. rusqlite connections are
 /// blocking and not `Sync`; the mutex serialises this process's use of it, and
@@ -36,7 +45,17 @@ impl Db {
     /// Opens (creating if needed) the database at `path`, configures it and applies `schema`
     /// (idempotent DDL) in one immediate transaction.
     pub(crate) fn open(path: &Path, schema: &str) -> Result<Db> {
-        let mut conn = open_connection(path)?;
+        Db::configure(open_connection(path)?, path, schema)
+    }
+
+    /// Opens the existing database at `path`, never creating it.
+    ///
+    /// Errors: `NotFound` when there is no file at `path`; otherwise as [`Db::open`].
+    pub(crate) fn open_existing(path: &Path) -> Result<Db> {
+        Db::configure(connect(path, false)?, path, "")
+    }
+
+    fn configure(mut conn: Connection, path: &Path, schema: &str) -> Result<Db> {
         if !schema.is_empty() {
             let tx = immediate(&mut conn, path)?;
             tx.execute_batch(schema).map_err(sql_err(format!(
@@ -125,28 +144,107 @@ where
 /// timeout so concurrent writers queue instead of failing, and `secure_delete`, which zeroes
 /// deleted and overwritten content instead of leaving it in free space — destroyed key
 /// material and deleted tenant data must not be recoverable from the files.
+///
+/// The file is created (if missing) with mode 0600 before SQLite opens it, and SQLite gives the
+/// `-wal` and `-shm` files it creates the database file's mode, so none of them is readable by
+/// other users whatever the umask. An existing database, `-wal` or `-shm` file open to group or
+/// others (a data directory from before this rule) is tightened to 0600 with a warning.
+///
+/// Switching a fresh file to WAL takes an exclusive lock without going through the busy
+/// handler, so when another connection is switching or reading the same fresh file at that
+/// moment (two processes opening a fresh data directory together) SQLite reports
+/// `SQLITE_BUSY` at once. Open-time statements are therefore retried while busy, with short
+/// pauses, until [`BUSY_TIMEOUT`] has passed; then the last error is returned (`Unavailable`,
+/// retryable).
 pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
+    connect(path, true)
+}
+
+/// [`open_connection`], creating the file only when `create`; `NotFound` when it is missing
+/// and may not be created.
+fn connect(path: &Path, create: bool) -> Result<Connection> {
     let what = || format!("opening {}", path.display());
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sql_err(what()))?;
+    let io_err = |e: std::io::Error| Error::unavailable(format!("{}: {e}", what())).with_source(e);
+    if !restrict_file(path, create).map_err(io_err)? {
+        return Err(Error::not_found(format!(
+            "{} does not exist",
+            path.display()
+        )));
+    }
+    for suffix in WAL_SUFFIXES {
+        restrict_file(&companion(path, suffix), false).map_err(io_err)?;
+    }
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        // Removed between the check above and SQLite's open.
+        if !create && error_code(&e) == Some(ErrorCode::CannotOpen) && !path.exists() {
+            Error::not_found(format!("{} does not exist", path.display())).with_source(e)
+        } else {
+            sql_err(what())(e)
+        }
+    })?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err(what()))?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(sql_err(what()))?;
+    let mode: String = retry_while_busy(BUSY_TIMEOUT, || {
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+    })
+    .map_err(sql_err(what()))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::unavailable(format!(
             "{} refused WAL mode (got {mode})",
             path.display()
         )));
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")
-        .map_err(sql_err(what()))?;
+    retry_while_busy(BUSY_TIMEOUT, || {
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
+        )
+    })
+    .map_err(sql_err(what()))?;
     Ok(conn)
+}
+
+/// The path of a file SQLite keeps beside the database at `path`: `{path}{suffix}`.
+pub(crate) fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Runs `f` until it succeeds or fails with something other than busy / locked, pausing
+/// between attempts (1 ms, doubling up to [`MAX_OPEN_PAUSE`]); once `timeout` has passed since
+/// the first attempt, the busy error is returned.
+fn retry_while_busy<T>(
+    timeout: Duration,
+    mut f: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && started.elapsed() < timeout => {
+                std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
+                pause = (pause * 2).min(MAX_OPEN_PAUSE);
+            }
+            result => return result,
+        }
+    }
+}
+
+fn error_code(e: &rusqlite::Error) -> Option<ErrorCode> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        error_code(e),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Starts a write transaction that takes the write lock up front (`BEGIN IMMEDIATE`).
@@ -273,6 +371,93 @@ mod tests {
         let kind = sql_err("test")(e).kind();
         assert_eq!(kind, ErrorKind::Unavailable);
         assert!(kind.is_retryable());
+    }
+
+    fn busy() -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None)
+    }
+
+    #[test]
+    fn open_time_statements_are_retried_while_busy() {
+        let mut calls = 0;
+        let out = retry_while_busy(BUSY_TIMEOUT, || {
+            calls += 1;
+            if calls < 3 { Err(busy()) } else { Ok(calls) }
+        });
+        assert_eq!(out.unwrap(), 3);
+    }
+
+    #[test]
+    fn a_busy_error_is_returned_once_the_timeout_has_passed() {
+        let started = Instant::now();
+        let timeout = Duration::from_millis(30);
+        let e = retry_while_busy(timeout, || Err::<(), _>(busy())).unwrap_err();
+        assert!(is_busy(&e), "{e}");
+        assert!(started.elapsed() >= timeout);
+        let mut calls = 0;
+        let other = retry_while_busy(timeout, || {
+            calls += 1;
+            Err::<(), _>(rusqlite::Error::InvalidQuery)
+        });
+        assert!(other.is_err());
+        assert_eq!(calls, 1, "errors other than busy are not retried");
+    }
+
+    #[test]
+    fn connections_opening_one_fresh_file_at_once_all_get_wal() {
+        // Each round races four connections (as four processes would) to switch one fresh
+        // file to WAL; without retrying busy switches, some rounds fail.
+        for _ in 0..25 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db");
+            let start = std::sync::Barrier::new(4);
+            std::thread::scope(|s| {
+                let opens: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            open_connection(&path)
+                        })
+                    })
+                    .collect();
+                for open in opens {
+                    let conn = open.join().unwrap().unwrap();
+                    let mode: String = conn
+                        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                        .unwrap();
+                    assert_eq!(mode, "wal");
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn database_files_and_their_logs_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = open_connection(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        for file in [
+            path.clone(),
+            companion(&path, "-wal"),
+            companion(&path, "-shm"),
+        ] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+    }
+
+    #[test]
+    fn opening_an_existing_database_never_creates_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let err = Db::open_existing(&path).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert!(!path.exists());
+        drop(Db::open(&path, "").unwrap());
+        Db::open_existing(&path).unwrap();
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! lock while they change the tenant file, so they are serialised across processes; a crash
 //! between the two commits leaves at most an orphaned SQLite table that no catalog row points
 //! at, which the next create of that name drops.
+//!
+//! Deleting a tenant's last table also removes its file (`.db`, `-wal`, `-shm`), under the same
+//! lock; see `tenant_files` for why other processes holding the file open are safe.
 
 use std::sync::Arc;
 
@@ -168,7 +171,7 @@ impl TableAdmin for EmbeddedTableAdmin {
                 // The tenant file is changed while the catalog's write lock is held, so no other
                 // create or delete of this name can interleave.
                 files
-                    .get(&group)?
+                    .get_or_create(&group)?
                     .transaction(|ttx| ttx.execute_batch(&ddl(&name)).map_err(sql_err(what())))?;
                 Ok(TableInfo {
                     spec,
@@ -220,13 +223,32 @@ impl TableAdmin for EmbeddedTableAdmin {
                     .ok_or_else(|| Error::not_found(format!("table {name} does not exist")))?;
                 // Drop the data first: a crash before the catalog commit leaves a catalog entry
                 // whose deletion can simply be repeated, never data nobody can find.
-                files.get(&group)?.transaction(|ttx| {
-                    ttx.execute_batch(&format!("DROP TABLE IF EXISTS {}", sql_table(&name)))
-                        .map_err(sql_err(what()))
-                })?;
+                match files.get(&group) {
+                    Ok(file) => file.transaction(|ttx| {
+                        ttx.execute_batch(&format!("DROP TABLE IF EXISTS {}", sql_table(&name)))
+                            .map_err(sql_err(what()))
+                    })?,
+                    // Removed by an earlier deletion of the group's last table that did not
+                    // commit to the catalog: nothing left to drop.
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
                 tx.execute("DELETE FROM tables WHERE name = ?1", [&name])
-                    .map(drop)
-                    .map_err(sql_err(what()))
+                    .map_err(sql_err(what()))?;
+                let others: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM tables WHERE tenant_group = ?1",
+                        [&group],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql_err(what()))?;
+                if others == 0 {
+                    // The group's last table: remove its file while the catalog lock is still
+                    // held, so no create of the group interleaves. If the catalog commit then
+                    // fails, the entry stays and its deletion is repeated as above.
+                    files.remove(&group)?;
+                }
+                Ok(())
             })
             .await
     }

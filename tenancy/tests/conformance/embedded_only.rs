@@ -571,3 +571,304 @@ async fn fixture_tables_have_the_shape_of_the_tenant_plan() {
     assert_eq!(spec.point_in_time_recovery, planned.point_in_time_recovery);
     assert_eq!(spec.sse_key, planned.sse_key);
 }
+
+/// A tenant's database file and its write-ahead log and shared-memory files.
+fn tenant_files(dir: &std::path::Path, tenant: &str) -> [std::path::PathBuf; 3] {
+    let db = dir.join("tables").join(format!("{tenant}.db"));
+    let log = |suffix: &str| {
+        let mut name = db.clone().into_os_string();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    [log(""), log("-wal"), log("-shm")]
+}
+
+async fn put_marker(backend: &tenancy::Backend, table: &str) -> Item {
+    let mut item = Item::new(ItemKey::new("USER#u-1234", "profile"));
+    item.attrs.insert("name".into(), json!("Ada"));
+    backend
+        .items
+        .put(table, &item, Condition::None)
+        .await
+        .unwrap();
+    item
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offboarding_removes_the_tenants_database_file_and_its_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let (app, _) = fx.tenant_table("tn", "app").await;
+    let (events, _) = fx.tenant_table("tn", "events").await;
+    let (neighbour, _) = fx.tenant_table("other", "app").await;
+    for table in [&app, &events, &neighbour] {
+        put_marker(&fx.backend, table).await;
+    }
+    let files = tenant_files(dir.path(), &fx.name("tn"));
+    for file in &files {
+        assert!(
+            file.exists(),
+            "{} exists while the tenant has tables",
+            file.display()
+        );
+    }
+
+    fx.backend.tables.delete_table(&app).await.unwrap();
+    fx.backend.tables.delete_table(&events).await.unwrap();
+    for file in &files {
+        assert!(
+            !file.exists(),
+            "{} is left after offboarding",
+            file.display()
+        );
+    }
+    assert!(
+        tenant_files(dir.path(), &fx.name("other"))[0].exists(),
+        "another tenant's file is kept"
+    );
+    let kept = ItemKey::new("USER#u-1234", "profile");
+    assert!(
+        fx.backend
+            .items
+            .get(&neighbour, &kept)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let gone = fx.backend.items.get(&app, &kept).await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
+    assert!(
+        !files[0].exists(),
+        "an item call does not re-create the file"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_one_of_a_tenants_two_tables_keeps_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let (app, _) = fx.tenant_table("tn", "app").await;
+    let (events, _) = fx.tenant_table("tn", "events").await;
+    put_marker(&fx.backend, &app).await;
+    let item = put_marker(&fx.backend, &events).await;
+    fx.backend.tables.delete_table(&app).await.unwrap();
+    assert!(tenant_files(dir.path(), &fx.name("tn"))[0].exists());
+    assert_eq!(
+        fx.backend.items.get(&events, &item.key).await.unwrap(),
+        Some(item)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_whose_file_was_removed_can_get_tables_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let (first, _) = fx.tenant_table("tn", "app").await;
+    put_marker(&fx.backend, &first).await;
+    fx.backend.tables.delete_table(&first).await.unwrap();
+    let file = &tenant_files(dir.path(), &fx.name("tn"))[0];
+    assert!(!file.exists());
+
+    let (again, _) = fx.tenant_table("tn", "again").await;
+    let item = put_marker(&fx.backend, &again).await;
+    assert_eq!(
+        fx.backend.items.get(&again, &item.key).await.unwrap(),
+        Some(item)
+    );
+    assert!(file.exists());
+    let old = fx.backend.items.get(&first, &ItemKey::new("P", "S")).await;
+    assert_eq!(old.unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_opener_holding_a_removed_file_finds_its_table_gone_and_can_recreate_the_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let other = embedded::open(&options(dir.path())).unwrap();
+    let (table, _) = fx.tenant_table("tn", "app").await;
+    let item = put_marker(&other, &table).await;
+    assert!(
+        other.items.get(&table, &item.key).await.unwrap().is_some(),
+        "the other opener has the tenant file open"
+    );
+
+    fx.backend.tables.delete_table(&table).await.unwrap();
+    let file = &tenant_files(dir.path(), &fx.name("tn"))[0];
+    assert!(!file.exists());
+    let gone = other.items.get(&table, &item.key).await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
+    assert!(
+        !file.exists(),
+        "the other opener did not re-create the file"
+    );
+
+    let key = other.keys.create_key(&fx.key_spec("again")).await.unwrap();
+    let spec = fx.table_spec("tn-again", Some("tn"), Some(key.arn));
+    other.tables.create_table(&spec).await.unwrap();
+    let item = put_marker(&other, &spec.name).await;
+    assert_eq!(
+        other.items.get(&spec.name, &item.key).await.unwrap(),
+        Some(item.clone())
+    );
+    assert_eq!(
+        fx.backend.items.get(&spec.name, &item.key).await.unwrap(),
+        Some(item),
+        "the new table is in the file on disk, not in the removed one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opener_holding_a_removed_file_uses_the_file_created_anew_by_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+    let other = embedded::open(&options(dir.path())).unwrap();
+    let (table, _) = fx.tenant_table("tn", "app").await;
+    put_marker(&other, &table).await;
+
+    fx.backend.tables.delete_table(&table).await.unwrap();
+    let (again, _) = fx.tenant_table("tn", "again").await;
+    let item = put_marker(&other, &again).await;
+    assert_eq!(
+        fx.backend.items.get(&again, &item.key).await.unwrap(),
+        Some(item.clone()),
+        "the other opener wrote into the new file"
+    );
+    assert_eq!(
+        other.items.get(&again, &item.key).await.unwrap(),
+        Some(item)
+    );
+}
+
+const PRIVATE_FILES_CHILD_DIR: &str = "SPOTLIGHT_CONFORMANCE_PRIVATE_FILES_DIR";
+
+#[test]
+fn every_file_in_the_data_directory_is_private_even_under_a_permissive_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    // std cannot set a umask (and unsafe code is forbidden), so the check runs in a child
+    // started by a shell that sets it.
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$0\" \"$@\"")
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "embedded_only::private_files_child_body",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PRIVATE_FILES_CHILD_DIR, dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("CHECKED "),
+        "the child ran the check:\n{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the body of a child process of every_file_in_the_data_directory_is_private_even_under_a_permissive_umask"]
+async fn private_files_child_body() {
+    let Some(dir) = std::env::var_os(PRIVATE_FILES_CHILD_DIR) else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    let probe = tempfile::tempdir().unwrap();
+    std::fs::write(probe.path().join("probe"), b"").unwrap();
+    let probe_mode = std::fs::metadata(probe.path().join("probe"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        probe_mode & 0o777,
+        0o644,
+        "the umask lets others read new files"
+    );
+
+    let fx = Fixture::new(embedded::open(&options(dir)).unwrap());
+    let (table, _) = fx.tenant_table("tn", "app").await;
+    put_marker(&fx.backend, &table).await;
+    let at = tenancy::conformance::support::at;
+    fx.backend
+        .registry
+        .claim_idempotency_key("k", "fp", at(0), at(100), time::Duration::minutes(5))
+        .await
+        .unwrap();
+
+    let mut checked = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            let expected = if meta.is_dir() { "700" } else { "600" };
+            assert_eq!(format!("{mode:o}"), expected, "{}", path.display());
+            if meta.is_dir() {
+                pending.push(path.clone());
+            }
+            let relative = path
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            checked.push(relative);
+        }
+    }
+    let tenant_db = format!("tables/{}.db", fx.name("tn"));
+    for expected in ["registry.db", "cloud.db", "master.key", tenant_db.as_str()] {
+        for suffix in ["", "-wal", "-shm"] {
+            if expected == "master.key" && !suffix.is_empty() {
+                continue;
+            }
+            let name = format!("{expected}{suffix}");
+            assert!(checked.contains(&name), "{name} was checked: {checked:?}");
+        }
+    }
+    println!("CHECKED {}", checked.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_files_open_to_others_are_tightened_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (table, tenant) = {
+        let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
+        let (table, _) = fx.tenant_table("tn", "app").await;
+        put_marker(&fx.backend, &table).await;
+        (table, fx.name("tn"))
+    };
+    let tenant_db = tenant_files(dir.path(), &tenant)[0].clone();
+    let registry_log = dir.path().join("registry.db-wal");
+    if !registry_log.exists() {
+        std::fs::write(&registry_log, b"").unwrap();
+    }
+    let open_to_others = [
+        dir.path().join("registry.db"),
+        registry_log,
+        dir.path().join("cloud.db"),
+        tenant_db,
+    ];
+    for file in &open_to_others {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let backend = embedded::open(&options(dir.path())).unwrap();
+    assert!(
+        backend
+            .items
+            .get(&table, &ItemKey::new("USER#u-1234", "profile"))
+            .await
+            .unwrap()
+            .is_some(),
+        "the tenant file is opened"
+    );
+    for file in &open_to_others {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}

@@ -14,6 +14,8 @@ async fn offboarding_removes_tables_and_role_and_the_tenants_data_can_no_longer_
     let id = tenant("leaver");
     let active = env.onboard(&id).await;
     let key_id = active.arns.key_id.clone().unwrap();
+    let tenant_file = env.settings.data_dir.join("tables").join(format!("{id}.db"));
+    assert!(tenant_file.exists(), "the tenant's tables live in {tenant_file:?}");
     let secret = env
         .backend
         .keys
@@ -38,6 +40,13 @@ async fn offboarding_removes_tables_and_role_and_the_tenants_data_can_no_longer_
     );
     assert_eq!(deleted.run_id, None);
     env.assert_no_resources(&id).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", tenant_file.display());
+        assert!(
+            !std::path::Path::new(&file).exists(),
+            "{file} outlived offboarding"
+        );
+    }
 
     let key = env.backend.keys.describe_key(&key_id).await.unwrap();
     assert!(

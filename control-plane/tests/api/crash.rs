@@ -3,66 +3,28 @@
 //! directory, and the same request retried. The retry must get that request's outcome — the
 //! tenant it created — within the claim lease, never `tenant_exists` for its own tenant.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::tenant_body;
+use crate::helpers::{Binary, tenant_body};
 
 const TOKEN: &str = "crash-test-operator-token";
 const LEASE: Duration = Duration::from_secs(1);
 /// Onboardings killed, each at its own point.
 const CRASHES: u64 = 10;
 
-/// The control plane binary on the data directory, serving on a port of its own.
-struct Server {
-    child: Child,
-    base: String,
-    /// Kept open: the binary prints more after its banner, and a closed pipe would kill it.
-    _stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_control-plane"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("SPOTLIGHT_DATA_DIR", dir)
-            .env("SPOTLIGHT_CONTROL_PLANE_ADDR", "127.0.0.1:0")
-            .env("SPOTLIGHT_OPERATOR_TOKEN", TOKEN)
-            .env(
-                "SPOTLIGHT_IDEMPOTENCY_LEASE_SECS",
-                LEASE.as_secs().to_string(),
-            )
-            .env("SPOTLIGHT_CONFIG", dir.join("absent.toml"))
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("control-plane binary starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut banner = String::new();
-        stdout.read_line(&mut banner).unwrap();
-        let base = banner
-            .trim()
-            .rsplit(' ')
-            .next()
-            .filter(|u| u.starts_with("http://"))
-            .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
-            .to_owned();
-        Server {
-            child,
-            base,
-            _stdout: stdout,
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
+/// The control plane binary on the data directory, with a short claim lease.
+fn start(dir: &std::path::Path) -> Binary {
+    let lease = LEASE.as_secs().to_string();
+    Binary::start(
+        dir,
+        &[
+            ("SPOTLIGHT_OPERATOR_TOKEN", TOKEN),
+            ("SPOTLIGHT_IDEMPOTENCY_LEASE_SECS", &lease),
+            ("RUST_LOG", "error"),
+        ],
+    )
 }
 
 /// The points to kill at, spread over an onboarding (about 10 ms on the embedded backend) and
@@ -98,7 +60,7 @@ async fn onboard(
 async fn an_onboarding_killed_at_random_points_and_retried_with_its_key_gets_its_tenant_back() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let mut server = Server::start(dir.path());
+    let mut server = start(dir.path());
     for (i, point) in kill_points().into_iter().enumerate() {
         let id = format!("crashed-{i}");
         let first = tokio::spawn({
@@ -109,7 +71,7 @@ async fn an_onboarding_killed_at_random_points_and_retried_with_its_key_gets_its
         server.kill();
         let _ = first.await;
 
-        server = Server::start(dir.path());
+        server = start(dir.path());
         let retrying_since = Instant::now();
         let (status, body) = loop {
             let response = onboard(&client, &server.base, &id).await.unwrap();

@@ -397,3 +397,54 @@ impl TestApp {
         panic!("background runs never finished: {:?}", self.state.runs);
     }
 }
+
+/// The built `control-plane` binary serving on a port of its own, configured only by the
+/// environment: a fresh one holding nothing but `PATH`, the data directory, an ephemeral
+/// loopback address, no config file, and `env`.
+pub struct Binary {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:{port}`, read from the start-up banner.
+    pub base: String,
+    /// The rest of its standard output. Kept open: the binary prints more after its banner,
+    /// and a closed pipe would kill it.
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Binary {
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Binary {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_control-plane"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SPOTLIGHT_DATA_DIR", data_dir)
+            .env("SPOTLIGHT_CONTROL_PLANE_ADDR", "127.0.0.1:0")
+            .env("SPOTLIGHT_CONFIG", data_dir.join("absent.toml"))
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("control-plane binary starts");
+        // First line: "Spotlight control plane listening on http://127.0.0.1:PORT".
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut banner = String::new();
+        stdout.read_line(&mut banner).unwrap();
+        let base = banner
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|u| u.starts_with("http://"))
+            .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
+            .to_owned();
+        Binary {
+            child,
+            base,
+            stdout,
+        }
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}

@@ -1,12 +1,12 @@
 //! The `control-plane` binary as an operator runs it: configured only by `SPOTLIGHT_*`
 //! variables, printing its address and a first-run token, and stopping cleanly on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::BufRead;
+use std::process::Command;
 
 use serde_json::json;
 
-use crate::helpers::tenant_body;
+use crate::helpers::{Binary, tenant_body};
 
 #[cfg(unix)]
 #[tokio::test]
@@ -14,30 +14,18 @@ async fn the_binary_runs_from_environment_settings_and_exits_cleanly_on_sigterm(
     use std::os::unix::fs::PermissionsExt;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_control-plane"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("SPOTLIGHT_DATA_DIR", dir.path())
-        .env("SPOTLIGHT_CONTROL_PLANE_ADDR", "127.0.0.1:0")
-        .env("SPOTLIGHT_TABLE_PREFIX", "proc")
-        .env("SPOTLIGHT_KEY_DELETION_WINDOW_DAYS", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("control-plane binary starts");
-
-    // First line: "Spotlight control plane listening on http://127.0.0.1:PORT".
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut banner = String::new();
-    stdout.read_line(&mut banner).unwrap();
-    let base = banner
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|u| u.starts_with("http://"))
-        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
-        .to_owned();
+    let Binary {
+        mut child,
+        base,
+        mut stdout,
+    } = Binary::start(
+        dir.path(),
+        &[
+            ("SPOTLIGHT_TABLE_PREFIX", "proc"),
+            ("SPOTLIGHT_KEY_DELETION_WINDOW_DAYS", "0"),
+            ("RUST_LOG", "warn"),
+        ],
+    );
     let mut rest = String::new();
     for _ in 0..2 {
         stdout.read_line(&mut rest).unwrap();

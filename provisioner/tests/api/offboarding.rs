@@ -14,8 +14,15 @@ async fn offboarding_removes_tables_and_role_and_the_tenants_data_can_no_longer_
     let id = tenant("leaver");
     let active = env.onboard(&id).await;
     let key_id = active.arns.key_id.clone().unwrap();
-    let tenant_file = env.settings.data_dir.join("tables").join(format!("{id}.db"));
-    assert!(tenant_file.exists(), "the tenant's tables live in {tenant_file:?}");
+    let tenant_file = env
+        .settings
+        .data_dir
+        .join("tables")
+        .join(format!("{id}.db"));
+    assert!(
+        tenant_file.exists(),
+        "the tenant's tables live in {tenant_file:?}"
+    );
     let secret = env
         .backend
         .keys

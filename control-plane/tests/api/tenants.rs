@@ -172,6 +172,60 @@ async fn every_invalid_field_is_a_400_naming_the_field() {
 }
 
 #[tokio::test]
+async fn origins_are_stored_once_each_in_the_form_browsers_send() {
+    let app = TestApp::spawn().await;
+    let mut body = tenant_body("origins");
+    body["allowed_origins"] = json!([
+        "https://app.example.com",
+        "https://APP.example.com:443/",
+        "http://app.example.com:80",
+        "https://bücher.example",
+        "https://[::1]:8443",
+    ]);
+    let (status, tenant) = json_of(app.post_tenant(&body).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{tenant}");
+    assert_eq!(
+        tenant["allowed_origins"],
+        json!([
+            "https://app.example.com",
+            "http://app.example.com",
+            "https://xn--bcher-kva.example",
+            "https://[::1]:8443",
+        ])
+    );
+}
+
+#[tokio::test]
+async fn lookalike_values_are_a_400_that_names_the_field_and_the_problem() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (
+            "allowed_origins",
+            json!(["https://x.com:0443"]),
+            "leading zero",
+        ),
+        ("allowed_origins", json!(["https://x..com"]), "empty label"),
+        ("owner_email", json!("<script>@x.co"), "'<'"),
+        ("owner_email", json!("a@-x-.co"), "starts or ends with '-'"),
+        ("name", json!("invoice\u{202E}fdp.exe"), "bidirectional"),
+    ];
+    for (field, value, problem) in cases {
+        let mut body = tenant_body("lookalike");
+        body[field] = value;
+        let error = assert_error(
+            app.post_tenant(&body).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
+        assert_eq!(error["details"]["field"], field, "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(problem), "{field}: {message}");
+    }
+    assert!(app.tenant_ids().await.is_empty());
+}
+
+#[tokio::test]
 async fn malformed_json_unknown_fields_and_wrong_types_get_the_json_error_body() {
     let app = TestApp::spawn().await;
     let send = |body: &'static str| {

@@ -151,3 +151,28 @@ async fn status_of_an_unknown_tenant_exits_non_zero() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
 }
+
+#[tokio::test]
+async fn a_numeric_setting_out_of_its_bounds_stops_the_cli_naming_the_setting() {
+    let env = TestEnv::new();
+    for (variable, value, bounds) in [
+        (
+            "SPOTLIGHT_KEY_DELETION_WINDOW_DAYS",
+            "18446744073709551615",
+            "from 0 to 30",
+        ),
+        ("SPOTLIGHT_KEY_DELETION_WINDOW_DAYS", "-1", "from 0 to 30"),
+        ("SPOTLIGHT_OPEN_TENANT_FILES", "0", "from 1 to 100000"),
+    ] {
+        let out = env.cli_with(
+            &["status", "--tenant", "nobody"],
+            None,
+            &[(variable, value)],
+        );
+        assert_eq!(out.status.code(), Some(1), "{variable}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(variable), "{stderr}");
+        assert!(stderr.contains(bounds), "{stderr}");
+        assert!(stderr.contains(value), "{stderr}");
+    }
+}

@@ -51,7 +51,7 @@ pub use state::AppState;
 ///
 /// Unknown paths are a JSON 404, known paths with another method a JSON 405.
 pub fn app(state: AppState) -> Router {
-    let max_body = state.settings.max_body_bytes;
+    let max_body = state.settings.max_body_bytes.as_usize();
     Router::new()
         .merge(routes::tenants::router())
         .merge(routes::api_keys::router())

@@ -1,5 +1,6 @@
 //! Onboarding, reading, listing and updating tenants; input validation and error bodies.
 
+use provisioner::config::Bounded;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -294,7 +295,7 @@ async fn a_body_without_json_content_type_is_a_json_415() {
 
 #[tokio::test]
 async fn an_oversized_body_is_a_json_413() {
-    let app = TestApp::spawn_with(|s| s.max_body_bytes = 1024).await;
+    let app = TestApp::spawn_with(|s| s.max_body_bytes = Bounded::must(1024)).await;
     let mut body = tenant_body("big");
     body["name"] = json!("n".repeat(2000));
     assert_error(
@@ -522,7 +523,7 @@ async fn patch_refuses_unknown_fields_invalid_values_and_deleted_tenants() {
 #[tokio::test]
 async fn a_wait_that_runs_out_returns_202_and_provisioning_carries_on() {
     // A zero wait ends before any run can (a run takes several durable writes).
-    let app = TestApp::spawn_with(|s| s.wait_timeout_secs = 0).await;
+    let app = TestApp::spawn_with(|s| s.wait_timeout_secs = Bounded::must(0)).await;
     let response = app
         .post("/tenants?wait=true", &tenant_body("patient"))
         .await;
@@ -575,7 +576,7 @@ async fn unknown_query_parameters_are_400_and_change_nothing() {
 #[tokio::test]
 async fn a_delete_that_outlasts_the_wait_is_202_with_location_and_offboarding_carries_on() {
     // A zero wait ends before offboarding can (it takes several durable writes).
-    let app = TestApp::spawn_with(|s| s.wait_timeout_secs = 0).await;
+    let app = TestApp::spawn_with(|s| s.wait_timeout_secs = Bounded::must(0)).await;
     let (status, created) = json_of(app.post_tenant(&tenant_body("slowgone")).await).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{created}");
     app.wait_for_status("slowgone", &["active"]).await;

@@ -17,6 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tenancy::embedded::private_file::{self, Published};
 
+use crate::server::ServerLimits;
+
 /// File in the data directory holding the generated operator token.
 pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
 /// File in the data directory holding the generated API-key pepper.
@@ -41,7 +43,7 @@ pub struct ControlPlaneSettings {
     #[serde(deserialize_with = "provisioner::config::text::optional")]
     pub api_key_pepper: Option<SecretString>,
     /// `SPOTLIGHT_WAIT_TIMEOUT_SECS`: longest a `?wait=true` request (and a DELETE) waits for
-    /// provisioning before answering `202`.
+    /// provisioning before answering `202`. Must be shorter than the request timeout.
     pub wait_timeout_secs: Bounded<0, 300>,
     /// `SPOTLIGHT_IDEMPOTENCY_TTL_SECS`: how long a completed idempotent response is replayed
     /// (a minute to 30 days).
@@ -56,6 +58,19 @@ pub struct ControlPlaneSettings {
     /// `SPOTLIGHT_RUN_LEASE_SECS`: how long a tenant's journal must be quiet before the
     /// periodic check takes its run over from whichever process drove it.
     pub run_lease_secs: Bounded<5, 86_400>,
+    /// `SPOTLIGHT_HEADER_READ_TIMEOUT_SECS`: how long a client may take to send a request's
+    /// line and headers, counted from the connection's start or the request's first byte.
+    pub header_read_timeout_secs: Bounded<1, 300>,
+    /// `SPOTLIGHT_IDLE_TIMEOUT_SECS`: how long a keep-alive connection may sit between requests
+    /// (and a response may make no progress) before it is closed.
+    pub idle_timeout_secs: Bounded<1, 3600>,
+    /// `SPOTLIGHT_REQUEST_TIMEOUT_SECS`: longest a request may take from its headers to its
+    /// response, body upload and handler included; past it the client gets a JSON 408. Must
+    /// be longer than the wait timeout, so a waiting request always answers first.
+    pub request_timeout_secs: Bounded<1, 3600>,
+    /// `SPOTLIGHT_MAX_CONNECTIONS`: connections served at once; further ones wait in the
+    /// listener's accept backlog until one closes.
+    pub max_connections: Bounded<1, 65_536>,
 }
 
 impl Default for ControlPlaneSettings {
@@ -71,6 +86,10 @@ impl Default for ControlPlaneSettings {
             shutdown_grace_secs: Bounded::must(20),
             reconcile_interval_secs: Bounded::must(30),
             run_lease_secs: Bounded::must(120),
+            header_read_timeout_secs: Bounded::must(10),
+            idle_timeout_secs: Bounded::must(60),
+            request_timeout_secs: Bounded::must(60),
+            max_connections: Bounded::must(1024),
         }
     }
 }
@@ -95,7 +114,7 @@ impl ControlPlaneSettings {
         Self::from_figment(&provisioner::config::figment())
     }
 
-    /// Extracts the settings; every error names its setting.
+    /// Extracts and [checks](Self::check) the settings; every error names its setting.
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         // The shared settings on their own first: read through `#[serde(flatten)]`, their
         // errors would lose the name of the setting at fault.
@@ -103,9 +122,26 @@ impl ControlPlaneSettings {
             provisioner::Error::Config(message) => ConfigError::Invalid(message),
             other => ConfigError::Invalid(other.to_string()),
         })?;
-        figment
+        let settings: Self = figment
             .extract()
-            .map_err(|e| ConfigError::Invalid(provisioner::config::describe(e)))
+            .map_err(|e| ConfigError::Invalid(provisioner::config::describe(e)))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// What the bounds of single settings cannot say: the request timeout must outlast the
+    /// wait timeout, or a `?wait=true` request would be cut off by a 408 just before it
+    /// answers `202`.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.request_timeout_secs.get() <= self.wait_timeout_secs.get() {
+            return Err(ConfigError::Invalid(format!(
+                "SPOTLIGHT_REQUEST_TIMEOUT_SECS ({}) must be longer than \
+                 SPOTLIGHT_WAIT_TIMEOUT_SECS ({}), so a waiting request answers before it \
+                 times out",
+                self.request_timeout_secs, self.wait_timeout_secs
+            )));
+        }
+        Ok(())
     }
 
     /// Settings for a control plane whose state lives in `data_dir`, otherwise the defaults;
@@ -138,6 +174,16 @@ impl ControlPlaneSettings {
 
     pub fn run_lease(&self) -> Duration {
         self.run_lease_secs.secs()
+    }
+
+    /// The limits the HTTP listener enforces on every connection.
+    pub fn server_limits(&self) -> ServerLimits {
+        ServerLimits {
+            header_read_timeout: self.header_read_timeout_secs.secs(),
+            idle_timeout: self.idle_timeout_secs.secs(),
+            request_timeout: self.request_timeout_secs.secs(),
+            max_connections: self.max_connections.as_usize(),
+        }
     }
 
     /// The operator token and API-key pepper: configured values win; otherwise the files in
@@ -247,8 +293,12 @@ mod tests {
             s.shutdown_grace_secs.get(),
             s.reconcile_interval_secs.get(),
             s.run_lease_secs.get(),
+            s.header_read_timeout_secs.get(),
+            s.idle_timeout_secs.get(),
+            s.request_timeout_secs.get(),
+            s.max_connections.get(),
         ];
-        assert_eq!(numbers, [30, 86_400, 65_536, 20, 30, 120]);
+        assert_eq!(numbers, [30, 86_400, 65_536, 20, 30, 120, 10, 60, 60, 1024]);
         assert!(s.operator_token.is_none());
     }
 
@@ -293,6 +343,11 @@ mod tests {
             ("max_body_bytes", "16777217", "from 1024 to 16777216"),
             ("reconcile_interval_secs", "0", "from 1 to 86400"),
             ("run_lease_secs", "4", "from 5 to 86400"),
+            ("header_read_timeout_secs", "0", "from 1 to 300"),
+            ("idle_timeout_secs", "3601", "from 1 to 3600"),
+            ("request_timeout_secs", "0", "from 1 to 3600"),
+            ("max_connections", "0", "from 1 to 65536"),
+            ("max_connections", "65537", "from 1 to 65536"),
             // Shared settings, read through the control plane's own settings.
             ("key_deletion_window_days", "31", "from 0 to 30"),
             ("open_tenant_files", "-3", "from 1 to 100000"),
@@ -314,7 +369,10 @@ mod tests {
             ("shutdown_grace_secs", "3600"),
             ("max_body_bytes", "1024"),
             ("idempotency_ttl_secs", "2592000"),
-            ("run_lease_secs", "5"),
+            ("max_connections", "65536"),
+            ("header_read_timeout_secs", "1"),
+            ("idle_timeout_secs", "1"),
+            ("request_timeout_secs", "3600"),
         ] {
             let s = ControlPlaneSettings::from_figment(&as_from_env(key, raw))
                 .unwrap_or_else(|e| panic!("{key}={raw}: {e}"));
@@ -323,10 +381,33 @@ mod tests {
                 "shutdown_grace_secs" => s.shutdown_grace_secs.get(),
                 "max_body_bytes" => s.max_body_bytes.get(),
                 "idempotency_ttl_secs" => s.idempotency_ttl_secs.get(),
-                _ => s.run_lease_secs.get(),
+                "max_connections" => s.max_connections.get(),
+                "header_read_timeout_secs" => s.header_read_timeout_secs.get(),
+                "idle_timeout_secs" => s.idle_timeout_secs.get(),
+                _ => s.request_timeout_secs.get(),
             };
             assert_eq!(got.to_string(), raw, "{key}");
         }
+    }
+
+    #[test]
+    fn a_request_timeout_not_longer_than_the_wait_timeout_is_refused() {
+        for (request, wait) in [("30", "30"), ("10", "30")] {
+            let f = as_from_env("request_timeout_secs", request)
+                .merge(Serialized::default("wait_timeout_secs", wait));
+            let err = ControlPlaneSettings::from_figment(&f)
+                .expect_err(request)
+                .to_string();
+            assert!(
+                err.contains("SPOTLIGHT_REQUEST_TIMEOUT_SECS")
+                    && err.contains("SPOTLIGHT_WAIT_TIMEOUT_SECS"),
+                "{err}"
+            );
+        }
+        let f = as_from_env("request_timeout_secs", "31")
+            .merge(Serialized::default("wait_timeout_secs", 30));
+        let s = ControlPlaneSettings::from_figment(&f).unwrap();
+        assert_eq!(s.server_limits().request_timeout, Duration::from_secs(31));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod auth;
+mod connections;
 mod helpers;
 mod idempotency;
 mod isolation;

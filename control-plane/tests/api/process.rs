@@ -102,6 +102,7 @@ fn a_numeric_setting_out_of_its_bounds_stops_the_binary_at_start_naming_it() {
             "from 0 to 3600",
         ),
         ("SPOTLIGHT_MAX_BODY_BYTES", "0", "from 1024 to 16777216"),
+        ("SPOTLIGHT_MAX_CONNECTIONS", "0", "from 1 to 65536"),
         ("SPOTLIGHT_OPEN_TENANT_FILES", "-1", "from 1 to 100000"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_control-plane"))

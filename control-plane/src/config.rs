@@ -12,9 +12,12 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use figment::Figment;
+use provisioner::config::Bounded;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tenancy::embedded::private_file::{self, Published};
+
+use crate::server::ServerLimits;
 
 /// File in the data directory holding the generated operator token.
 pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
@@ -39,24 +42,39 @@ pub struct ControlPlaneSettings {
     /// pepper in `{data_dir}/api-key-pepper` is used (generated on first start).
     #[serde(deserialize_with = "provisioner::config::text::optional")]
     pub api_key_pepper: Option<SecretString>,
-    /// `SPOTLIGHT_WAIT_TIMEOUT_SECS`: longest a `?wait=true` request waits for provisioning.
-    pub wait_timeout_secs: u64,
-    /// `SPOTLIGHT_IDEMPOTENCY_TTL_SECS`: how long a completed idempotent response is replayed.
-    pub idempotency_ttl_secs: u64,
+    /// `SPOTLIGHT_WAIT_TIMEOUT_SECS`: longest a `?wait=true` request (and a DELETE) waits for
+    /// provisioning before answering `202`. Must be shorter than the request timeout.
+    pub wait_timeout_secs: Bounded<0, 300>,
+    /// `SPOTLIGHT_IDEMPOTENCY_TTL_SECS`: how long a completed idempotent response is replayed
+    /// (a minute to 30 days).
+    pub idempotency_ttl_secs: Bounded<60, 2_592_000>,
     /// `SPOTLIGHT_IDEMPOTENCY_LEASE_SECS`: the lease of an idempotency claim, renewed while its
     /// request runs; a retry of a request whose process died executes again after at most
-    /// this long.
-    pub idempotency_lease_secs: u64,
-    /// `SPOTLIGHT_MAX_BODY_BYTES`: larger request bodies get 413.
-    pub max_body_bytes: usize,
+    /// this long (1 s to 5 minutes).
+    pub idempotency_lease_secs: Bounded<1, 300>,
+    /// `SPOTLIGHT_MAX_BODY_BYTES`: larger request bodies get 413 (1 KiB to 16 MiB).
+    pub max_body_bytes: Bounded<1024, 16_777_216>,
     /// `SPOTLIGHT_SHUTDOWN_GRACE_SECS`: how long a stopping process lets background runs finish.
-    pub shutdown_grace_secs: u64,
+    pub shutdown_grace_secs: Bounded<0, 3600>,
     /// `SPOTLIGHT_RECONCILE_INTERVAL_SECS`: how often in-flight tenants without a run in this
     /// process are resumed and keys past their deletion window destroyed.
-    pub reconcile_interval_secs: u64,
+    pub reconcile_interval_secs: Bounded<1, 86_400>,
     /// `SPOTLIGHT_RUN_LEASE_SECS`: how long a tenant's journal must be quiet before the
     /// periodic check takes its run over from whichever process drove it.
-    pub run_lease_secs: u64,
+    pub run_lease_secs: Bounded<5, 86_400>,
+    /// `SPOTLIGHT_HEADER_READ_TIMEOUT_SECS`: how long a client may take to send a request's
+    /// line and headers, counted from the connection's start or the request's first byte.
+    pub header_read_timeout_secs: Bounded<1, 300>,
+    /// `SPOTLIGHT_IDLE_TIMEOUT_SECS`: how long a keep-alive connection may sit between requests
+    /// (and a response may make no progress) before it is closed.
+    pub idle_timeout_secs: Bounded<1, 3600>,
+    /// `SPOTLIGHT_REQUEST_TIMEOUT_SECS`: longest a request may take from its headers to its
+    /// response, body upload and handler included; past it the client gets a JSON 408. Must
+    /// be longer than the wait timeout, so a waiting request always answers first.
+    pub request_timeout_secs: Bounded<1, 3600>,
+    /// `SPOTLIGHT_MAX_CONNECTIONS`: connections served at once; further ones wait in the
+    /// listener's accept backlog until one closes.
+    pub max_connections: Bounded<1, 65_536>,
 }
 
 impl Default for ControlPlaneSettings {
@@ -66,13 +84,17 @@ impl Default for ControlPlaneSettings {
             control_plane_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             operator_token: None,
             api_key_pepper: None,
-            wait_timeout_secs: 30,
-            idempotency_ttl_secs: 86_400,
-            idempotency_lease_secs: 10,
-            max_body_bytes: 65_536,
-            shutdown_grace_secs: 20,
-            reconcile_interval_secs: 30,
-            run_lease_secs: 120,
+            wait_timeout_secs: Bounded::must(30),
+            idempotency_ttl_secs: Bounded::must(86_400),
+            idempotency_lease_secs: Bounded::must(10),
+            max_body_bytes: Bounded::must(65_536),
+            shutdown_grace_secs: Bounded::must(20),
+            reconcile_interval_secs: Bounded::must(30),
+            run_lease_secs: Bounded::must(120),
+            header_read_timeout_secs: Bounded::must(10),
+            idle_timeout_secs: Bounded::must(60),
+            request_timeout_secs: Bounded::must(60),
+            max_connections: Bounded::must(1024),
         }
     }
 }
@@ -97,10 +119,34 @@ impl ControlPlaneSettings {
         Self::from_figment(&provisioner::config::figment())
     }
 
+    /// Extracts and [checks](Self::check) the settings; every error names its setting.
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
-        figment
+        // The shared settings on their own first: read through `#[serde(flatten)]`, their
+        // errors would lose the name of the setting at fault.
+        provisioner::Settings::from_figment(figment).map_err(|e| match e {
+            provisioner::Error::Config(message) => ConfigError::Invalid(message),
+            other => ConfigError::Invalid(other.to_string()),
+        })?;
+        let settings: Self = figment
             .extract()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))
+            .map_err(|e| ConfigError::Invalid(provisioner::config::describe(e)))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// What the bounds of single settings cannot say: the request timeout must outlast the
+    /// wait timeout, or a `?wait=true` request would be cut off by a 408 just before it
+    /// answers `202`.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.request_timeout_secs.get() <= self.wait_timeout_secs.get() {
+            return Err(ConfigError::Invalid(format!(
+                "SPOTLIGHT_REQUEST_TIMEOUT_SECS ({}) must be longer than \
+                 SPOTLIGHT_WAIT_TIMEOUT_SECS ({}), so a waiting request answers before it \
+                 times out",
+                self.request_timeout_secs, self.wait_timeout_secs
+            )));
+        }
+        Ok(())
     }
 
     /// Settings for a control plane whose state lives in `data_dir`, otherwise the defaults;
@@ -116,19 +162,37 @@ impl ControlPlaneSettings {
     }
 
     pub fn wait_timeout(&self) -> Duration {
-        Duration::from_secs(self.wait_timeout_secs)
+        self.wait_timeout_secs.secs()
     }
 
     pub fn idempotency_ttl(&self) -> Duration {
-        Duration::from_secs(self.idempotency_ttl_secs)
+        self.idempotency_ttl_secs.secs()
     }
 
     pub fn idempotency_lease(&self) -> Duration {
-        Duration::from_secs(self.idempotency_lease_secs.max(1))
+        self.idempotency_lease_secs.secs()
     }
 
     pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace_secs)
+        self.shutdown_grace_secs.secs()
+    }
+
+    pub fn reconcile_interval(&self) -> Duration {
+        self.reconcile_interval_secs.secs()
+    }
+
+    pub fn run_lease(&self) -> Duration {
+        self.run_lease_secs.secs()
+    }
+
+    /// The limits the HTTP listener enforces on every connection.
+    pub fn server_limits(&self) -> ServerLimits {
+        ServerLimits {
+            header_read_timeout: self.header_read_timeout_secs.secs(),
+            idle_timeout: self.idle_timeout_secs.secs(),
+            request_timeout: self.request_timeout_secs.secs(),
+            max_connections: self.max_connections.as_usize(),
+        }
     }
 
     /// The operator token and API-key pepper: configured values win; otherwise the files in
@@ -231,8 +295,19 @@ mod tests {
         )))
         .unwrap();
         assert_eq!(s.control_plane_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!((s.wait_timeout_secs, s.idempotency_ttl_secs), (30, 86_400));
-        assert_eq!((s.max_body_bytes, s.shutdown_grace_secs), (65_536, 20));
+        let numbers = [
+            s.wait_timeout_secs.get(),
+            s.idempotency_ttl_secs.get(),
+            s.max_body_bytes.get(),
+            s.shutdown_grace_secs.get(),
+            s.reconcile_interval_secs.get(),
+            s.run_lease_secs.get(),
+            s.header_read_timeout_secs.get(),
+            s.idle_timeout_secs.get(),
+            s.request_timeout_secs.get(),
+            s.max_connections.get(),
+        ];
+        assert_eq!(numbers, [30, 86_400, 65_536, 20, 30, 120, 10, 60, 60, 1024]);
         assert!(s.operator_token.is_none());
     }
 
@@ -247,7 +322,104 @@ mod tests {
         assert_eq!(s.control_plane_addr.port(), 9000);
         assert_eq!(s.operator_token.unwrap().expose_secret(), "tok");
         assert_eq!(s.provisioner.table_prefix.as_str(), "qa-");
-        assert_eq!(s.wait_timeout_secs, 5);
+        assert_eq!(s.wait_timeout_secs.get(), 5);
+    }
+
+    /// What the environment provider makes of `SPOTLIGHT_{KEY}={raw}`.
+    fn as_from_env(key: &str, raw: &str) -> Figment {
+        let value: figment::value::Value = raw.parse().expect("the provider's parser");
+        Figment::from(Serialized::defaults(provisioner::Settings::default()))
+            .merge(Serialized::default(key, value))
+    }
+
+    #[test]
+    fn a_numeric_setting_out_of_bounds_is_a_start_up_error_naming_it_and_its_bounds() {
+        for (key, raw, bounds) in [
+            (
+                "shutdown_grace_secs",
+                "18446744073709551615",
+                "from 0 to 3600",
+            ),
+            ("shutdown_grace_secs", "-1", "from 0 to 3600"),
+            (
+                "shutdown_grace_secs",
+                "99999999999999999999999",
+                "from 0 to 3600",
+            ),
+            ("wait_timeout_secs", "301", "from 0 to 300"),
+            ("idempotency_ttl_secs", "59", "from 60 to 2592000"),
+            ("idempotency_lease_secs", "0", "from 1 to 300"),
+            ("max_body_bytes", "1023", "from 1024 to 16777216"),
+            ("max_body_bytes", "16777217", "from 1024 to 16777216"),
+            ("reconcile_interval_secs", "0", "from 1 to 86400"),
+            ("run_lease_secs", "4", "from 5 to 86400"),
+            ("header_read_timeout_secs", "0", "from 1 to 300"),
+            ("idle_timeout_secs", "3601", "from 1 to 3600"),
+            ("request_timeout_secs", "0", "from 1 to 3600"),
+            ("max_connections", "0", "from 1 to 65536"),
+            ("max_connections", "65537", "from 1 to 65536"),
+            // Shared settings, read through the control plane's own settings.
+            ("key_deletion_window_days", "31", "from 0 to 30"),
+            ("open_tenant_files", "-3", "from 1 to 100000"),
+        ] {
+            let err = ControlPlaneSettings::from_figment(&as_from_env(key, raw))
+                .expect_err(raw)
+                .to_string();
+            let variable = format!("SPOTLIGHT_{}", key.to_ascii_uppercase());
+            assert!(err.contains(&variable), "{key}={raw}: {err}");
+            assert!(err.contains(bounds), "{key}={raw}: {err}");
+            assert!(err.contains(raw), "{key}={raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn numeric_settings_at_their_bounds_are_accepted() {
+        for (key, raw) in [
+            ("wait_timeout_secs", "0"),
+            ("shutdown_grace_secs", "3600"),
+            ("max_body_bytes", "1024"),
+            ("idempotency_ttl_secs", "2592000"),
+            ("idempotency_lease_secs", "300"),
+            ("max_connections", "65536"),
+            ("header_read_timeout_secs", "1"),
+            ("idle_timeout_secs", "1"),
+            ("request_timeout_secs", "3600"),
+        ] {
+            let s = ControlPlaneSettings::from_figment(&as_from_env(key, raw))
+                .unwrap_or_else(|e| panic!("{key}={raw}: {e}"));
+            let got = match key {
+                "wait_timeout_secs" => s.wait_timeout_secs.get(),
+                "shutdown_grace_secs" => s.shutdown_grace_secs.get(),
+                "max_body_bytes" => s.max_body_bytes.get(),
+                "idempotency_ttl_secs" => s.idempotency_ttl_secs.get(),
+                "idempotency_lease_secs" => s.idempotency_lease_secs.get(),
+                "max_connections" => s.max_connections.get(),
+                "header_read_timeout_secs" => s.header_read_timeout_secs.get(),
+                "idle_timeout_secs" => s.idle_timeout_secs.get(),
+                _ => s.request_timeout_secs.get(),
+            };
+            assert_eq!(got.to_string(), raw, "{key}");
+        }
+    }
+
+    #[test]
+    fn a_request_timeout_not_longer_than_the_wait_timeout_is_refused() {
+        for (request, wait) in [("30", "30"), ("10", "30")] {
+            let f = as_from_env("request_timeout_secs", request)
+                .merge(Serialized::default("wait_timeout_secs", wait));
+            let err = ControlPlaneSettings::from_figment(&f)
+                .expect_err(request)
+                .to_string();
+            assert!(
+                err.contains("SPOTLIGHT_REQUEST_TIMEOUT_SECS")
+                    && err.contains("SPOTLIGHT_WAIT_TIMEOUT_SECS"),
+                "{err}"
+            );
+        }
+        let f = as_from_env("request_timeout_secs", "31")
+            .merge(Serialized::default("wait_timeout_secs", 30));
+        let s = ControlPlaneSettings::from_figment(&f).unwrap();
+        assert_eq!(s.server_limits().request_timeout, Duration::from_secs(31));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | `Unauthorized` | 401 | `unauthorized` |
 //! | `NotFound` | 404 | `not_found`, `tenant_not_found`, … |
 //! | `MethodNotAllowed` | 405 | `method_not_allowed` |
+//! | `RequestTimeout` | 408 | `request_timeout` (the request outlasted `SPOTLIGHT_REQUEST_TIMEOUT_SECS`) |
 //! | `Conflict` | 409 | `tenant_exists`, `illegal_transition`, `idempotency_key_in_use`, … |
 //! | `Gone` | 410 | `idempotent_response_purged` |
 //! | `PayloadTooLarge` | 413 | `payload_too_large` |
@@ -46,6 +47,8 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{message}")]
     Gone { code: &'static str, message: String },
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -117,6 +120,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Gone { .. } => StatusCode::GONE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -141,6 +145,7 @@ impl ApiError {
             } => (code, message.clone(), details.clone()),
             ApiError::MethodNotAllowed(m) => ("method_not_allowed", m.clone(), None),
             ApiError::Gone { code, message } => (code, message.clone(), None),
+            ApiError::RequestTimeout(m) => ("request_timeout", m.clone(), None),
             ApiError::PayloadTooLarge(m) => ("payload_too_large", m.clone(), None),
             ApiError::UnsupportedMediaType(m) => ("unsupported_media_type", m.clone(), None),
             ApiError::Unprocessable { code, message } => (code, message.clone(), None),

@@ -183,7 +183,7 @@ async fn handle(
     let key = IdempotencyKey::parse(raw_key)?;
     let registry_key = format!("{KEY_NAMESPACE}{}", key.as_str());
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, state.settings.max_body_bytes)
+    let body = axum::body::to_bytes(body, state.settings.max_body_bytes.as_usize())
         .await
         .map_err(|_| {
             ApiError::PayloadTooLarge(

@@ -10,8 +10,11 @@
 //! - [`runs`]: background provisioning/offboarding tasks, resumed at start-up, drained on stop.
 //! - [`routes`]: `tenants`, `api_keys`, `health` (with `/openapi.json`), each its own router.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers' annotations.
+//! - [`server`]: the HTTP/1.1 listener and its limits (header-read, idle and request timeouts,
+//!   connection bound).
 //!
-//! [`app`] is the one router: the binary, the tests and the benchmarks all serve it.
+//! [`app`] is the one router and [`serve`] the one way to serve it: the binary, the tests and
+//! the benchmarks all go through both.
 
 pub mod auth;
 pub mod config;
@@ -22,6 +25,7 @@ pub mod openapi;
 pub mod routes;
 pub mod runs;
 pub mod sealing;
+pub mod server;
 pub mod state;
 
 use std::future::Future;
@@ -51,7 +55,7 @@ pub use state::AppState;
 ///
 /// Unknown paths are a JSON 404, known paths with another method a JSON 405.
 pub fn app(state: AppState) -> Router {
-    let max_body = state.settings.max_body_bytes;
+    let max_body = state.settings.max_body_bytes.as_usize();
     Router::new()
         .merge(routes::tenants::router())
         .merge(routes::api_keys::router())
@@ -80,15 +84,15 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`app`] on `listener` until `shutdown` resolves, then lets open requests finish.
+/// Serves [`app`] on `listener` with the settings' [`server::ServerLimits`] until `shutdown`
+/// resolves, then stops accepting and lets open requests finish.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.settings.server_limits();
+    server::serve(listener, app(state), limits, shutdown).await
 }
 
 /// The response for a handler that panicked: the one JSON 500 body; the panic message is

@@ -2,7 +2,6 @@
 //! variables (see `control_plane::config`); everything else lives in the library.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use control_plane::{AppState, ControlPlaneSettings};
@@ -46,8 +45,8 @@ async fn run() -> anyhow::Result<()> {
 
     let reconciler = {
         let runs = std::sync::Arc::clone(&state.runs);
-        let interval = Duration::from_secs(state.settings.reconcile_interval_secs.max(1));
-        let lease = Duration::from_secs(state.settings.run_lease_secs);
+        let interval = state.settings.reconcile_interval();
+        let lease = state.settings.run_lease();
         tokio::spawn(async move { runs.reconcile_periodically(interval, lease).await })
     };
 

@@ -506,7 +506,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings {
             data_dir: dir.path().join("data"),
-            key_deletion_window_days: 0,
+            key_deletion_window_days: provisioner::config::Bounded::must(0),
             ..Settings::default()
         };
         let provisioner = Provisioner::new(settings.open_backend().unwrap(), settings);

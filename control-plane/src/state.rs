@@ -60,6 +60,7 @@ impl AppState {
     pub fn from_settings(
         settings: ControlPlaneSettings,
     ) -> Result<(AppState, Secrets), StartError> {
+        settings.check()?;
         // The backend first: it creates the data directory with its own (private) permissions.
         let backend =
             settings

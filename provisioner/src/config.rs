@@ -1,7 +1,12 @@
 //! Settings shared by every Spotlight binary, read from `SPOTLIGHT_*` environment variables and
 //! optionally a TOML file (`SPOTLIGHT_CONFIG`, default `spotlight.toml` if present). The file may
 //! add settings; the environment wins; neither is required.
+//!
+//! Every numeric setting of every binary is a [`Bounded`] number: a value outside its
+//! documented bounds is a start-up error naming the setting and the bounds, never a value some
+//! later `Duration` arithmetic panics on.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use figment::Figment;
@@ -33,13 +38,15 @@ pub struct Settings {
     #[serde(deserialize_with = "text::required")]
     pub table_prefix: TablePrefix,
     /// `SPOTLIGHT_KEY_DELETION_WINDOW_DAYS`: days between offboarding and destruction of the
-    /// tenant's key material (the key is disabled at once). 0 destroys it at once (embedded only).
-    pub key_deletion_window_days: u32,
+    /// tenant's key material (the key is disabled at once). 0 destroys it at once (embedded only);
+    /// 30 is the longest window KMS offers.
+    pub key_deletion_window_days: Bounded<0, 30>,
     /// `SPOTLIGHT_DATA_PLANE_PRINCIPAL`: the principal tenant roles trust.
     #[serde(deserialize_with = "text::required")]
     pub data_plane_principal: String,
-    /// `SPOTLIGHT_OPEN_TENANT_FILES`: embedded backend's bound on open tenant databases.
-    pub open_tenant_files: usize,
+    /// `SPOTLIGHT_OPEN_TENANT_FILES`: embedded backend's bound on open tenant databases
+    /// (1–100000; each holds a file descriptor or two).
+    pub open_tenant_files: Bounded<1, 100_000>,
 }
 
 impl Default for Settings {
@@ -48,11 +55,182 @@ impl Default for Settings {
             backend: BackendKind::Embedded,
             data_dir: PathBuf::from(".spotlight"),
             table_prefix: TablePrefix::default(),
-            key_deletion_window_days: 7,
+            key_deletion_window_days: Bounded::must(7),
             data_plane_principal: "arn:aws:iam::000000000000:role/spotlight-data-plane".to_owned(),
-            open_tenant_files: 256,
+            open_tenant_files: Bounded::must(256),
         }
     }
+}
+
+/// A whole-number setting within `MIN..=MAX`. The bounds are part of the field's type, so a
+/// loaded setting cannot hold anything else; reading one accepts what the environment
+/// provider or a TOML file makes of a number (an unsigned or signed integer, or its text) and
+/// refuses anything outside the bounds, negative or too large for any integer, with
+/// "must be a whole number from MIN to MAX; got …" (figment adds which setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "u64")]
+pub struct Bounded<const MIN: u64, const MAX: u64>(u64);
+
+/// A value outside a [`Bounded`] setting's bounds; `got` is the value as it was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a whole number from {min} to {max}; got {got}")]
+pub struct OutOfBounds {
+    pub min: u64,
+    pub max: u64,
+    pub got: String,
+}
+
+impl<const MIN: u64, const MAX: u64> Bounded<MIN, MAX> {
+    /// `value` if it is within the bounds.
+    pub fn new(value: u64) -> Result<Self, OutOfBounds> {
+        const { assert!(MIN <= MAX, "a Bounded setting needs MIN <= MAX") };
+        if (MIN..=MAX).contains(&value) {
+            Ok(Bounded(value))
+        } else {
+            Err(Self::out_of_bounds(value))
+        }
+    }
+
+    /// `value`, which must be within the bounds: for defaults and constants, where a value
+    /// out of bounds is a programming error (in a `const` context, a compile error).
+    pub const fn must(value: u64) -> Self {
+        assert!(
+            MIN <= value && value <= MAX,
+            "value out of the setting's bounds"
+        );
+        Bounded(value)
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The value as a `usize`; the bounds of such settings fit any platform's `usize`.
+    pub fn as_usize(self) -> usize {
+        const { assert!(MAX <= u32::MAX as u64, "bounds must fit a 32-bit usize") };
+        usize::try_from(self.0).expect("the bounds fit usize")
+    }
+
+    /// The value as a `u32`, for bounds that fit one.
+    pub fn as_u32(self) -> u32 {
+        const { assert!(MAX <= u32::MAX as u64, "bounds must fit a u32") };
+        u32::try_from(self.0).expect("the bounds fit u32")
+    }
+
+    /// The value as seconds.
+    pub const fn secs(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.0)
+    }
+
+    fn out_of_bounds(got: impl fmt::Display) -> OutOfBounds {
+        OutOfBounds {
+            min: MIN,
+            max: MAX,
+            got: got.to_string(),
+        }
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> fmt::Display for Bounded<MIN, MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> From<Bounded<MIN, MAX>> for u64 {
+    fn from(value: Bounded<MIN, MAX>) -> u64 {
+        value.0
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> TryFrom<u64> for Bounded<MIN, MAX> {
+    type Error = OutOfBounds;
+    fn try_from(value: u64) -> Result<Self, OutOfBounds> {
+        Bounded::new(value)
+    }
+}
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(BoundedVisitor::<MIN, MAX>)
+    }
+}
+
+struct BoundedVisitor<const MIN: u64, const MAX: u64>;
+
+impl<const MIN: u64, const MAX: u64> BoundedVisitor<MIN, MAX> {
+    fn refuse<E: serde::de::Error>(got: impl fmt::Display) -> E {
+        E::custom(Bounded::<MIN, MAX>::out_of_bounds(got))
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> serde::de::Visitor<'_> for BoundedVisitor<MIN, MAX> {
+    type Value = Bounded<MIN, MAX>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a whole number from {MIN} to {MAX}")
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Bounded::new(v).map_err(E::custom)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(Self::refuse(v)),
+        }
+    }
+    fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Self::Value, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(Self::refuse(v)),
+        }
+    }
+    fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Self::Value, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(Self::refuse(v)),
+        }
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Err(Self::refuse(v))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Err(Self::refuse(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        // The environment provider leaves a number too large for any integer as text.
+        match v.trim().parse::<u64>() {
+            Ok(n) => self.visit_u64(n),
+            Err(_) => Err(Self::refuse(format_args!("{v:?}"))),
+        }
+    }
+}
+
+/// Renders figment's errors, joined by "; ", each naming the setting by its environment
+/// variable and its key (`SPOTLIGHT_SHUTDOWN_GRACE_SECS (shutdown_grace_secs): …`) and, when
+/// known, where the value came from.
+pub fn describe(errors: figment::Error) -> String {
+    errors
+        .into_iter()
+        .map(|e| {
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|md| match &md.source {
+                    Some(source) => format!(" (from {} {source})", md.name),
+                    None => format!(" (from {})", md.name),
+                })
+                .unwrap_or_default();
+            if e.path.is_empty() {
+                format!("{}{source}", e.kind)
+            } else {
+                let key = e.path.join(".");
+                let variable = format!("SPOTLIGHT_{}", key.to_ascii_uppercase());
+                format!("{variable} ({key}): {}{source}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Settings (of any Spotlight binary) whose values are text however they look. Figment reads
@@ -181,7 +359,7 @@ impl Settings {
     }
 
     pub fn from_figment(figment: &Figment) -> Result<Settings> {
-        figment.extract().map_err(|e| Error::Config(e.to_string()))
+        figment.extract().map_err(|e| Error::Config(describe(e)))
     }
 
     /// Opens the configured backend.
@@ -192,7 +370,7 @@ impl Settings {
                     data_dir: self.data_dir.clone(),
                     deployment: self.table_prefix.clone(),
                     data_plane_principal: self.data_plane_principal.clone(),
-                    open_tenant_files: self.open_tenant_files,
+                    open_tenant_files: self.open_tenant_files.as_usize(),
                 };
                 Ok(tenancy::embedded::open(&options)?)
             }
@@ -242,5 +420,86 @@ mod tests {
             .merge(Serialized::default("table_prefix", "Not_Valid"));
         let err = Settings::from_figment(&f).unwrap_err().to_string();
         assert!(err.contains("table_prefix"), "{err}");
+    }
+
+    /// What the environment provider makes of `SPOTLIGHT_{KEY}={raw}`.
+    fn as_from_env(key: &str, raw: &str) -> Figment {
+        let value: figment::value::Value = raw.parse().expect("the provider's parser");
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Serialized::default(key, value))
+    }
+
+    #[test]
+    fn numeric_settings_at_their_bounds_are_accepted_however_they_are_written() {
+        for (key, raw, expected) in [
+            ("key_deletion_window_days", "0", 0),
+            ("key_deletion_window_days", "30", 30),
+            ("key_deletion_window_days", " 12 ", 12),
+            ("open_tenant_files", "1", 1),
+            ("open_tenant_files", "100000", 100_000),
+        ] {
+            let s = Settings::from_figment(&as_from_env(key, raw))
+                .unwrap_or_else(|e| panic!("{key}={raw}: {e}"));
+            let got = match key {
+                "key_deletion_window_days" => s.key_deletion_window_days.get(),
+                _ => s.open_tenant_files.get(),
+            };
+            assert_eq!(got, expected, "{key}={raw}");
+        }
+        // A TOML file may quote a number.
+        let quoted = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Serialized::default("open_tenant_files", "64"));
+        assert_eq!(
+            Settings::from_figment(&quoted)
+                .unwrap()
+                .open_tenant_files
+                .get(),
+            64
+        );
+    }
+
+    #[test]
+    fn a_numeric_setting_out_of_bounds_is_an_error_naming_the_setting_and_its_bounds() {
+        for (key, raw, bounds) in [
+            ("key_deletion_window_days", "31", "from 0 to 30"),
+            ("key_deletion_window_days", "-1", "from 0 to 30"),
+            (
+                "key_deletion_window_days",
+                "18446744073709551615",
+                "from 0 to 30",
+            ),
+            (
+                "key_deletion_window_days",
+                "99999999999999999999999",
+                "from 0 to 30",
+            ),
+            ("key_deletion_window_days", "1.5", "from 0 to 30"),
+            ("key_deletion_window_days", "seven", "from 0 to 30"),
+            ("key_deletion_window_days", "true", "from 0 to 30"),
+            ("open_tenant_files", "0", "from 1 to 100000"),
+            ("open_tenant_files", "100001", "from 1 to 100000"),
+        ] {
+            let err = Settings::from_figment(&as_from_env(key, raw))
+                .expect_err(raw)
+                .to_string();
+            let variable = format!("SPOTLIGHT_{}", key.to_ascii_uppercase());
+            assert!(err.contains(&variable), "{key}={raw}: {err}");
+            assert!(err.contains(bounds), "{key}={raw}: {err}");
+            assert!(err.contains(raw.trim()), "{key}={raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bounded_value_cannot_be_made_outside_its_bounds() {
+        assert_eq!(Bounded::<5, 10>::new(5).unwrap().get(), 5);
+        assert_eq!(Bounded::<5, 10>::new(10).unwrap().get(), 10);
+        let err = Bounded::<5, 10>::new(4).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "must be a whole number from 5 to 10; got 4"
+        );
+        assert!(Bounded::<5, 10>::new(11).is_err());
+        assert!(Bounded::<0, 30>::new(u64::MAX).is_err());
+        assert_eq!(Bounded::<0, 3600>::must(20).secs().as_secs(), 20);
     }
 }

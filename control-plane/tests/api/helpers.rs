@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use control_plane::{AppState, ControlPlaneSettings};
+use provisioner::config::Bounded;
 use reqwest::{Method, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -50,7 +51,7 @@ impl TestApp {
     pub fn settings_for(data_dir: &Path) -> ControlPlaneSettings {
         let mut settings = ControlPlaneSettings::for_data_dir(data_dir);
         settings.operator_token = Some(SecretString::from(TEST_TOKEN.to_owned()));
-        settings.provisioner.key_deletion_window_days = 0;
+        settings.provisioner.key_deletion_window_days = Bounded::must(0);
         settings
     }
 

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod auth;
+mod connections;
 mod crash;
 mod helpers;
 mod idempotency;

@@ -2,7 +2,7 @@
 //! variables, printing its address and a first-run token, and stopping cleanly on SIGTERM.
 
 use std::io::BufRead;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde_json::json;
 
@@ -78,4 +78,36 @@ async fn the_binary_runs_from_environment_settings_and_exits_cleanly_on_sigterm(
 
     // Stopped means stopped: the port no longer answers.
     assert!(client.get(format!("{base}/healthz")).send().await.is_err());
+}
+
+#[test]
+fn a_numeric_setting_out_of_its_bounds_stops_the_binary_at_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (variable, value, bounds) in [
+        (
+            "SPOTLIGHT_SHUTDOWN_GRACE_SECS",
+            "18446744073709551615",
+            "from 0 to 3600",
+        ),
+        ("SPOTLIGHT_MAX_BODY_BYTES", "0", "from 1024 to 16777216"),
+        ("SPOTLIGHT_MAX_CONNECTIONS", "0", "from 1 to 65536"),
+        ("SPOTLIGHT_OPEN_TENANT_FILES", "-1", "from 1 to 100000"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_control-plane"))
+            .env_clear()
+            .env("SPOTLIGHT_DATA_DIR", dir.path())
+            .env("SPOTLIGHT_CONTROL_PLANE_ADDR", "127.0.0.1:0")
+            .env("SPOTLIGHT_CONFIG", dir.path().join("absent.toml"))
+            .env(variable, value)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .output()
+            .expect("control-plane binary runs");
+        assert!(!out.status.success(), "{variable}={value} was accepted");
+        assert!(out.stdout.is_empty(), "it never listened");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(variable), "{stderr}");
+        assert!(stderr.contains(bounds), "{stderr}");
+        assert!(stderr.contains(value), "{stderr}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Onboarding, reading, listing and updating tenants; input validation and error bodies.
 
+use provisioner::config::Bounded;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -172,6 +173,60 @@ async fn every_invalid_field_is_a_400_naming_the_field() {
 }
 
 #[tokio::test]
+async fn origins_are_stored_once_each_in_the_form_browsers_send() {
+    let app = TestApp::spawn().await;
+    let mut body = tenant_body("origins");
+    body["allowed_origins"] = json!([
+        "https://app.example.com",
+        "https://APP.example.com:443/",
+        "http://app.example.com:80",
+        "https://bücher.example",
+        "https://[::1]:8443",
+    ]);
+    let (status, tenant) = json_of(app.post_tenant(&body).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{tenant}");
+    assert_eq!(
+        tenant["allowed_origins"],
+        json!([
+            "https://app.example.com",
+            "http://app.example.com",
+            "https://xn--bcher-kva.example",
+            "https://[::1]:8443",
+        ])
+    );
+}
+
+#[tokio::test]
+async fn lookalike_values_are_a_400_that_names_the_field_and_the_problem() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (
+            "allowed_origins",
+            json!(["https://x.com:0443"]),
+            "leading zero",
+        ),
+        ("allowed_origins", json!(["https://x..com"]), "empty label"),
+        ("owner_email", json!("<script>@x.co"), "'<'"),
+        ("owner_email", json!("a@-x-.co"), "starts or ends with '-'"),
+        ("name", json!("invoice\u{202E}fdp.exe"), "bidirectional"),
+    ];
+    for (field, value, problem) in cases {
+        let mut body = tenant_body("lookalike");
+        body[field] = value;
+        let error = assert_error(
+            app.post_tenant(&body).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
+        assert_eq!(error["details"]["field"], field, "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(problem), "{field}: {message}");
+    }
+    assert!(app.tenant_ids().await.is_empty());
+}
+
+#[tokio::test]
 async fn malformed_json_unknown_fields_and_wrong_types_get_the_json_error_body() {
     let app = TestApp::spawn().await;
     let send = |body: &'static str| {
@@ -240,7 +295,7 @@ async fn a_body_without_json_content_type_is_a_json_415() {
 
 #[tokio::test]
 async fn an_oversized_body_is_a_json_413() {
-    let app = TestApp::spawn_with(|s| s.max_body_bytes = 1024).await;
+    let app = TestApp::spawn_with(|s| s.max_body_bytes = Bounded::must(1024)).await;
     let mut body = tenant_body("big");
     body["name"] = json!("n".repeat(2000));
     assert_error(
@@ -468,7 +523,7 @@ async fn patch_refuses_unknown_fields_invalid_values_and_deleted_tenants() {
 #[tokio::test]
 async fn a_wait_that_runs_out_returns_202_and_provisioning_carries_on() {
     // A zero wait ends before any run can (a run takes several durable writes).
-    let app = TestApp::spawn_with(|s| s.wait_timeout_secs = 0).await;
+    let app = TestApp::spawn_with(|s| s.wait_timeout_secs = Bounded::must(0)).await;
     let response = app
         .post("/tenants?wait=true", &tenant_body("patient"))
         .await;
@@ -521,7 +576,7 @@ async fn unknown_query_parameters_are_400_and_change_nothing() {
 #[tokio::test]
 async fn a_delete_that_outlasts_the_wait_is_202_with_location_and_offboarding_carries_on() {
     // A zero wait ends before offboarding can (it takes several durable writes).
-    let app = TestApp::spawn_with(|s| s.wait_timeout_secs = 0).await;
+    let app = TestApp::spawn_with(|s| s.wait_timeout_secs = Bounded::must(0)).await;
     let (status, created) = json_of(app.post_tenant(&tenant_body("slowgone")).await).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{created}");
     app.wait_for_status("slowgone", &["active"]).await;

@@ -276,7 +276,7 @@ impl Provisioner {
             plan: self.plan(id),
             tenant: id.clone(),
             run_id,
-            key_deletion_window_days: self.settings.key_deletion_window_days,
+            key_deletion_window_days: self.settings.key_deletion_window_days.as_u32(),
             outside_table: self.settings.table_prefix.registry_table(),
         }
     }
@@ -435,7 +435,7 @@ impl Provisioner {
             run_id,
             known_key_id: record.arns.key_id.as_deref(),
             known_key_arn: record.arns.key_arn.as_deref(),
-            key_deletion_window_days: self.settings.key_deletion_window_days,
+            key_deletion_window_days: self.settings.key_deletion_window_days.as_u32(),
             purpose: Purpose::Offboard,
         }
         .run()

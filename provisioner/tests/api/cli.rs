@@ -168,3 +168,28 @@ async fn another_deployment_cannot_act_on_this_deployments_data_directory() {
     }
     env.assert_fully_provisioned(&tenant("xyz")).await;
 }
+
+#[tokio::test]
+async fn a_numeric_setting_out_of_its_bounds_stops_the_cli_naming_the_setting() {
+    let env = TestEnv::new();
+    for (variable, value, bounds) in [
+        (
+            "SPOTLIGHT_KEY_DELETION_WINDOW_DAYS",
+            "18446744073709551615",
+            "from 0 to 30",
+        ),
+        ("SPOTLIGHT_KEY_DELETION_WINDOW_DAYS", "-1", "from 0 to 30"),
+        ("SPOTLIGHT_OPEN_TENANT_FILES", "0", "from 1 to 100000"),
+    ] {
+        let out = env.cli_with(
+            &["status", "--tenant", "nobody"],
+            None,
+            &[(variable, value)],
+        );
+        assert_eq!(out.status.code(), Some(1), "{variable}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(variable), "{stderr}");
+        assert!(stderr.contains(bounds), "{stderr}");
+        assert!(stderr.contains(value), "{stderr}");
+    }
+}

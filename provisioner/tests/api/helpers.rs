@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use provisioner::config::Bounded;
 use provisioner::{NewTenant, Provisioner, Settings};
 use tempfile::TempDir;
 use tenancy::ports::KeyState;
@@ -53,7 +54,7 @@ impl TestEnv {
         let settings = Settings {
             data_dir: dir.path().join("data"),
             table_prefix: TablePrefix::parse(PREFIX).unwrap(),
-            key_deletion_window_days: 7,
+            key_deletion_window_days: Bounded::must(7),
             ..Settings::default()
         };
         let backend = settings.open_backend().expect("embedded backend opens");
@@ -124,16 +125,26 @@ impl TestEnv {
 
     /// The built CLI as a child process on this environment's data directory.
     pub fn cli(&self, args: &[&str], failpoints: Option<&str>) -> Output {
-        self.cli_as(PREFIX, args, failpoints)
+        self.cli_with(args, failpoints, &[])
     }
 
     /// [`TestEnv::cli`] as the deployment with `prefix`.
     pub fn cli_as(&self, prefix: &str, args: &[&str], failpoints: Option<&str>) -> Output {
+        self.cli_with(args, failpoints, &[("SPOTLIGHT_TABLE_PREFIX", prefix)])
+    }
+
+    /// [`TestEnv::cli`] with further `SPOTLIGHT_*` variables set (or overridden).
+    pub fn cli_with(
+        &self,
+        args: &[&str],
+        failpoints: Option<&str>,
+        vars: &[(&str, &str)],
+    ) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_provisioner"));
         command
             .args(args)
             .env("SPOTLIGHT_DATA_DIR", &self.settings.data_dir)
-            .env("SPOTLIGHT_TABLE_PREFIX", prefix)
+            .env("SPOTLIGHT_TABLE_PREFIX", PREFIX)
             .env(
                 "SPOTLIGHT_KEY_DELETION_WINDOW_DAYS",
                 self.settings.key_deletion_window_days.to_string(),
@@ -145,6 +156,7 @@ impl TestEnv {
             Some(f) => command.env("FAILPOINTS", f),
             None => command.env_remove("FAILPOINTS"),
         };
+        command.envs(vars.iter().copied());
         command.output().expect("run the provisioner binary")
     }
 

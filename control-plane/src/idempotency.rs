@@ -67,9 +67,9 @@ const STORED_HEADERS: [HeaderName; 3] = [
 /// Namespace of this service's keys in the shared registry.
 const KEY_NAMESPACE: &str = "control-plane:";
 
-/// How many times per lease a running request renews its claim: a renewal may fail or be
-/// late twice before the claim lapses.
-const RENEWALS_PER_LEASE: u32 = 3;
+/// How many times per lease a running request renews its claim: a renewal may fail, or take
+/// up to three quarters of the lease, before the claim lapses.
+const RENEWALS_PER_LEASE: u32 = 4;
 
 /// A client-chosen idempotency key: 1–255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,9 +254,9 @@ async fn handle(
                 Err(reused())
             }
         }
-        IdempotencyClaim::Claimed { token } => {
+        IdempotencyClaim::Claimed { token, epoch } => {
             let scope = IdempotentRequest(Some(Scope {
-                id: RequestId::of(&registry_key, &fingerprint),
+                id: RequestId::of(&registry_key, &fingerprint, &epoch),
                 execution: Arc::default(),
             }));
             let mut request = Request::from_parts(parts, Body::from(body));
@@ -274,21 +274,10 @@ async fn handle(
                 request,
                 next,
             ));
-            match run.await {
-                Ok(response) => Ok(response),
-                Err(e) => {
-                    // The handler panicked: nothing was stored, so a retry may execute again.
-                    let claim = Claim {
-                        key: registry_key,
-                        token,
-                        lease,
-                    };
-                    release(registry.as_ref(), &claim).await;
-                    Err(ApiError::Internal(format!(
-                        "idempotent request task failed: {e}"
-                    )))
-                }
-            }
+            // The task releases the claim itself on every path that stores nothing, panics
+            // included, so it does so even when this future is dropped (client gone).
+            run.await
+                .map_err(|e| ApiError::Internal(format!("idempotent request task failed: {e}")))
         }
     }
 }
@@ -301,8 +290,22 @@ struct Claim {
     lease: Duration,
 }
 
+/// Aborts the task when dropped: a renewal must end with its request, however that ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs the claimed request, renewing its claim meanwhile, then stores its response — or,
-/// when the handler never began executing or the answer is a 5xx, releases the claim.
+/// when the handler never began executing, panicked, or answered a 5xx, releases the claim.
+///
+/// A response is only ever shown once it is stored: if storing fails (the registry is down,
+/// or this request lost its claim to a takeover while it ran), the client gets a 503 instead
+/// and its retry gets the outcome — so a client never holds, say, an API key that a retry
+/// would take for unseen and revoke.
 async fn execute_and_store(
     registry: Arc<dyn Registry>,
     sealer: Arc<ResponseSealer>,
@@ -312,14 +315,22 @@ async fn execute_and_store(
     request: Request,
     next: Next,
 ) -> Response {
-    let renewing = tokio::spawn(keep_claimed(
+    let renewing = AbortOnDrop(tokio::spawn(keep_claimed(
         registry.clone(),
         claim.key.clone(),
         claim.token.clone(),
         claim.lease,
-    ));
-    let response = next.run(request).await;
-    renewing.abort();
+    )));
+    let response = match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            drop(renewing);
+            release(registry.as_ref(), &claim).await;
+            return ApiError::Internal(format!("an idempotent request's handler failed: {e}"))
+                .into_response();
+        }
+    };
+    drop(renewing);
     let (started, reveals) = match &scope.0 {
         Some(s) => {
             let execution = s.execution.lock().unwrap_or_else(PoisonError::into_inner);
@@ -354,23 +365,33 @@ async fn execute_and_store(
             .complete_idempotency_key(&claim.key, &claim.token, &stored)
             .await
         {
-            // The request did happen but its response is not stored. A retry finds the claim
-            // (409 while its lease lasts) and then executes again: onboarding recognises the
-            // tenant it created, lifecycle POSTs meet the state they already made (409), and
-            // an API-key POST issues a second key — rare (the registry just answered the
-            // claim) and logged here.
-            tracing::warn!(error = %e, "storing an idempotent response failed");
+            // The request did happen but its response is not stored, so it is not shown
+            // either. The retry executes again and gets the outcome of this attempt:
+            // onboarding recognises the tenant it created; an API-key POST revokes the key
+            // issued here (never shown) and issues one it shows; lifecycle POSTs meet the state
+            // they already made (409).
+            tracing::warn!(error = %e, "storing an idempotent response failed; answering 503");
+            release(registry.as_ref(), &claim).await;
+            return ApiError::Unavailable(
+                "the request was executed but its outcome could not be recorded; retry it with \
+                 the same Idempotency-Key to get that outcome"
+                    .to_owned(),
+            )
+            .into_response();
         }
     }
     Response::from_parts(parts, Body::from(body))
 }
 
 /// Renews the claim every lease / [`RENEWALS_PER_LEASE`] until aborted, or until the claim is
-/// no longer this request's.
+/// no longer this request's. Renewals are paced from the start, not from the end of the last
+/// one, so a slow renewal does not push the next one past the lease.
 async fn keep_claimed(registry: Arc<dyn Registry>, key: String, token: String, lease: Duration) {
-    let every = lease / RENEWALS_PER_LEASE;
+    let mut every = tokio::time::interval(lease / RENEWALS_PER_LEASE);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    every.tick().await; // the first tick is immediate: the claim was just made
     loop {
-        tokio::time::sleep(every).await;
+        every.tick().await;
         match registry
             .renew_idempotency_claim(&key, &token, OffsetDateTime::now_utc())
             .await

@@ -191,19 +191,21 @@ impl ApiKeyRecord {
     }
 }
 
-/// Identifies one idempotent request — its idempotency key together with what it asked
-/// (hex SHA-256 over both) — on the records it created, so that the same request retried
-/// after a crash can tell its own outcome from someone else's. Reveals neither.
+/// Identifies one idempotent request — its idempotency key, what it asked, and the epoch of its
+/// claim (hex SHA-256 over the three) — on the records it created, so that the same request
+/// retried after a crash can tell its own outcome from someone else's, and from that of an
+/// earlier use of the key. Reveals none of them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RequestId(String);
 
 impl RequestId {
-    /// The id of the request with idempotency key `key` and fingerprint `fingerprint`.
-    pub fn of(key: &str, fingerprint: &str) -> Self {
+    /// The id of the request with idempotency key `key`, fingerprint `fingerprint` and claim
+    /// epoch `epoch` (`IdempotencyClaim::Claimed`).
+    pub fn of(key: &str, fingerprint: &str, epoch: &str) -> Self {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
-        for part in [key.as_bytes(), fingerprint.as_bytes()] {
+        for part in [key.as_bytes(), fingerprint.as_bytes(), epoch.as_bytes()] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part);
         }
@@ -252,7 +254,15 @@ pub enum IdempotencyClaim {
     /// and must later complete or release it, presenting `token`. The token tells this claim
     /// apart from a later one that took the key over, so a slow request cannot complete or
     /// release a claim that is no longer its own.
-    Claimed { token: String },
+    Claimed {
+        token: String,
+        /// Identifies this use of the key by this request: kept when the same request (same
+        /// fingerprint) takes over a claim whose lease ran out or that was released, new once
+        /// the record expired or another request took the key. Part of the [`RequestId`], so
+        /// a request retried after a crash recognises what its dead attempt did, and a reuse
+        /// of the key after the record expired does not.
+        epoch: String,
+    },
     /// Another request with this key is still running. `fingerprint` is that request's.
     InProgress { fingerprint: String },
     /// A request with this key already finished; replay its response if fingerprints match.

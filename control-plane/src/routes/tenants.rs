@@ -64,7 +64,10 @@ pub async fn create_tenant(
     let id = new.id.clone();
     idempotent.begin();
     let record = match state.provisioner.request(new).await {
-        Ok(record) => record,
+        Ok(record) => {
+            state.runs.provision_after_current(&id).await;
+            record
+        }
         Err(provisioner::Error::Port(p)) if p.kind() == ErrorKind::AlreadyExists => {
             let existing = state
                 .provisioner
@@ -82,18 +85,14 @@ pub async fn create_tenant(
                 ));
             }
             // This very request created the tenant before its process died: its outcome is
-            // the tenant, whose run the restarted process resumes (or has finished).
+            // the tenant. Its run is resumed by whoever takes in-flight tenants over (this
+            // process at start-up, or the periodic check once the run's lease runs out), not
+            // started here, which could supersede a run another process is driving.
             tracing::info!(tenant = %id, "a retried onboarding request found the tenant it created");
             existing
         }
         Err(other) => return Err(tenant_error(&id, other)),
     };
-    if matches!(
-        record.status,
-        TenantStatus::Requested | TenantStatus::Provisioning
-    ) {
-        state.runs.provision_after_current(&id).await;
-    }
     respond_to_run(&state, record, wait).await
 }
 

@@ -407,15 +407,32 @@ async fn a_key_issued_by_a_request_that_died_unseen_is_revoked_when_the_request_
     app.onboard("orphaned").await;
     let body = json!({"kind": "secret"});
     let path = "/tenants/orphaned/api-keys";
-    // What the dead attempt left: a live key recorded under the request's id, its secret
-    // never shown, and no stored response (its claim's lease ran out).
+    // What the dead attempt left: its claim, whose lease ran out (it was made a lease ago and
+    // never renewed), and a live key recorded under the request's id, its secret never shown.
     let fingerprint = control_plane::idempotency::fingerprint(
         &axum::http::Method::POST,
         path,
         None,
         &serde_json::to_vec(&body).unwrap(),
     );
-    let request = tenancy::RequestId::of("control-plane:k-orphan", &fingerprint);
+    let lease = app.state.settings.idempotency_lease();
+    let then = time::OffsetDateTime::now_utc() - lease;
+    let claim = app
+        .state
+        .registry()
+        .claim_idempotency_key(
+            "control-plane:k-orphan",
+            &fingerprint,
+            then,
+            then + time::Duration::DAY,
+            time::Duration::try_from(lease).unwrap(),
+        )
+        .await
+        .unwrap();
+    let tenancy::IdempotencyClaim::Claimed { epoch, .. } = claim else {
+        panic!("expected a claim, got {claim:?}");
+    };
+    let request = tenancy::RequestId::of("control-plane:k-orphan", &fingerprint, &epoch);
     let tenant = tenancy::TenantId::parse("orphaned").unwrap();
     let mut orphan = tenancy::api_key::issue(
         &app.state.api_keys,
@@ -449,4 +466,51 @@ async fn a_key_issued_by_a_request_that_died_unseen_is_revoked_when_the_request_
         (false, Some(request))
     );
     assert_eq!(state_of(other["key_id"].as_str().unwrap()), (false, None));
+}
+
+/// Ends the retention of every stored idempotency record, as time would after
+/// `SPOTLIGHT_IDEMPOTENCY_TTL_SECS`: written into the embedded registry directly.
+fn expire_idempotency_records(app: &TestApp) {
+    let db = rusqlite::Connection::open(app.data_dir.join("registry.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db.execute("UPDATE idempotency SET expires_at = 1", [])
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_key_reused_after_its_record_expired_is_a_new_request_that_takes_nothing_for_its_own() {
+    let app = TestApp::spawn().await;
+    app.onboard("reused").await;
+    let body = json!({"kind": "secret"});
+    let path = "/tenants/reused/api-keys";
+    let (_, first) = json_of(app.with_idempotency_key("k-reused", path, &body).await).await;
+    let (_, gone) = json_of(
+        app.with_idempotency_key("k-onboard", "/tenants", &tenant_body("gone"))
+            .await,
+    )
+    .await;
+    assert_eq!(gone["id"], "gone");
+    app.wait_for_status("gone", &["active"]).await;
+    assert_eq!(app.delete("/tenants/gone").await.status(), StatusCode::OK);
+
+    expire_idempotency_records(&app);
+    // The key holder deployed the first key; a later use of the same key must not revoke it.
+    let (status, second) = json_of(app.with_idempotency_key("k-reused", path, &body).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_ne!(second["key_id"], first["key_id"]);
+    let keys = app
+        .state
+        .registry()
+        .list_api_keys(&tenancy::TenantId::parse("reused").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        keys.iter().all(|k| k.revoked_at.is_none()),
+        "both keys stay live: {keys:#?}"
+    );
+    // Nor is an offboarded tenant the outcome of a new onboarding under an old key.
+    let again = app
+        .with_idempotency_key("k-onboard", "/tenants", &tenant_body("gone"))
+        .await;
+    assert_error(again, StatusCode::CONFLICT, "tenant_exists").await;
 }

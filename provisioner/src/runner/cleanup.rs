@@ -116,7 +116,11 @@ impl Cleanup<'_> {
         };
         let tables = self.plan.names.tables();
         let trust = &self.plan.trusted_principal;
-        if let Some(why) = foreign_role(&role, &self.plan.tags, trust, &tables) {
+        let key = match foreign_role(&role, &self.plan.tags, trust, &tables) {
+            Ok(key) => key,
+            Err(why) => return Ok(Undo::kept(&what, &why)),
+        };
+        if let Some(why) = self.foreign_key(Some(key)).await? {
             return Ok(Undo::kept(&what, &why));
         }
         self.delete(what, || roles.delete_role(name)).await
@@ -137,19 +141,17 @@ impl Cleanup<'_> {
         if let Some(why) = foreign_table(&table, &planned) {
             return Ok(Undo::kept(&what, &why));
         }
-        if let Some(why) = self
-            .foreign_table_key(table.spec.sse_key.as_deref())
-            .await?
-        {
+        if let Some(why) = self.foreign_key(table.spec.sse_key.as_deref()).await? {
             return Ok(Undo::kept(&what, &why));
         }
         self.delete(what, || admin.delete_table(name)).await
     }
 
-    /// Why a table encrypted under `sse_key` is not encrypted under this tenant's key, or
-    /// `None` when it is.
-    async fn foreign_table_key(&self, sse_key: Option<&str>) -> Result<Option<String>> {
-        let Some(key) = sse_key else {
+    /// Why `key` — the key a table is encrypted under, or a role's policy names — is not this
+    /// tenant's key, or `None` when it is: the key the record knows, or one whose own tags
+    /// name this tenant and deployment.
+    async fn foreign_key(&self, key: Option<&str>) -> Result<Option<String>> {
+        let Some(key) = key else {
             return Ok(Some(
                 "it is not encrypted under a key of its own".to_owned(),
             ));
@@ -160,10 +162,10 @@ impl Cleanup<'_> {
         let keys = &self.backend.keys;
         match retrying("describe a table's key", || keys.describe_key(key)).await {
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                Ok(Some(format!("its encryption key {key} does not exist")))
+                Ok(Some(format!("its key {key} does not exist")))
             }
             found => Ok(foreign_tags(&self.plan.tags, &found?.tags)
-                .map(|why| format!("its encryption key {key} is not this tenant's: {why}"))),
+                .map(|why| format!("its key {key} is not this tenant's: {why}"))),
         }
     }
 
@@ -187,6 +189,7 @@ impl Cleanup<'_> {
         let keys = &self.backend.keys;
         let window = self.key_deletion_window_days;
         let mut done: Vec<String> = Vec::new();
+        let mut already: Vec<String> = Vec::new();
         let mut kept = Vec::new();
         let mut targets = vec![self.plan.key.alias.as_str()];
         targets.extend(self.known_key_id);
@@ -195,7 +198,7 @@ impl Cleanup<'_> {
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 found => found?,
             };
-            if done.contains(&key.arn) {
+            if done.contains(&key.arn) || already.contains(&key.arn) {
                 continue;
             }
             if let Some(why) = foreign_tags(&self.plan.tags, &key.tags) {
@@ -214,8 +217,10 @@ impl Cleanup<'_> {
                     continue;
                 }
                 result?;
+                done.push(key.arn);
+            } else {
+                already.push(key.arn);
             }
-            done.push(key.arn);
         }
         let mut detail = Vec::new();
         if !done.is_empty() {
@@ -224,8 +229,14 @@ impl Cleanup<'_> {
                 done.join(", ")
             ));
         }
+        if !already.is_empty() {
+            detail.push(format!(
+                "key {} was already scheduled for deletion",
+                already.join(", ")
+            ));
+        }
         if kept.is_empty() {
-            if done.is_empty() {
+            if detail.is_empty() {
                 detail.push(format!("key {} was absent", self.plan.key.alias));
             }
             Ok(Undo::done(detail.join("; ")))

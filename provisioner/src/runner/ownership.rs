@@ -13,7 +13,7 @@
 //! journal (`Kept`) and left in place, for an operator to remove by hand if it should go.
 
 use tenancy::naming::{TAG_MANAGED_BY, TAG_TENANT, Tags};
-use tenancy::ports::{RoleInfo, TableInfo};
+use tenancy::ports::{PolicyDocument, RoleInfo, TableInfo};
 use tenancy::table_plan::TableSpec;
 
 /// Why a resource carrying `actual` tags is not this tenant's (`planned` tags name the tenant
@@ -31,32 +31,66 @@ pub(crate) fn foreign_tags(planned: &Tags, actual: &Tags) -> Option<String> {
     (!reasons.is_empty()).then(|| reasons.join(" and "))
 }
 
-/// Why the role is not the tenant's role as planned (tags, trust, tables), or `None`.
-pub(crate) fn foreign_role(
-    role: &RoleInfo,
+/// Why the role is not the tenant's role as planned, or `None`: its tags, its trust, and its
+/// policy, which must be exactly the tenant policy (`PolicyDocument::tenant`) over the
+/// tenant's own tables and one key — nothing added, nothing changed. The ARNs in it are learnt
+/// at run time, so they are taken from the policy itself and checked by name; the key it
+/// names is returned for the caller to check against the key itself.
+pub(crate) fn foreign_role<'r>(
+    role: &'r RoleInfo,
     planned_tags: &Tags,
     trusted_principal: &str,
     planned_tables: &[&str],
-) -> Option<String> {
+) -> Result<&'r str, String> {
     if let Some(why) = foreign_tags(planned_tags, &role.spec.tags) {
-        return Some(why);
+        return Err(why);
     }
     if role.spec.trusted_principal != trusted_principal {
-        return Some(format!(
+        return Err(format!(
             "it trusts {}, not the data plane principal {trusted_principal}",
             role.spec.trusted_principal
         ));
     }
+    let policy = &role.spec.policy;
+    let resources = |sid: &str| {
+        policy
+            .statements
+            .iter()
+            .find(|s| s.sid == sid)
+            .map(|s| s.resources.as_slice())
+            .unwrap_or_default()
+    };
+    let tables: Vec<&str> = resources(TABLES_SID)
+        .iter()
+        .map(String::as_str)
+        .filter(|r| !r.ends_with(INDEX_SUFFIX))
+        .collect();
+    let key = match resources(KEY_SID) {
+        [key] => key.as_str(),
+        _ => return Err("its policy does not name exactly one key".to_owned()),
+    };
+    if PolicyDocument::tenant(&tables, key) != *policy {
+        return Err(
+            "its policy is not the tenant policy: statements, actions or resources were added \
+             or changed"
+                .to_owned(),
+        );
+    }
     let mut planned: Vec<&str> = planned_tables.to_vec();
     planned.sort_unstable();
-    let allowed = role.spec.policy.allowed_tables();
+    let allowed = policy.allowed_tables();
     if allowed != planned {
-        return Some(format!(
+        return Err(format!(
             "its policy allows tables {allowed:?}, not this tenant's {planned:?}"
         ));
     }
-    None
+    Ok(key)
 }
+
+/// Statement ids and the index resource suffix of `PolicyDocument::tenant`.
+const TABLES_SID: &str = "TenantTables";
+const KEY_SID: &str = "TenantKey";
+const INDEX_SUFFIX: &str = "/index/*";
 
 /// Why the table is not the tenant's table as planned (tags, then every spec field but the
 /// encryption key, which the caller checks against the key itself), or `None`.
@@ -75,7 +109,60 @@ pub(crate) fn foreign_table(table: &TableInfo, planned: &TableSpec) -> Option<St
 
 #[cfg(test)]
 mod tests {
+    use tenancy::ports::{PolicyStatement, RoleSpec};
+
     use super::*;
+
+    fn role(policy: PolicyDocument) -> RoleInfo {
+        RoleInfo {
+            spec: RoleSpec {
+                name: "a_tenant-xyz".to_owned(),
+                trusted_principal: "arn:dp".to_owned(),
+                policy,
+                tags: tags("xyz", "a"),
+            },
+            arn: "arn:role".to_owned(),
+        }
+    }
+
+    const TABLES: [&str; 2] = [
+        "arn:aws:dynamodb:r:1:table/a_tenant-xyz-app",
+        "arn:aws:dynamodb:r:1:table/a_tenant-xyz-events",
+    ];
+    const PLANNED: [&str; 2] = ["a_tenant-xyz-app", "a_tenant-xyz-events"];
+
+    #[test]
+    fn the_tenant_policy_over_the_tenants_tables_is_ours_and_names_its_key() {
+        let ours = role(PolicyDocument::tenant(&TABLES, "arn:key"));
+        assert_eq!(
+            foreign_role(&ours, &tags("xyz", "a"), "arn:dp", &PLANNED),
+            Ok("arn:key")
+        );
+    }
+
+    #[test]
+    fn a_role_whose_policy_grants_anything_more_is_not_ours() {
+        let mut wider = PolicyDocument::tenant(&TABLES, "arn:key");
+        wider.statements.push(PolicyStatement {
+            sid: "Extra".to_owned(),
+            effect: "Allow".to_owned(),
+            actions: vec!["dynamodb:*".to_owned()],
+            resources: vec!["*".to_owned()],
+        });
+        let why = foreign_role(&role(wider), &tags("xyz", "a"), "arn:dp", &PLANNED).unwrap_err();
+        assert!(why.contains("not the tenant policy"), "{why}");
+
+        let mut more_actions = PolicyDocument::tenant(&TABLES, "arn:key");
+        more_actions.statements[0]
+            .actions
+            .push("dynamodb:Scan".to_owned());
+        assert!(foreign_role(&role(more_actions), &tags("xyz", "a"), "arn:dp", &PLANNED).is_err());
+
+        let elsewhere = PolicyDocument::tenant(&["arn:aws:dynamodb:r:1:table/other"], "arn:key");
+        let why =
+            foreign_role(&role(elsewhere), &tags("xyz", "a"), "arn:dp", &PLANNED).unwrap_err();
+        assert!(why.contains("allows tables"), "{why}");
+    }
 
     fn tags(tenant: &str, deployment: &str) -> Tags {
         Tags::from([

@@ -10,11 +10,13 @@ use tenancy::ports::{
 use tenancy::table_plan::TableSpec;
 
 use crate::runner::ensure::Resource;
+use crate::runner::ownership::foreign_tags;
 
-/// Planned tags missing or different on the resource. Extra tags are tolerated: tags do not
+/// Whether the resource's ownership tags fail to name this tenant and deployment (the one
+/// check cleanup makes too, `crate::runner::ownership`). Extra tags are tolerated: tags do not
 /// change what a resource does, and an operator may add their own.
 fn tags_differ(planned: &Tags, actual: &Tags) -> bool {
-    planned.iter().any(|(k, v)| actual.get(k) != Some(v))
+    foreign_tags(planned, actual).is_some()
 }
 
 /// The tenant's key, found by its alias.
@@ -135,21 +137,5 @@ impl Resource for RoleResource<'_> {
             diffs.push("tags".to_owned());
         }
         diffs
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extra_tags_are_tolerated_but_missing_or_changed_ones_are_not() {
-        let planned = Tags::from([("a".to_owned(), "1".to_owned())]);
-        let mut actual = planned.clone();
-        actual.insert("b".to_owned(), "2".to_owned());
-        assert!(!tags_differ(&planned, &actual));
-        actual.insert("a".to_owned(), "other".to_owned());
-        assert!(tags_differ(&planned, &actual));
-        assert!(tags_differ(&planned, &Tags::new()));
     }
 }

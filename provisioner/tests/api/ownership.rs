@@ -197,7 +197,7 @@ async fn a_table_of_the_tenants_shape_encrypted_under_a_foreign_key_is_kept() {
         .iter()
         .find(|e| e.phase == JournalPhase::Kept)
         .unwrap();
-    assert!(kept.detail.contains("encryption key"), "{}", kept.detail);
+    assert!(kept.detail.contains("its key"), "{}", kept.detail);
 }
 
 #[tokio::test]

@@ -63,6 +63,7 @@ macro_rules! conformance_tests {
                 releasing_a_claim_frees_the_key,
                 completing_an_unclaimed_key_is_not_found,
                 a_claim_renewed_within_its_lease_is_not_taken_over,
+                the_same_request_keeps_its_claims_epoch_and_a_new_use_of_the_key_gets_a_new_one,
                 renewing_a_claim_that_was_taken_over_is_condition_failed,
                 revoking_a_key_purges_the_stored_responses_that_show_it,
                 revoking_all_keys_of_a_tenant_purges_only_its_stored_responses,

@@ -335,7 +335,7 @@ fn api_key(fx: &Fixture, tenant: &TenantId, what: &str, created_s: i64) -> ApiKe
         expires_at: Some(at(1_000_000)),
         revoked_at: None,
         last_used_at: None,
-        created_by_request: Some(RequestId::of(&fx.name("request"), what)),
+        created_by_request: Some(RequestId::of(&fx.name("request"), what, "epoch")),
     }
 }
 
@@ -503,6 +503,77 @@ async fn retry_finds(fx: &Fixture, idem: &str) -> IdempotencyClaim {
         .unwrap()
 }
 
+/// The epoch of a claim that must have been `Claimed`.
+#[track_caller]
+fn epoch_of(claim: IdempotencyClaim) -> String {
+    match claim {
+        IdempotencyClaim::Claimed { epoch, .. } => epoch,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+pub async fn the_same_request_keeps_its_claims_epoch_and_a_new_use_of_the_key_gets_a_new_one(
+    fx: &Fixture,
+) {
+    let reg = &fx.backend.registry;
+    let key = fx.name("idem");
+    let (exp, lease) = (at(100), Duration::seconds(10));
+    let first = reg
+        .claim_idempotency_key(&key, "fp1", at(0), exp, lease)
+        .await
+        .unwrap();
+    let IdempotencyClaim::Claimed { token, epoch } = first else {
+        panic!("expected a claim, got {first:?}");
+    };
+    // Its process died: the same request takes the lapsed claim over, in the same epoch.
+    let again = reg
+        .claim_idempotency_key(&key, "fp1", at(11), exp, lease)
+        .await
+        .unwrap();
+    let IdempotencyClaim::Claimed {
+        token: again_token,
+        epoch: again_epoch,
+    } = again
+    else {
+        panic!("expected a takeover, got {again:?}");
+    };
+    assert_ne!(again_token, token);
+    assert_eq!(
+        again_epoch, epoch,
+        "a takeover by the same request keeps its epoch"
+    );
+    // Released (it failed and should run again): the same request goes on in that epoch.
+    reg.release_idempotency_key(&key, &again_token)
+        .await
+        .unwrap();
+    let released = epoch_of(
+        reg.claim_idempotency_key(&key, "fp1", at(12), exp, lease)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        released, epoch,
+        "released and reclaimed by the same request"
+    );
+    // Another request taking the lapsed key over starts its own epoch.
+    let other = epoch_of(
+        reg.claim_idempotency_key(&key, "fp2", at(30), exp, lease)
+            .await
+            .unwrap(),
+    );
+    assert_ne!(other, epoch, "another request, another epoch");
+    // And once the record has expired, the first request again is a new use of the key.
+    let after_expiry = epoch_of(
+        reg.claim_idempotency_key(&key, "fp1", at(200), at(300), lease)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        after_expiry != epoch && after_expiry != other,
+        "a new use after expiry"
+    );
+}
+
 pub async fn a_claim_renewed_within_its_lease_is_not_taken_over(fx: &Fixture) {
     let reg = &fx.backend.registry;
     let key = fx.name("idem");
@@ -644,7 +715,7 @@ pub async fn a_response_showing_an_already_revoked_key_is_stored_purged(fx: &Fix
 #[track_caller]
 fn claimed(claim: IdempotencyClaim) -> String {
     match claim {
-        IdempotencyClaim::Claimed { token } => token,
+        IdempotencyClaim::Claimed { token, .. } => token,
         other => panic!("expected a claim, got {other:?}"),
     }
 }

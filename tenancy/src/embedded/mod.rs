@@ -76,8 +76,9 @@ pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
     create_private_dir(dir)?;
     let master = master_key::load_or_create(dir)?;
     let registry_db = sqlite::Db::open(&dir.join(registry::FILE_NAME), registry::SCHEMA)?;
-    registry::upgrade(&registry_db)?;
+    // Refused before anything in the directory is altered.
     deployment::claim(&registry_db, &options.deployment, dir)?;
+    registry::upgrade(&registry_db)?;
     let cloud_path = dir.join(cloud::FILE_NAME);
     let cloud_db = sqlite::Db::open(&cloud_path, cloud::SCHEMA)?;
     let catalog_db = sqlite::Db::open(&cloud_path, "")?;

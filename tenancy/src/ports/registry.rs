@@ -96,8 +96,10 @@ pub trait Registry: Send + Sync {
     /// record, or a claim made or renewed less than `lease` ago, is returned as found; an
     /// expired record (past its `expires_at`) or a claim whose lease ran out — its process
     /// died — is taken over. Atomic: of two racing claims exactly one gets `Claimed`, whose
-    /// token is unique to that claim. Adapters may purge records past their `expires_at` while
-    /// claiming, so the store does not grow without bound.
+    /// token is unique to that claim. The claim's epoch is kept when the same fingerprint takes
+    /// over a lapsed or released claim, and new otherwise (see `IdempotencyClaim::Claimed`).
+    /// Adapters may purge records past their `expires_at` while claiming, so the store does
+    /// not grow without bound.
     async fn claim_idempotency_key(
         &self,
         key: &str,
@@ -130,6 +132,8 @@ pub trait Registry: Send + Sync {
     ) -> Result<()>;
 
     /// Gives up the claim of `key` that returned `token` (the request failed in a way a retry
-    /// should re-execute). No-op when the key is absent, completed, or claimed by someone else.
+    /// should re-execute): the key may be claimed again at once, and a claim by the same
+    /// request continues its epoch. No-op when the key is absent, completed, or claimed by
+    /// someone else.
     async fn release_idempotency_key(&self, key: &str, token: &str) -> Result<()>;
 }

@@ -528,7 +528,7 @@ async fn a_registry_from_before_claim_tokens_is_upgraded_on_open() {
         .claim_idempotency_key("k", "fp", at(0), at(100), time::Duration::minutes(5))
         .await
         .unwrap();
-    let tenancy::record::IdempotencyClaim::Claimed { token } = claim else {
+    let tenancy::record::IdempotencyClaim::Claimed { token, .. } = claim else {
         panic!("expected a claim, got {claim:?}");
     };
     backend

@@ -71,11 +71,12 @@ CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at);
 ";
 
 /// Columns added after the first release — (table, column, the DDL that adds it to an older
-/// file). `api_keys.request` is the idempotent request that issued a key.
+/// file). `api_keys.request` is the idempotent request that issued a key; `idempotency.epoch`
+/// the epoch of a key's claim (`IdempotencyClaim::Claimed`).
 /// `created_at` of a claim is when it was made or last renewed (its lease runs from there).
 /// `reveals_tenant`/`reveals_key` name the API key a completed response shows; a completed
 /// record whose `response` is NULL was purged when that key was revoked.
-const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
     (
         "idempotency",
         "token",
@@ -99,6 +100,11 @@ const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
         "api_keys",
         "request",
         "ALTER TABLE api_keys ADD COLUMN request TEXT",
+    ),
+    (
+        "idempotency",
+        "epoch",
+        "ALTER TABLE idempotency ADD COLUMN epoch TEXT",
     ),
 ];
 
@@ -497,15 +503,16 @@ impl Registry for EmbeddedRegistry {
                 tx.execute("DELETE FROM idempotency WHERE expires_at <= ?1", [now_n])
                     .map_err(sql_err("purging expired idempotency records"))?;
             }
-            let existing: Option<(String, String, Option<String>, i64, i64)> = tx
+            let existing: Option<(String, String, Option<String>, i64, i64, Option<String>)> = tx
                 .query_row(
-                    "SELECT fingerprint, state, response, created_at, expires_at FROM idempotency WHERE key = ?1",
+                    "SELECT fingerprint, state, response, created_at, expires_at, epoch FROM idempotency WHERE key = ?1",
                     [&key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
                 )
                 .optional()
                 .map_err(sql_err(format!("reading idempotency key {key}")))?;
-            if let Some((found, state, response, created_at, expires)) = existing {
+            let mut epoch = None;
+            if let Some((found, state, response, created_at, expires, found_epoch)) = existing {
                 let expired = expires <= now_n;
                 let stale = state == "claimed" && now_n.saturating_sub(created_at) >= lease_n;
                 if !expired && !stale {
@@ -520,16 +527,22 @@ impl Registry for EmbeddedRegistry {
                         _ => Ok(IdempotencyClaim::InProgress { fingerprint: found }),
                     };
                 }
+                // The same request taking over its own lapsed or released claim goes on with
+                // its epoch; an expired record, or another request, starts a new one.
+                if !expired && found == fingerprint {
+                    epoch = found_epoch;
+                }
             }
+            let epoch = epoch.unwrap_or_else(|| Uuid::new_v4().to_string());
             let token = Uuid::new_v4().to_string();
             tx.execute(
                 "INSERT OR REPLACE INTO idempotency
-                     (key, fingerprint, state, response, created_at, expires_at, token, reveals_tenant, reveals_key)
-                 VALUES (?1, ?2, 'claimed', NULL, ?3, ?4, ?5, NULL, NULL)",
-                params![key, fingerprint, now_n, expires_n, token],
+                     (key, fingerprint, state, response, created_at, expires_at, token, reveals_tenant, reveals_key, epoch)
+                 VALUES (?1, ?2, 'claimed', NULL, ?3, ?4, ?5, NULL, NULL, ?6)",
+                params![key, fingerprint, now_n, expires_n, token, epoch],
             )
             .map_err(sql_err(format!("claiming idempotency key {key}")))?;
-            Ok(IdempotencyClaim::Claimed { token })
+            Ok(IdempotencyClaim::Claimed { token, epoch })
         })
         .await
     }
@@ -609,8 +622,11 @@ impl Registry for EmbeddedRegistry {
         let key = key.to_owned();
         let token = token.to_owned();
         self.write(move |tx| {
+            // Kept, with its lease over at once: a retry of the same request continues its
+            // epoch (it may have written before it failed).
             tx.execute(
-                "DELETE FROM idempotency WHERE key = ?1 AND token = ?2 AND state = 'claimed'",
+                "UPDATE idempotency SET created_at = 0
+                 WHERE key = ?1 AND token = ?2 AND state = 'claimed'",
                 params![key, token],
             )
             .map(drop)

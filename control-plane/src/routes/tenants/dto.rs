@@ -18,21 +18,44 @@ use crate::error::ApiError;
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 
+/// The `{id}` segment of every tenant path, as [`TenantId::parse`] accepts it. Only documents
+/// the parameter: handlers read it with `crate::extract::TenantPath`.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TenantIdParam {
+    /// Tenant id: lowercase `[a-z0-9-]`, 3–40 characters, no leading, trailing or double hyphen.
+    #[param(
+        pattern = "^[a-z0-9]+(-[a-z0-9]+)*$",
+        min_length = 3,
+        max_length = 40,
+        example = "acme"
+    )]
+    pub id: String,
+}
+
 /// `POST /tenants` body. Unknown fields are refused.
+///
+/// `id`, `name` and `owner_email` are required; they are `Option`s here only so that a missing
+/// one is a 400 naming the field (the schema says what the server accepts).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantRequest {
     /// Lowercase `[a-z0-9-]`, 3–40 characters, no leading, trailing or double hyphen.
-    #[schema(example = "acme")]
+    #[schema(schema_with = schema::tenant_id, required = true)]
     pub id: Option<String>,
-    /// Display name, 1–200 characters.
-    #[schema(example = "Acme Corp")]
+    /// Display name, 1–200 characters after trimming surrounding white space, not only white
+    /// space, no control characters.
+    #[schema(schema_with = schema::tenant_name, required = true)]
     pub name: Option<String>,
-    #[schema(example = "ops@acme.io")]
+    /// An e-mail address: one `@` after a non-empty local part, a dotted domain, no white
+    /// space, at most 254 bytes (UTF-8).
+    #[schema(schema_with = schema::owner_email, required = true)]
     pub owner_email: Option<String>,
     /// Defaults to `standard`.
     pub tier: Option<Tier>,
-    /// Origins the tenant's publishable keys are accepted from (`https://app.example.com`).
+    /// Origins the tenant's publishable keys are accepted from: `http` or `https`, a host and
+    /// an optional port, nothing else (`https://app.example.com`). Defaults to none.
+    #[schema(schema_with = schema::create_origins)]
     pub allowed_origins: Option<Vec<String>>,
 }
 
@@ -58,9 +81,14 @@ impl CreateTenantRequest {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
+    /// As in `CreateTenantRequest`; absent or `null`: unchanged.
+    #[schema(schema_with = schema::nullable_tenant_name)]
     pub name: Option<String>,
+    /// As in `CreateTenantRequest`; absent or `null`: unchanged.
+    #[schema(schema_with = schema::nullable_owner_email)]
     pub owner_email: Option<String>,
-    /// Replaces the whole list.
+    /// Replaces the whole list; absent or `null`: unchanged.
+    #[schema(schema_with = schema::update_origins)]
     pub allowed_origins: Option<Vec<String>>,
 }
 
@@ -103,7 +131,8 @@ pub struct TenantView {
     pub tier: Tier,
     pub allowed_origins: Vec<String>,
     pub status: TenantStatus,
-    /// Why the last provisioning run failed, while the tenant is `failed`.
+    /// Why the last provisioning run failed, while the tenant is `failed`; else `null`.
+    #[schema(required = true)]
     pub failure: Option<Failure>,
     pub resources: TenantResources,
     #[serde(with = "time::serde::rfc3339")]
@@ -162,7 +191,8 @@ pub struct TenantDetail {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TenantList {
     pub tenants: Vec<TenantView>,
-    /// Pass as `after` to get the next page; absent on the last page.
+    /// Pass as `after` to get the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next: Option<String>,
 }
 
@@ -198,9 +228,10 @@ pub struct ListParams {
     #[param(value_type = Option<TenantStatus>)]
     pub status: Option<String>,
     /// Page size, 1–1000 (default 100).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// The previous page's `next`.
+    /// The previous page's `next`: a tenant id; the page starts after it.
+    #[param(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", min_length = 3, max_length = 40)]
     pub after: Option<String>,
 }
 
@@ -241,4 +272,123 @@ impl ListParams {
 
 fn invalid_param(field: &'static str, reason: impl Into<String>) -> ApiError {
     ApiError::from(tenancy::InvalidInput::new(field, reason))
+}
+
+/// Schemas of the validated strings in requests: exactly what `tenancy`'s parsers accept, so a
+/// schema-valid request is never refused for its shape, nor a schema-invalid one accepted.
+mod schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+
+    /// [`tenancy::TenantId::parse`]: 3–40 of `[a-z0-9-]`, hyphens only between alphanumerics.
+    /// (The `{id}` and `after` parameters state it literally: `IntoParams` takes a literal.)
+    pub const TENANT_ID_PATTERN: &str = "^[a-z0-9]+(-[a-z0-9]+)*$";
+
+    /// [`tenancy::TenantName::parse`]: no control character (Unicode `Cc`) and at least one
+    /// character that is not white space; at most 200 characters once trimmed.
+    pub const TENANT_NAME_PATTERN: &str =
+        r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
+
+    /// [`tenancy::OwnerEmail::parse`]: a non-empty local part, one `@`, a domain of two or more
+    /// non-empty dot-separated labels; no white space or control character anywhere. The parser
+    /// checks this shape, not RFC 5322, so the schema states the shape rather than
+    /// `format: email` (which would promise refusals the server does not make).
+    pub const OWNER_EMAIL_PATTERN: &str = concat!(
+        r"^[^@\s\x00-\x1F\x7F-\x9F]+",
+        r"@[^@.\s\x00-\x1F\x7F-\x9F]+(\.[^@.\s\x00-\x1F\x7F-\x9F]+)+$",
+    );
+
+    /// [`tenancy::Origin::parse`]: `http` or `https` (any case), a host of ASCII letters,
+    /// digits, dots and hyphens not starting or ending with a dot or hyphen (at most 253
+    /// characters), and an optional port from 1 to 65535.
+    pub const ORIGIN_PATTERN: &str = concat!(
+        r"^[Hh][Tt][Tt][Pp]([Ss])?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?",
+        r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?$",
+    );
+
+    // `schema_with` replaces the whole property schema, doc comment included: each schema
+    // carries its own description.
+
+    pub fn tenant_id() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "Lowercase `[a-z0-9-]`, 3–40 characters, no leading, trailing or double hyphen.",
+            ))
+            .pattern(Some(TENANT_ID_PATTERN))
+            .min_length(Some(tenancy::TenantId::MIN_LEN))
+            .max_length(Some(tenancy::TenantId::MAX_LEN))
+            .examples(["acme"])
+    }
+
+    const TENANT_NAME: &str = "Display name: 1–200 characters once surrounding white space is \
+        trimmed, not only white space, no control characters.";
+
+    pub fn tenant_name() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(TENANT_NAME))
+            .pattern(Some(TENANT_NAME_PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(200))
+            .examples(["Acme Corp"])
+    }
+
+    pub fn nullable_tenant_name() -> ObjectBuilder {
+        tenant_name()
+            .schema_type(nullable(Type::String))
+            .description(Some(unchanged_if_absent(TENANT_NAME)))
+    }
+
+    const OWNER_EMAIL: &str = "The owner's e-mail address: a non-empty local part, one `@`, a \
+        dotted domain, no white space; at most 254 bytes (UTF-8).";
+
+    pub fn owner_email() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(OWNER_EMAIL))
+            .pattern(Some(OWNER_EMAIL_PATTERN))
+            .max_length(Some(254))
+            .examples(["ops@acme.io"])
+    }
+
+    pub fn nullable_owner_email() -> ObjectBuilder {
+        owner_email()
+            .schema_type(nullable(Type::String))
+            .description(Some(unchanged_if_absent(OWNER_EMAIL)))
+    }
+
+    const ORIGINS: &str = "Origins the tenant's publishable keys are accepted from: `http` or \
+        `https`, a host and an optional port, nothing else (`https://app.example.com`); \
+        duplicates are dropped.";
+
+    /// In `POST /tenants`: absent or `null` is no origins.
+    pub fn create_origins() -> ArrayBuilder {
+        origins().description(Some(format!("{ORIGINS} Absent or `null`: none.")))
+    }
+
+    /// In `PATCH /tenants/{id}`: the list replaces the old one; absent or `null` keeps it.
+    pub fn update_origins() -> ArrayBuilder {
+        origins().description(Some(format!(
+            "{ORIGINS} Replaces the whole list. Absent or `null`: unchanged."
+        )))
+    }
+
+    fn origins() -> ArrayBuilder {
+        ArrayBuilder::new()
+            .schema_type(nullable(Type::Array))
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(ORIGIN_PATTERN))
+                    .examples(["https://app.acme.io"]),
+            )
+    }
+
+    fn unchanged_if_absent(description: &str) -> String {
+        format!("{description} Absent or `null`: unchanged.")
+    }
+
+    fn nullable(ty: Type) -> SchemaType {
+        SchemaType::from_iter([ty, Type::Null])
+    }
 }

@@ -274,8 +274,11 @@ fn invalid_param(field: &'static str, reason: impl Into<String>) -> ApiError {
     ApiError::from(tenancy::InvalidInput::new(field, reason))
 }
 
-/// Schemas of the validated strings in requests: exactly what `tenancy`'s parsers accept, so a
-/// schema-valid request is never refused for its shape, nor a schema-invalid one accepted.
+/// Schemas of the validated strings in requests: what `tenancy`'s parsers accept, in the form a
+/// client should send. The parsers are a little more lenient than stated here (they trim
+/// surrounding white space, and take a port with leading zeros or a `+`), and one bound cannot
+/// be stated: the owner e-mail's 254 is counted in UTF-8 bytes, while `maxLength` counts
+/// characters.
 mod schema {
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 

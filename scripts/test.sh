@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every Spotlight check: formatting, lints, and every test of every crate (with the
-# failpoints compiled in, so the crash tests run). Installs nothing it cannot find.
+# Runs every Spotlight check: formatting, lints, every test of every crate (with the
+# failpoints compiled in, so the crash tests run), and schemathesis against the real binary.
+# Installs nothing it cannot find, except schemathesis into ./.venv (scripts/schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +21,6 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 echo "==> cargo test (all crates, all features)"
 cargo test --workspace --all-features --locked
+
+echo "==> schemathesis (the served OpenAPI document against the real server)"
+bash scripts/schemathesis.sh

@@ -74,7 +74,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// What was wrong, for a person.
     pub message: String,
+    /// Structured context when there is some, e.g. `{"field": "name"}`; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, nullable = false)]
     pub details: Option<Value>,
 }
 

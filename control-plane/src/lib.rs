@@ -8,8 +8,9 @@
 //! - [`idempotency`]: `Idempotency-Key` on every POST.
 //! - [`sealing`]: stored idempotent responses are sealed under a key derived from the pepper.
 //! - [`runs`]: background provisioning/offboarding tasks, resumed at start-up, drained on stop.
-//! - [`routes`]: `tenants`, `api_keys`, `health` (with `/openapi.json`), each its own router.
-//! - [`openapi`]: the OpenAPI document, generated from the handlers' annotations.
+//! - [`routes`]: `tenants`, `api_keys`, `health` (with `/openapi.json`), each its own router,
+//!   every route registered together with its OpenAPI entry.
+//! - [`openapi`]: merges those routers and splits them into the `Router` and the document.
 //! - [`server`]: the HTTP/1.1 listener and its limits (header-read, idle and request timeouts,
 //!   connection bound).
 //!
@@ -30,11 +31,11 @@ pub mod state;
 
 use std::future::Future;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
@@ -53,13 +54,13 @@ pub use state::AppState;
 /// 4. operator auth on everything but `/healthz`, `/readyz` and `/openapi.json`;
 /// 5. `Idempotency-Key` handling on POSTs.
 ///
-/// Unknown paths are a JSON 404, known paths with another method a JSON 405.
+/// Unknown paths are a JSON 404, known paths with another method a JSON 405. The routes and
+/// the document `/openapi.json` serves come from one [`routes::router`].
 pub fn app(state: AppState) -> Router {
     let max_body = state.settings.max_body_bytes.as_usize();
-    Router::new()
-        .merge(routes::tenants::router())
-        .merge(routes::api_keys::router())
-        .merge(routes::health::router())
+    let (routes, document) = openapi::split(routes::router());
+    routes
+        .layer(Extension(openapi::ServedDocument::new(&document)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

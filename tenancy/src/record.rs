@@ -13,10 +13,16 @@ use crate::naming::ResourceNames;
 /// complete and cleared as offboarding removes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResourceArns {
+    // Always serialised (`null` until assigned), so each is required and nullable.
+    #[schema(required = true)]
     pub key_id: Option<String>,
+    #[schema(required = true)]
     pub key_arn: Option<String>,
+    #[schema(required = true)]
     pub app_table_arn: Option<String>,
+    #[schema(required = true)]
     pub events_table_arn: Option<String>,
+    #[schema(required = true)]
     pub role_arn: Option<String>,
 }
 

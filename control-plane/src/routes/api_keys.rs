@@ -14,11 +14,9 @@
 //! work in between, so there is no moment without a valid key.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
 use serde::{Deserialize, Serialize};
 use tenancy::api_key::{self, ApiKeyId, KeyRejection};
 use tenancy::{
@@ -26,41 +24,23 @@ use tenancy::{
     TenantStatus,
 };
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, TenantPath};
 use crate::idempotency::IdempotentRequest;
-use crate::routes::tenants::tenant_port_error;
+use crate::routes::tenants::{TenantIdParam, tenant_port_error};
 
-/// The API-key routes, to be merged into the app (which adds operator auth and idempotency).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/tenants/{id}/api-keys",
-            post(create_api_key).get(list_api_keys),
-        )
-        .route("/tenants/{id}/api-keys/{key_id}", delete(revoke_api_key))
-        .route("/api-keys/introspect", post(introspect_api_key))
+/// The API-key routes, each registered with its OpenAPI entry, to be merged into the app
+/// (which adds operator auth, idempotency and the body limit, and documents them).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_api_key, list_api_keys))
+        .routes(routes!(revoke_api_key))
+        .routes(routes!(introspect_api_key))
 }
-
-/// The OpenAPI description of these routes, merged into the app's document.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    paths(create_api_key, list_api_keys, revoke_api_key, introspect_api_key),
-    components(schemas(
-        ApiKeyKind,
-        CreateApiKeyRequest,
-        CreatedApiKey,
-        ApiKeyView,
-        ApiKeyList,
-        IntrospectionRequest,
-        Introspection,
-        InactiveReason,
-    )),
-    tags((name = "api-keys", description = "Tenant API keys: issue, list, revoke, introspect"))
-)]
-pub struct ApiKeysApi;
 
 /// `POST /tenants/{id}/api-keys`.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -85,7 +65,9 @@ pub struct CreatedApiKey {
     pub prefix: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// `null`: the key lives until revoked.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -97,12 +79,18 @@ pub struct ApiKeyView {
     pub prefix: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// `null`: the key lives until revoked.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub expires_at: Option<OffsetDateTime>,
+    /// `null` while the key is not revoked.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub revoked_at: Option<OffsetDateTime>,
-    /// When the data plane last accepted the key (coalesced; introspection does not count).
+    /// When the data plane last accepted the key (coalesced; introspection does not count);
+    /// `null` if never.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub last_used_at: Option<OffsetDateTime>,
 }
 
@@ -151,13 +139,18 @@ pub enum InactiveReason {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Introspection {
     pub active: bool,
+    /// Present when `active` is false.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reason: Option<InactiveReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub tenant: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub kind: Option<ApiKeyKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub key_id: Option<String>,
 }
 
@@ -195,13 +188,15 @@ impl Introspection {
     post,
     path = "/tenants/{id}/api-keys",
     tag = "api-keys",
-    params(("id" = String, Path, description = "Tenant id")),
+    params(TenantIdParam),
     request_body = CreateApiKeyRequest,
     responses(
-        (status = 201, description = "Key issued; `key` is shown only now", body = CreatedApiKey),
-        (status = 400, description = "Bad tenant id, unknown field, bad kind, expiry not in the next 10 years", body = ErrorBody),
+        (status = 201, description = "Key issued; `key` is shown only now", body = CreatedApiKey,
+            headers(("Cache-Control" = String, description = "`no-store`: the body holds a credential"))),
+        (status = 400, description = "`invalid_request`: bad tenant id, or `expires_at` not within the next 10 years", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
         (status = 409, description = "`tenant_offboarded`", body = ErrorBody),
+        (status = 410, description = "`idempotent_response_purged`: a retry of a request whose key has since been revoked (or its tenant offboarded); the secret is not kept", body = ErrorBody),
     )
 )]
 pub async fn create_api_key(
@@ -265,10 +260,10 @@ pub async fn create_api_key(
     get,
     path = "/tenants/{id}/api-keys",
     tag = "api-keys",
-    params(("id" = String, Path, description = "Tenant id")),
+    params(TenantIdParam),
     responses(
-        (status = 200, body = ApiKeyList),
-        (status = 400, description = "Bad tenant id", body = ErrorBody),
+        (status = 200, description = "The tenant's keys, newest first", body = ApiKeyList),
+        (status = 400, description = "`invalid_request`: bad tenant id", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
     )
 )]
@@ -292,13 +287,10 @@ pub async fn list_api_keys(
     delete,
     path = "/tenants/{id}/api-keys/{key_id}",
     tag = "api-keys",
-    params(
-        ("id" = String, Path, description = "Tenant id"),
-        ("key_id" = String, Path, description = "Key id (`key_…`)"),
-    ),
+    params(TenantIdParam, KeyIdPath),
     responses(
         (status = 200, description = "The revoked key", body = ApiKeyView),
-        (status = 400, description = "Bad tenant or key id", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: bad tenant or key id", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`, `api_key_not_found`", body = ErrorBody),
     )
 )]
@@ -327,9 +319,13 @@ pub async fn revoke_api_key(
     Ok(Json(record.into()))
 }
 
-/// The `{key_id}` segment (the `{id}` before it is read by [`TenantPath`]).
-#[derive(Deserialize)]
+/// The `{key_id}` segment (the `{id}` before it is read by [`TenantPath`]), documented as
+/// [`ApiKeyId::parse`] accepts it.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct KeyIdPath {
+    /// Key id: `key_` and 32 lowercase hex digits.
+    #[param(pattern = "^key_[0-9a-f]{32}$", min_length = 36, max_length = 36)]
     key_id: String,
 }
 
@@ -345,9 +341,7 @@ pub struct KeyIdPath {
     tag = "api-keys",
     request_body = IntrospectionRequest,
     responses(
-        (status = 200, body = Introspection),
-        (status = 400, description = "Body is not `{\"key\": string}`", body = ErrorBody),
-        (status = 503, description = "The registry could not be reached", body = ErrorBody),
+        (status = 200, description = "Whether the key verifies now, and whose it is", body = Introspection),
     )
 )]
 pub async fn introspect_api_key(

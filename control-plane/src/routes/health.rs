@@ -3,12 +3,16 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use serde::Serialize;
 use tenancy::ports::TenantFilter;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::openapi::ServedDocument;
 use crate::state::AppState;
 
 pub const HEALTHZ: &str = "/healthz";
@@ -18,11 +22,12 @@ pub const OPENAPI_JSON: &str = "/openapi.json";
 /// How long readiness waits for the registry before calling it unavailable.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(HEALTHZ, get(healthz))
-        .route(READYZ, get(readyz))
-        .route(OPENAPI_JSON, get(openapi_json))
+/// The health routes and the document's own route, each registered with its OpenAPI entry.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi_json))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -63,11 +68,16 @@ fn not_ready(cause: &str) -> ApiError {
     ApiError::Unavailable("not ready: the registry does not answer; see the server log".to_owned())
 }
 
-/// The OpenAPI 3.1 description of every route this server serves.
+/// The OpenAPI 3.1 description of every route this server serves: the document built from
+/// the same router that serves the routes (`crate::app` hands it to this handler).
 #[utoipa::path(get, path = "/openapi.json", tag = "health", security(()),
-    responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::document())
+    responses((status = 200, description = "OpenAPI document", content_type = "application/json",
+        body = Object)))]
+pub async fn openapi_json(Extension(document): Extension<ServedDocument>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.json(),
+    )
 }
 
 #[cfg(test)]

@@ -3,13 +3,14 @@
 //! Every input is validated before any side effect; a bad id in a path is a 400 before any
 //! port is called. Responses are [`TenantView`]s, never the stored record as is.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use provisioner::OperatorTransition;
 use tenancy::{ErrorKind, TenantId, TenantRecord, TenantStatus};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, TenantPath};
@@ -19,39 +20,37 @@ use crate::state::AppState;
 mod dto;
 
 pub use dto::{
-    CreateTenantRequest, ListParams, TenantDetail, TenantList, TenantResources, TenantView,
-    UpdateTenantRequest, WaitParams,
+    CreateTenantRequest, ListParams, TenantDetail, TenantIdParam, TenantList, TenantResources,
+    TenantView, UpdateTenantRequest, WaitParams,
 };
 
 /// Journal entries shown by `GET /tenants/{id}`.
 const JOURNAL_LIMIT: u32 = 20;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tenants", post(create_tenant).get(list_tenants))
-        .route(
-            "/tenants/{id}",
-            get(get_tenant).patch(update_tenant).delete(delete_tenant),
-        )
-        .route("/tenants/{id}/suspend", post(suspend_tenant))
-        .route("/tenants/{id}/resume", post(resume_tenant))
-        .route("/tenants/{id}/retry", post(retry_tenant))
+/// The tenant routes, each registered with its OpenAPI entry. The app adds operator auth,
+/// idempotency and the body limit, and the document the answers those give
+/// (`crate::openapi::split`); each annotation lists what its handler itself can answer.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_tenant, list_tenants))
+        .routes(routes!(get_tenant, update_tenant, delete_tenant))
+        .routes(routes!(suspend_tenant))
+        .routes(routes!(resume_tenant))
+        .routes(routes!(retry_tenant))
 }
 
 /// Onboard a tenant: records it as `requested` and provisions its tables, key and role in
 /// the background.
 #[utoipa::path(post, path = "/tenants", tag = "tenants", params(WaitParams), request_body = CreateTenantRequest,
     responses(
-        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
-        (status = 413, description = "Body over SPOTLIGHT_MAX_BODY_BYTES", body = ErrorBody),
-        (status = 415, description = "Body is not application/json", body = ErrorBody),
-        (status = 201, description = "Provisioned and active (`?wait=true`)", body = TenantView),
-        (status = 200, description = "Provisioning failed and was rolled back (`?wait=true`)", body = TenantView),
+        (status = 201, description = "Provisioned and active (`?wait=true`)", body = TenantView,
+            headers(("Location" = String, description = "/tenants/{id}"))),
+        (status = 200, description = "Provisioning failed and was rolled back (`?wait=true`)", body = TenantView,
+            headers(("Location" = String, description = "/tenants/{id}"))),
         (status = 202, description = "Accepted; provisioning runs in the background", body = TenantView,
             headers(("Location" = String, description = "/tenants/{id}"))),
-        (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 409, description = "`tenant_exists`, or an Idempotency-Key still in use", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused for a different request", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: a missing or invalid field (`details.field`), or an invalid `wait`", body = ErrorBody),
+        (status = 409, description = "`tenant_exists`: the id is taken (ids of offboarded tenants are never reused)", body = ErrorBody),
     ))]
 pub async fn create_tenant(
     State(state): State<AppState>,
@@ -128,9 +127,8 @@ async fn respond_to_run(state: &AppState, record: TenantRecord, wait: bool) -> A
 /// List tenants in id order, optionally by status.
 #[utoipa::path(get, path = "/tenants", tag = "tenants", params(ListParams),
     responses(
-        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 200, description = "One page of tenants", body = TenantList),
-        (status = 400, description = "Invalid status, limit or cursor", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: invalid `status`, `limit` or `after`, or an unknown parameter", body = ErrorBody),
     ))]
 pub async fn list_tenants(
     State(state): State<AppState>,
@@ -145,11 +143,10 @@ pub async fn list_tenants(
 }
 
 /// A tenant with the newest entries of its provisioning journal.
-#[utoipa::path(get, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
+#[utoipa::path(get, path = "/tenants/{id}", tag = "tenants", params(TenantIdParam),
     responses(
-        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
         (status = 200, description = "The tenant", body = TenantDetail),
-        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: invalid tenant id", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
     ))]
 pub async fn get_tenant(
@@ -168,16 +165,14 @@ pub async fn get_tenant(
 }
 
 /// Change a tenant's name, owner e-mail or allowed origins.
-#[utoipa::path(patch, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
+#[utoipa::path(patch, path = "/tenants/{id}", tag = "tenants", params(TenantIdParam),
     request_body = UpdateTenantRequest,
     responses(
-        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
-        (status = 413, description = "Body over SPOTLIGHT_MAX_BODY_BYTES", body = ErrorBody),
-        (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 200, description = "The updated tenant", body = TenantView),
-        (status = 400, description = "Invalid id or body", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: invalid tenant id or field (`details.field`)", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
-        (status = 409, description = "`tenant_offboarded`: tenants being or already offboarded cannot change", body = ErrorBody),
+        (status = 409, description = "`tenant_offboarded`: tenants being or already offboarded cannot change; \
+            `concurrent_update`: the tenant changed meanwhile, retry", body = ErrorBody),
     ))]
 pub async fn update_tenant(
     State(state): State<AppState>,
@@ -194,13 +189,13 @@ pub async fn update_tenant(
 }
 
 /// Suspend an active tenant: its data-plane traffic is refused until resumed.
-#[utoipa::path(post, path = "/tenants/{id}/suspend", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
+#[utoipa::path(post, path = "/tenants/{id}/suspend", tag = "tenants", params(TenantIdParam),
     responses(
-        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
-        (status = 400, description = "Invalid tenant id in the path", body = ErrorBody),
         (status = 200, description = "The suspended tenant", body = TenantView),
+        (status = 400, description = "`invalid_request`: invalid tenant id", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
-        (status = 409, description = "`illegal_transition`: only active tenants can be suspended", body = ErrorBody),
+        (status = 409, description = "`illegal_transition`: only active tenants can be suspended; \
+            `concurrent_update`: the tenant changed meanwhile, retry", body = ErrorBody),
     ))]
 pub async fn suspend_tenant(
     State(state): State<AppState>,
@@ -218,13 +213,13 @@ pub async fn suspend_tenant(
 }
 
 /// Resume a suspended tenant.
-#[utoipa::path(post, path = "/tenants/{id}/resume", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
+#[utoipa::path(post, path = "/tenants/{id}/resume", tag = "tenants", params(TenantIdParam),
     responses(
-        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
-        (status = 400, description = "Invalid tenant id in the path", body = ErrorBody),
         (status = 200, description = "The active tenant", body = TenantView),
+        (status = 400, description = "`invalid_request`: invalid tenant id", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
-        (status = 409, description = "`illegal_transition`: only suspended tenants can be resumed", body = ErrorBody),
+        (status = 409, description = "`illegal_transition`: only suspended tenants can be resumed; \
+            `concurrent_update`: the tenant changed meanwhile, retry", body = ErrorBody),
     ))]
 pub async fn resume_tenant(
     State(state): State<AppState>,
@@ -260,15 +255,18 @@ async fn transition(
 
 /// Retry provisioning of a failed tenant (in the background).
 #[utoipa::path(post, path = "/tenants/{id}/retry", tag = "tenants",
-    params(("id" = String, Path, description = "Tenant id"), WaitParams),
+    params(TenantIdParam, WaitParams),
     responses(
-        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
-        (status = 400, description = "Invalid tenant id in the path", body = ErrorBody),
-        (status = 202, description = "Provisioning restarted", body = TenantView),
-        (status = 201, description = "Provisioned and active (`?wait=true`)", body = TenantView),
-        (status = 200, description = "Failed again (`?wait=true`)", body = TenantView),
+        (status = 202, description = "Provisioning restarted", body = TenantView,
+            headers(("Location" = String, description = "/tenants/{id}"))),
+        (status = 201, description = "Provisioned and active (`?wait=true`)", body = TenantView,
+            headers(("Location" = String, description = "/tenants/{id}"))),
+        (status = 200, description = "Failed again (`?wait=true`)", body = TenantView,
+            headers(("Location" = String, description = "/tenants/{id}"))),
+        (status = 400, description = "`invalid_request`: invalid tenant id or `wait`", body = ErrorBody),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
-        (status = 409, description = "`illegal_transition`: only failed tenants can be retried", body = ErrorBody),
+        (status = 409, description = "`illegal_transition`: only failed tenants can be retried; \
+            `concurrent_update`: the tenant changed meanwhile, retry", body = ErrorBody),
     ))]
 pub async fn retry_tenant(
     State(state): State<AppState>,
@@ -294,15 +292,15 @@ pub async fn retry_tenant(
 /// Waits at most `SPOTLIGHT_WAIT_TIMEOUT_SECS` for offboarding to finish: 200 with the
 /// tombstone then; otherwise 202 with the tenant as it is now (`deprovisioning`) and
 /// `Location`, and offboarding carries on in the background (`GET` it, or `DELETE` again).
-#[utoipa::path(delete, path = "/tenants/{id}", tag = "tenants", params(("id" = String, Path, description = "Tenant id")),
+#[utoipa::path(delete, path = "/tenants/{id}", tag = "tenants", params(TenantIdParam),
     responses(
-        (status = 401, description = "Missing or wrong operator token", body = ErrorBody),
-        (status = 400, description = "Invalid tenant id in the path", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: invalid tenant id", body = ErrorBody),
         (status = 200, description = "The deleted tenant's tombstone", body = TenantView),
         (status = 202, description = "Offboarding goes on in the background after the wait ran out; the tenant is `deprovisioning`", body = TenantView,
             headers(("Location" = String, description = "/tenants/{id}"))),
         (status = 404, description = "`tenant_not_found`", body = ErrorBody),
-        (status = 409, description = "`illegal_transition`: an upgrading tenant cannot be offboarded yet", body = ErrorBody),
+        (status = 409, description = "`illegal_transition`: an upgrading tenant cannot be offboarded yet; \
+            `concurrent_update`: the tenant changed meanwhile, retry", body = ErrorBody),
     ))]
 pub async fn delete_tenant(
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ mod helpers;
 mod idempotency;
 mod isolation;
 mod lifecycle;
+mod openapi;
 mod process;
 mod runs;
 mod tenants;

@@ -180,7 +180,7 @@ async fn origins_are_stored_once_each_in_the_form_browsers_send() {
         "https://app.example.com",
         "https://APP.example.com:443/",
         "http://app.example.com:80",
-        "https://bücher.example",
+        "https://xn--bcher-kva.example",
         "https://[::1]:8443",
     ]);
     let (status, tenant) = json_of(app.post_tenant(&body).await).await;
@@ -209,6 +209,11 @@ async fn lookalike_values_are_a_400_that_names_the_field_and_the_problem() {
         ("owner_email", json!("<script>@x.co"), "'<'"),
         ("owner_email", json!("a@-x-.co"), "starts or ends with '-'"),
         ("name", json!("invoice\u{202E}fdp.exe"), "bidirectional"),
+        (
+            "allowed_origins",
+            json!(["https://bücher.example"]),
+            "ASCII form, as browsers send it: https://xn--bcher-kva.example",
+        ),
     ];
     for (field, value, problem) in cases {
         let mut body = tenant_body("lookalike");

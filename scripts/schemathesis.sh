@@ -16,8 +16,16 @@ installed="$venv/requirements-test.txt" # the requirements the venv was last ins
 if [ ! -x "$venv/bin/python" ]; then
   echo "==> creating $venv"
   if ! python3 -m venv "$venv"; then
-    echo "scripts/schemathesis.sh: 'python3 -m venv' failed; install Python's venv module (Debian: apt-get install python3-venv)" >&2
-    exit 1
+    rm -rf "$venv"
+    # Debian's python3 ships venv separately; install it when we may.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing python3-venv"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    fi
+    if ! python3 -m venv "$venv"; then
+      echo "scripts/schemathesis.sh: 'python3 -m venv' failed; install Python's venv module (Debian: apt-get install python3-venv)" >&2
+      exit 1
+    fi
   fi
 fi
 if ! cmp -s "$requirements" "$installed"; then

@@ -21,7 +21,9 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temporary data directory");
     let mut settings = ControlPlaneSettings::for_data_dir(dir.path());
     settings.operator_token = Some(SecretString::from(TOKEN.to_owned()));
-    let (state, _secrets) = AppState::from_settings(settings).expect("control plane state");
+    let (state, _secrets) = AppState::from_settings(settings)
+        .await
+        .expect("control plane state");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

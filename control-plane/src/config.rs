@@ -123,10 +123,7 @@ impl ControlPlaneSettings {
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         // The shared settings on their own first: read through `#[serde(flatten)]`, their
         // errors would lose the name of the setting at fault.
-        provisioner::Settings::from_figment(figment).map_err(|e| match e {
-            provisioner::Error::Config(message) => ConfigError::Invalid(message),
-            other => ConfigError::Invalid(other.to_string()),
-        })?;
+        provisioner::Settings::from_figment(figment).map_err(|e| ConfigError::Invalid(e.0))?;
         let settings: Self = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(provisioner::config::describe(e)))?;

@@ -32,7 +32,7 @@ async fn run() -> anyhow::Result<()> {
     let settings = ControlPlaneSettings::load()?;
     let addr = settings.control_plane_addr;
     let grace = settings.shutdown_grace();
-    let (state, secrets) = AppState::from_settings(settings)?;
+    let (state, secrets) = AppState::from_settings(settings).await?;
 
     let resumed = state
         .runs

@@ -237,10 +237,10 @@ impl RunTracker {
                     (RunKind::Offboard, _) => provisioner.offboard(&tenant).await,
                 };
                 match &result {
+                    // An error the retry layer gave up on is not retryable any more: the run
+                    // is left in flight for the periodic check, not re-run on top of it.
                     Err(provisioner::Error::Port(e))
-                        if e.kind().is_retryable()
-                            && rerun < RERUNS
-                            && !closed.load(Ordering::SeqCst) =>
+                        if e.is_retryable() && rerun < RERUNS && !closed.load(Ordering::SeqCst) =>
                     {
                         // Re-run only the run that just failed: note which run the record
                         // names now, so that a run another process starts during the pause
@@ -509,7 +509,7 @@ mod tests {
             key_deletion_window_days: provisioner::config::Bounded::must(0),
             ..Settings::default()
         };
-        let provisioner = Provisioner::new(settings.open_backend().unwrap(), settings);
+        let provisioner = Provisioner::new(tenancy::open(&settings).await.unwrap(), settings);
         let id = TenantId::parse("late-retry").unwrap();
         provisioner
             .request(NewTenant {

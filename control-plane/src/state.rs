@@ -57,19 +57,17 @@ impl AppState {
     /// Opens the configured backend, resolves secrets (reading or generating the files in the
     /// data directory) and assembles the state. Returns the secrets too, so the caller can
     /// show a freshly generated operator token once.
-    pub fn from_settings(
+    pub async fn from_settings(
         settings: ControlPlaneSettings,
     ) -> Result<(AppState, Secrets), StartError> {
         settings.check()?;
         // The backend first: it creates the data directory with its own (private) permissions.
-        let backend =
-            settings
-                .provisioner
-                .open_backend()
-                .map_err(|source| StartError::Backend {
-                    backend: settings.provisioner.backend,
-                    source,
-                })?;
+        let backend = tenancy::open(&settings.provisioner)
+            .await
+            .map_err(|source| StartError::Backend {
+                backend: settings.provisioner.backend,
+                source: source.into(),
+            })?;
         let secrets = settings.resolve_secrets()?;
         let provisioner = Provisioner::new(backend, settings.provisioner.clone());
         Ok((AppState::new(provisioner, settings, &secrets), secrets))

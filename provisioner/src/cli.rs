@@ -121,7 +121,9 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         );
         return print(out, &plan);
     }
-    let backend = settings.open_backend().context("opening the backend")?;
+    let backend = tenancy::open(&settings)
+        .await
+        .context("opening the backend")?;
     let provisioner = Provisioner::new(backend, settings);
     execute(&provisioner, cli.command, out).await
 }

@@ -49,4 +49,10 @@ impl Error {
     }
 }
 
+impl From<tenancy::settings::ConfigError> for Error {
+    fn from(e: tenancy::settings::ConfigError) -> Self {
+        Error::Config(e.0)
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

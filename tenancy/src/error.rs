@@ -58,6 +58,8 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// Set by the retry layer when it gave up on a retryable failure: nobody retries it again.
+    exhausted: bool,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -67,8 +69,25 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            exhausted: false,
             source: None,
         }
+    }
+
+    /// This retryable failure was retried as far as the retry layer allows (`attempts` calls
+    /// in all): it keeps its kind, but [`Error::is_retryable`] is false from now on, so no
+    /// caller above multiplies the retries.
+    pub fn retries_exhausted(mut self, attempts: usize) -> Self {
+        if !self.exhausted {
+            self.exhausted = true;
+            self.message = format!("{} (gave up after {attempts} attempts)", self.message);
+        }
+        self
+    }
+
+    /// Whether the retry layer already gave up on this failure.
+    pub fn is_exhausted(&self) -> bool {
+        self.exhausted
     }
 
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
@@ -84,8 +103,10 @@ impl Error {
         &self.message
     }
 
+    /// Whether trying the same call again may help: a retryable kind that the retry layer has
+    /// not already given up on.
     pub fn is_retryable(&self) -> bool {
-        self.kind.is_retryable()
+        self.kind.is_retryable() && !self.exhausted
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {

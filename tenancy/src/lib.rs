@@ -10,6 +10,10 @@
 //! - [`error`]: the backend-neutral port error.
 //! - [`api_key`]: API key format (kind, checksum) and keyed hashing; shared by both planes.
 //! - [`backend`]: one adapter per port, bundled for injection.
+//! - [`settings`]: the settings every binary shares (`SPOTLIGHT_*`), with bounded numbers.
+//! - [`open`](fn@open): opens the configured backend — the one place that does — with every
+//!   port behind the retry layer.
+//! - [`retry`]: the retry layer (one decorator per port).
 //! - [`embedded`]: the default adapters — SQLite and local keys in one data directory.
 //! - `conformance` (feature `conformance`): one behaviour suite per port, run against every adapter.
 
@@ -22,7 +26,11 @@ pub mod lifecycle;
 pub mod naming;
 pub mod ports;
 pub mod record;
+pub mod retry;
+pub mod settings;
 pub mod table_plan;
+
+mod open;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -32,6 +40,7 @@ pub use error::{Error, ErrorKind, InvalidInput, Result};
 pub use id::{Origin, OwnerEmail, TenantId, TenantName, Tier};
 pub use lifecycle::{IllegalTransition, TenantStatus, Transition};
 pub use naming::{ResourceNames, TablePrefix, Tags};
+pub use open::open;
 pub use record::{
     ApiKeyKind, ApiKeyRecord, Failure, IdempotencyClaim, JournalEntry, JournalPhase, RequestId,
     ResourceArns, RevealedKey, StoredResponse, TenantRecord,

@@ -58,7 +58,9 @@ impl TestApp {
     async fn start(data_dir: &Path, configure: impl FnOnce(&mut ControlPlaneSettings)) -> TestApp {
         let mut settings = Self::settings_for(data_dir);
         configure(&mut settings);
-        let (state, secrets) = AppState::from_settings(settings).expect("control plane state");
+        let (state, secrets) = AppState::from_settings(settings)
+            .await
+            .expect("control plane state");
         state
             .runs
             .resume_in_flight()

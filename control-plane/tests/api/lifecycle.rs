@@ -185,7 +185,7 @@ async fn a_restarted_control_plane_resumes_a_requested_tenant() {
     {
         // A previous process recorded the tenant and stopped before provisioning it.
         let settings = TestApp::settings_for(dir.path()).provisioner;
-        let backend = settings.open_backend().expect("embedded backend");
+        let backend = tenancy::open(&settings).await.expect("embedded backend");
         let provisioner = Provisioner::new(backend, settings);
         let record = provisioner
             .request(NewTenant {

@@ -143,7 +143,7 @@ async fn status_of(provisioner: &Provisioner, id: &str) -> TenantRecord {
 async fn deleting_a_tenant_whose_run_is_held_mid_step_ends_deleted_and_the_run_undoes_its_step() {
     let app = TestApp::spawn().await;
     let settings = settings_of(&app);
-    let mut backend = settings.open_backend().unwrap();
+    let mut backend = tenancy::open(&settings).await.unwrap();
     let entered = Arc::new(Notify::new());
     let release = Arc::new(Notify::new());
     backend.tables = Arc::new(GatedTables {
@@ -189,15 +189,17 @@ async fn deleting_a_tenant_whose_run_is_held_mid_step_ends_deleted_and_the_run_u
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rollback_that_meets_a_retryable_failure_is_run_again_and_ends_failed() {
+async fn a_rollback_whose_retries_run_out_is_left_in_flight_and_finished_by_the_periodic_check() {
     let app = TestApp::spawn().await;
     let settings = settings_of(&app);
-    let mut backend = settings.open_backend().unwrap();
-    backend.tables = Arc::new(FlakyTables {
-        inner: backend.tables.clone(),
-        // As many as the provisioner's own attempts at one call: the run ends with the error.
-        unavailable_deletes: AtomicU32::new(5),
+    // The fault sits below the retry layer, where a backend's own failures arise.
+    let mut raw = tenancy::embedded::open(&(&settings).into()).unwrap();
+    raw.tables = Arc::new(FlakyTables {
+        inner: raw.tables.clone(),
+        // As many as the retry layer's attempts at one call: that call gives up.
+        unavailable_deletes: AtomicU32::new(tenancy::retry::RetryPolicy::default().attempts as u32),
     });
+    let backend = tenancy::retry::with_retries(raw, Arc::default());
     let provisioner = Provisioner::new(backend, settings);
     let runs = RunTracker::new(provisioner.clone()).with_rerun_backoff(Duration::from_millis(10));
     provisioner.request(new_tenant("flaky")).await.unwrap();
@@ -205,12 +207,20 @@ async fn a_rollback_that_meets_a_retryable_failure_is_run_again_and_ends_failed(
 
     assert!(runs.start_provision(&id));
     assert!(runs.wait_for(&id, Duration::from_secs(60)).await);
+    // The exhausted error is not retried again on top of the retry layer: the tenant stays
+    // in flight, its failure recorded, for the periodic check.
+    let stopped = status_of(&provisioner, "flaky").await;
+    assert_eq!(stopped.status, TenantStatus::Provisioning, "{stopped:?}");
+    assert_eq!(stopped.failure.as_ref().unwrap().step, "events_table");
 
+    let (started, _) = runs.housekeeping(Duration::ZERO).await;
+    assert_eq!(started, 1);
+    assert!(runs.wait_for(&id, Duration::from_secs(60)).await);
     let record = status_of(&provisioner, "flaky").await;
     assert_eq!(
         record.status,
         TenantStatus::Failed,
-        "not left provisioning with no run: {record:?}"
+        "the rollback was finished: {record:?}"
     );
     assert_eq!(record.failure.as_ref().unwrap().step, "events_table");
     assert_eq!(app.presence("flaky").await, Presence::NONE);
@@ -220,7 +230,7 @@ async fn a_rollback_that_meets_a_retryable_failure_is_run_again_and_ends_failed(
 async fn the_periodic_check_resumes_only_quiet_in_flight_tenants_and_destroys_due_keys() {
     let app = TestApp::spawn().await;
     let settings = settings_of(&app);
-    let mut backend = settings.open_backend().unwrap();
+    let mut backend = tenancy::open(&settings).await.unwrap();
     let destroy_calls = Arc::new(AtomicU32::new(0));
     backend.keys = Arc::new(CountingKeys {
         inner: backend.keys.clone(),

@@ -17,7 +17,11 @@ use crate::plan::TenantPlan;
 use crate::runner::Step;
 use crate::runner::ownership::{foreign_role, foreign_table, foreign_tags};
 use crate::runner::records::{append, entry, owned_by, read};
-use crate::runner::retry::{is_not_found, retrying};
+
+/// Whether `result` failed because the thing was absent.
+fn is_not_found<T>(result: &tenancy::Result<T>) -> bool {
+    matches!(result, Err(e) if e.kind() == ErrorKind::NotFound)
+}
 
 /// What cleanup is part of; names its failpoints (`{purpose}:after:{step}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +114,7 @@ impl Cleanup<'_> {
         let roles = &self.backend.roles;
         let name = &self.plan.role_name;
         let what = format!("role {name}");
-        let role = match retrying(&what, || roles.describe_role(name)).await {
+        let role = match roles.describe_role(name).await {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Undo::absent(&what)),
             found => found?,
         };
@@ -123,7 +127,7 @@ impl Cleanup<'_> {
         if let Some(why) = self.foreign_key(Some(key)).await? {
             return Ok(Undo::kept(&what, &why));
         }
-        self.delete(what, || roles.delete_role(name)).await
+        self.delete(what, roles.delete_role(name)).await
     }
 
     async fn remove_table(&self, role: TableRole) -> Result<Undo> {
@@ -131,7 +135,7 @@ impl Cleanup<'_> {
         let planned = self.plan.table_spec(role, "");
         let name = &planned.name;
         let what = format!("table {name}");
-        let table = match retrying(&what, || admin.describe_table(name)).await {
+        let table = match admin.describe_table(name).await {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Undo::absent(&what)),
             found => found?,
         };
@@ -144,7 +148,7 @@ impl Cleanup<'_> {
         if let Some(why) = self.foreign_key(table.spec.sse_key.as_deref()).await? {
             return Ok(Undo::kept(&what, &why));
         }
-        self.delete(what, || admin.delete_table(name)).await
+        self.delete(what, admin.delete_table(name)).await
     }
 
     /// Why `key` — the key a table is encrypted under, or a role's policy names — is not this
@@ -160,7 +164,7 @@ impl Cleanup<'_> {
             return Ok(None);
         }
         let keys = &self.backend.keys;
-        match retrying("describe a table's key", || keys.describe_key(key)).await {
+        match keys.describe_key(key).await {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 Ok(Some(format!("its key {key} does not exist")))
             }
@@ -169,12 +173,12 @@ impl Cleanup<'_> {
         }
     }
 
-    async fn delete<F, Fut>(&self, what: String, call: F) -> Result<Undo>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = tenancy::Result<()>>,
-    {
-        let result = retrying(&what, call).await;
+    async fn delete(
+        &self,
+        what: String,
+        call: impl std::future::Future<Output = tenancy::Result<()>>,
+    ) -> Result<Undo> {
+        let result = call.await;
         if is_not_found(&result) {
             return Ok(Undo::absent(&what));
         }
@@ -194,7 +198,7 @@ impl Cleanup<'_> {
         let mut targets = vec![self.plan.key.alias.as_str()];
         targets.extend(self.known_key_id);
         for target in targets {
-            let key = match retrying("describe key", || keys.describe_key(target)).await {
+            let key = match keys.describe_key(target).await {
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 found => found?,
             };
@@ -209,10 +213,7 @@ impl Cleanup<'_> {
                 continue;
             }
             if key.state == KeyState::Enabled {
-                let result = retrying("schedule key deletion", || {
-                    keys.schedule_key_deletion(&key.key_id, window)
-                })
-                .await;
+                let result = keys.schedule_key_deletion(&key.key_id, window).await;
                 if is_not_found(&result) {
                     continue;
                 }

@@ -11,7 +11,6 @@ use tenancy::ErrorKind;
 
 use crate::error::{Error, Result};
 use crate::runner::Step;
-use crate::runner::retry::retrying;
 
 /// A planned resource that can be looked up by name, created, and compared with what exists.
 pub(crate) trait Resource: Send + Sync {
@@ -51,22 +50,19 @@ impl Outcome {
     }
 }
 
-/// Creates or adopts `resource` for `step`. Retryable port failures are retried (bounded);
-/// other port failures and drift are returned as permanent errors.
+/// Creates or adopts `resource` for `step`. Port failures (retried already by the retry
+/// layer around the ports) and drift are returned as permanent errors.
 pub(crate) async fn ensure<R: Resource>(step: Step, resource: &R) -> Result<(R::Info, Outcome)> {
-    let name = resource.describe_name();
-    match retrying(&name, || resource.lookup()).await {
+    match resource.lookup().await {
         Ok(actual) => Ok((adoptable(step, resource, actual)?, Outcome::Adopted)),
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            match retrying(&name, || resource.create()).await {
-                Ok(created) => Ok((created, Outcome::Created)),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    let actual = retrying(&name, || resource.lookup()).await?;
-                    Ok((adoptable(step, resource, actual)?, Outcome::Adopted))
-                }
-                Err(e) => Err(e.into()),
+        Err(e) if e.kind() == ErrorKind::NotFound => match resource.create().await {
+            Ok(created) => Ok((created, Outcome::Created)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let actual = resource.lookup().await?;
+                Ok((adoptable(step, resource, actual)?, Outcome::Adopted))
             }
-        }
+            Err(e) => Err(e.into()),
+        },
         Err(e) => Err(e.into()),
     }
 }

@@ -1,7 +1,6 @@
 //! Provisioning runs: ensure steps with a journal, rollback, probe, offboarding cleanup, and
 //! the lifecycle transitions around them.
 //!
-//! - [`retry`]: bounded retries of retryable port failures.
 //! - [`records`]: optimistic-concurrency updates of the tenant record, journal entries,
 //!   run ownership.
 //! - [`ensure`]: the one generic create-or-adopt with drift detection.
@@ -17,7 +16,6 @@ mod probe;
 mod provision;
 mod records;
 mod resources;
-mod retry;
 
 use serde::Serialize;
 use tenancy::ports::TenantFilter;
@@ -34,7 +32,6 @@ use crate::plan::TenantPlan;
 use cleanup::{Cleanup, Purpose};
 use provision::Run;
 use records::{append, apply_transition, entry, fresh_run, owned_by, read, update};
-use retry::retrying;
 
 /// The ordered provisioning steps. Cleanup runs them in reverse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -411,10 +408,9 @@ impl Provisioner {
         };
         tracing::info!(tenant = %id, run = %run_id, "offboarding run");
 
-        let revoked = retrying("revoke api keys", || {
-            registry.revoke_all_api_keys(id, OffsetDateTime::now_utc())
-        })
-        .await?;
+        let revoked = registry
+            .revoke_all_api_keys(id, OffsetDateTime::now_utc())
+            .await?;
         append(
             registry,
             &entry(
@@ -532,10 +528,11 @@ impl Provisioner {
     /// The record and its newest `journal_limit` journal entries. Errors: `NotFound`.
     pub async fn status(&self, id: &TenantId, journal_limit: u32) -> Result<StatusReport> {
         let record = read(&self.backend.registry, id).await?;
-        let journal = retrying("read journal", || {
-            self.backend.registry.journal(id, None, journal_limit)
-        })
-        .await?;
+        let journal = self
+            .backend
+            .registry
+            .journal(id, None, journal_limit)
+            .await?;
         Ok(StatusReport { record, journal })
     }
 
@@ -550,10 +547,7 @@ impl Provisioner {
                 limit: LIST_PAGE,
             };
             loop {
-                let page = retrying("list tenants", || {
-                    self.backend.registry.list_tenants(&filter)
-                })
-                .await?;
+                let page = self.backend.registry.list_tenants(&filter).await?;
                 found.extend(page.tenants);
                 match page.next {
                     Some(next) => filter.after = Some(next),
@@ -588,7 +582,7 @@ mod tests {
             data_dir: dir.path().join("data"),
             ..Settings::default()
         };
-        let p = Provisioner::new(settings.open_backend().unwrap(), settings);
+        let p = Provisioner::new(tenancy::open(&settings).await.unwrap(), settings);
         let id = TenantId::parse("taken-over").unwrap();
         let requested = p
             .request(NewTenant {

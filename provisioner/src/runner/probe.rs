@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::plan::TenantPlan;
-use crate::runner::retry::retrying;
 
 /// Runs the probe; returns what it checked. Errors: [`Error::ProbeFailed`] when a read does not
 /// return what was written or the scoped store reaches outside its policy; port errors as is.
@@ -25,7 +24,7 @@ pub(crate) async fn probe(
     run_id: Uuid,
     outside_table: &str,
 ) -> Result<String> {
-    let store = retrying("scoped store", || roles.scoped_store(&plan.role_name)).await?;
+    let store = roles.scoped_store(&plan.role_name).await?;
     let key = ItemKey::new(keys::PROBE, run_id.to_string());
     let mut item = Item::new(key.clone());
     // Should the delete below never happen, the item expires on its own.
@@ -61,12 +60,9 @@ async fn round_trip(
     table: &str,
     item: &Item,
 ) -> Result<()> {
-    retrying("probe put", || store.put(table, item, Condition::None)).await?;
-    let read = retrying("probe get", || store.get(table, &item.key)).await?;
-    retrying("probe delete", || {
-        store.delete(table, &item.key, Condition::None)
-    })
-    .await?;
+    store.put(table, item, Condition::None).await?;
+    let read = store.get(table, &item.key).await?;
+    store.delete(table, &item.key, Condition::None).await?;
     match read {
         Some(read) if read.key == item.key && read.attrs == item.attrs => Ok(()),
         other => Err(Error::ProbeFailed {

@@ -26,7 +26,6 @@ use crate::runner::ensure::{Outcome, Resource, ensure};
 use crate::runner::probe::probe;
 use crate::runner::records::{append, apply_transition, entry, owned_by, read, update};
 use crate::runner::resources::{KeyResource, RoleResource, TableResource};
-use crate::runner::retry::retrying;
 
 /// How many journal entries of a run are read when resuming it.
 const RESUME_JOURNAL_LIMIT: u32 = 1000;
@@ -271,10 +270,9 @@ impl Run<'_> {
     /// retried.
     async fn interrupted_rollback(&self) -> Result<Option<(String, String)>> {
         let registry = &self.backend.registry;
-        let journal = retrying("read journal", || {
-            registry.journal(&self.tenant, Some(self.run_id), RESUME_JOURNAL_LIMIT)
-        })
-        .await?;
+        let journal = registry
+            .journal(&self.tenant, Some(self.run_id), RESUME_JOURNAL_LIMIT)
+            .await?;
         Ok(journal
             .into_iter()
             .find(|e| e.phase == JournalPhase::Failed)

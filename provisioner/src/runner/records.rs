@@ -12,14 +12,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::runner::retry::retrying;
 
 /// How often a read-modify-write is retried after losing a race (`ConditionFailed`).
 const MAX_CONFLICTS: u32 = 16;
 
 /// Reads the tenant, retrying retryable failures. Errors: `NotFound`.
 pub(crate) async fn read(registry: &Arc<dyn Registry>, id: &TenantId) -> Result<TenantRecord> {
-    Ok(retrying("get tenant", || registry.get_tenant(id)).await?)
+    Ok(registry.get_tenant(id).await?)
 }
 
 /// Read-modify-write of one tenant record. `change` edits the freshly read record and returns
@@ -40,11 +39,7 @@ where
         let Some(entries) = change(&mut record)? else {
             return Ok(record);
         };
-        match retrying("update tenant", || {
-            registry.update_tenant(&record, &entries)
-        })
-        .await
-        {
+        match registry.update_tenant(&record, &entries).await {
             Ok(stored) => return Ok(stored),
             Err(e) if e.kind() == ErrorKind::ConditionFailed && conflicts < MAX_CONFLICTS => {
                 conflicts += 1;
@@ -75,7 +70,7 @@ pub(crate) fn entry(
 
 /// Appends one entry to the tenant's journal, retrying retryable failures.
 pub(crate) async fn append(registry: &Arc<dyn Registry>, entry: &JournalEntry) -> Result<()> {
-    Ok(retrying("append journal", || registry.append_journal(entry)).await?)
+    Ok(registry.append_journal(entry).await?)
 }
 
 /// Gives `record` a fresh run id and returns the journal entry that opens that run, named

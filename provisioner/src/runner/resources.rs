@@ -7,6 +7,7 @@ use tenancy::ports::{
     KeyInfo, KeySpec, KeyState, KeyVault, RoleInfo, RoleIssuer, RoleSpec, TableAdmin, TableInfo,
     TableStatus,
 };
+use tenancy::retry::RetryPolicy;
 use tenancy::table_plan::TableSpec;
 
 use crate::runner::ensure::Resource;
@@ -68,19 +69,24 @@ impl Resource for TableResource<'_> {
         format!("table {}", self.spec.name)
     }
 
-    /// A table still being created or deleted is reported as `Unavailable` so that the ensure
-    /// waits (bounded) for it to settle instead of adopting or recreating it half-way.
+    /// A table still being created or deleted is waited for (with the retry layer's policy:
+    /// a state, not a failure, so the port does not retry it) instead of being adopted or
+    /// recreated half-way; one that does not settle is `Unavailable`.
     async fn lookup(&self) -> tenancy::Result<TableInfo> {
-        let info = self.admin.describe_table(&self.spec.name).await?;
-        match info.status {
-            TableStatus::Active => Ok(info),
-            TableStatus::Creating | TableStatus::Deleting => {
-                Err(tenancy::Error::unavailable(format!(
-                    "table {} is {:?}, not yet usable",
-                    self.spec.name, info.status
-                )))
-            }
-        }
+        RetryPolicy::default()
+            .run("wait for a table to settle", || async {
+                let info = self.admin.describe_table(&self.spec.name).await?;
+                match info.status {
+                    TableStatus::Active => Ok(info),
+                    TableStatus::Creating | TableStatus::Deleting => {
+                        Err(tenancy::Error::unavailable(format!(
+                            "table {} is {:?}, not yet usable",
+                            self.spec.name, info.status
+                        )))
+                    }
+                }
+            })
+            .await
     }
 
     async fn create(&self) -> tenancy::Result<TableInfo> {

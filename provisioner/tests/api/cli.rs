@@ -15,7 +15,7 @@ fn json(stdout: &[u8]) -> Value {
 
 #[tokio::test]
 async fn plan_prints_the_resource_plan_as_json_and_creates_nothing() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let out = env.cli(&["plan", "--tenant", "planned"], None);
     assert!(
         out.status.success(),
@@ -44,7 +44,7 @@ async fn plan_prints_the_resource_plan_as_json_and_creates_nothing() {
 
 #[tokio::test]
 async fn apply_requests_and_provisions_a_new_tenant_and_prints_the_active_record() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let out = env.cli(
         &[
             "apply",
@@ -85,7 +85,7 @@ async fn apply_requests_and_provisions_a_new_tenant_and_prints_the_active_record
 
 #[tokio::test]
 async fn apply_for_an_unknown_tenant_without_an_owner_email_fails_and_says_why() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let out = env.cli(&["apply", "--tenant", "anonymous"], None);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -101,7 +101,7 @@ async fn apply_for_an_unknown_tenant_without_an_owner_email_fails_and_says_why()
 
 #[tokio::test]
 async fn an_invalid_tenant_id_is_rejected_before_anything_runs() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let out = env.cli(
         &[
             "apply",
@@ -119,7 +119,7 @@ async fn an_invalid_tenant_id_is_rejected_before_anything_runs() {
 
 #[tokio::test]
 async fn destroy_offboards_and_status_shows_the_tombstone_with_its_journal() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("cli-gone");
     env.onboard(&id).await;
     let out = env.cli(&["destroy", "--tenant", "cli-gone"], None);
@@ -146,7 +146,7 @@ async fn destroy_offboards_and_status_shows_the_tombstone_with_its_journal() {
 
 #[tokio::test]
 async fn status_of_an_unknown_tenant_exits_non_zero() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let out = env.cli(&["status", "--tenant", "nobody"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
@@ -154,7 +154,7 @@ async fn status_of_an_unknown_tenant_exits_non_zero() {
 
 #[tokio::test]
 async fn another_deployment_cannot_act_on_this_deployments_data_directory() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     env.onboard(&tenant("xyz")).await;
     // The prefixes whose names used to collide: `a` + `tenant-xyz` and `a-tenant` + `xyz`.
     for other in [format!("{PREFIX}-tenant"), String::new(), "a".to_owned()] {
@@ -171,7 +171,7 @@ async fn another_deployment_cannot_act_on_this_deployments_data_directory() {
 
 #[tokio::test]
 async fn a_numeric_setting_out_of_its_bounds_stops_the_cli_naming_the_setting() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     for (variable, value, bounds) in [
         (
             "SPOTLIGHT_KEY_DELETION_WINDOW_DAYS",

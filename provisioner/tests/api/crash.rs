@@ -7,7 +7,7 @@ use crate::helpers::{TestEnv, tenant};
 
 /// Aborts a fresh `apply` at `failpoint`, then applies again.
 async fn crash_then_apply_again(failpoint: &str) {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("crashy");
     // A neighbour whose table names start with crashy's: the checks below must not count its
     // resources as crashy's.
@@ -70,7 +70,7 @@ crash_tests! {
 
 #[tokio::test]
 async fn a_crash_during_rollback_is_finished_on_resume_and_a_later_apply_succeeds() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("crash-rollback");
     let crashed = env.cli(
         &[
@@ -113,7 +113,7 @@ async fn a_crash_during_rollback_is_finished_on_resume_and_a_later_apply_succeed
 
 #[tokio::test]
 async fn a_crash_during_offboarding_is_finished_by_destroying_again() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("crash-leaver");
     env.onboard(&id).await;
     let crashed = env.cli(

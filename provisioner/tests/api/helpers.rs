@@ -47,7 +47,7 @@ impl TestEnv {
         self.provisioner.provision(id).await.unwrap()
     }
 
-    pub fn new() -> TestEnv {
+    pub async fn new() -> TestEnv {
         #[cfg(feature = "failpoints")]
         let serial = fail::FailScenario::setup();
         let dir = tempfile::tempdir().expect("temp dir");
@@ -57,7 +57,9 @@ impl TestEnv {
             key_deletion_window_days: Bounded::must(7),
             ..Settings::default()
         };
-        let backend = settings.open_backend().expect("embedded backend opens");
+        let backend = tenancy::open(&settings)
+            .await
+            .expect("embedded backend opens");
         TestEnv {
             provisioner: Provisioner::new(backend.clone(), settings.clone()),
             backend,

@@ -9,7 +9,7 @@ use crate::helpers::{TestEnv, tenant};
 
 /// Fails `provision:{when}:{step}`, checks the rollback, removes the failpoint and retries.
 async fn fail_then_retry(when: &str, step: &str) {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("injected");
     let failpoint = format!("provision:{when}:{step}");
     fail::cfg(failpoint.clone(), "return").unwrap();
@@ -114,7 +114,7 @@ async fn provision_while_offboarding_at(
 
 #[tokio::test]
 async fn offboarding_mid_run_supersedes_the_provisioning_run_which_stops_without_further_steps() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("overtaken");
     let err = provision_while_offboarding_at(&env, &id, "provision:after:app_table").await;
     assert!(
@@ -133,7 +133,7 @@ async fn offboarding_mid_run_supersedes_the_provisioning_run_which_stops_without
 
 #[tokio::test]
 async fn a_resource_created_just_after_offboarding_finished_is_removed_by_the_superseded_run() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("late-key");
     // Offboarding runs to the end after the run checked it still owns the tenant but before
     // it creates the key: offboarding's cleanup cannot have seen that key.
@@ -147,7 +147,7 @@ async fn a_resource_created_just_after_offboarding_finished_is_removed_by_the_su
 
 #[tokio::test]
 async fn a_step_broken_by_offboarding_stops_as_superseded_without_journaling_a_failure() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("broken-under");
     // Offboarding disables the key before the events table is created with it, so that step
     // fails — because the run lost the tenant, not because provisioning went wrong.

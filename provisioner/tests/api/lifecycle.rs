@@ -14,7 +14,7 @@ fn port_kind(err: &provisioner::Error) -> Option<ErrorKind> {
 
 #[tokio::test]
 async fn a_request_stores_a_requested_tenant_with_its_plan_names_and_a_first_journal_entry() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("fresh");
     let record = env
         .provisioner
@@ -32,7 +32,7 @@ async fn a_request_stores_a_requested_tenant_with_its_plan_names_and_a_first_jou
 
 #[tokio::test]
 async fn requesting_a_taken_id_is_already_exists() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("taken");
     env.provisioner
         .request(TestEnv::new_tenant(&id))
@@ -48,7 +48,7 @@ async fn requesting_a_taken_id_is_already_exists() {
 
 #[tokio::test]
 async fn suspend_and_resume_are_journaled_transitions() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("sleepy");
     env.onboard(&id).await;
     let suspended = env
@@ -84,7 +84,7 @@ async fn suspend_and_resume_are_journaled_transitions() {
 
 #[tokio::test]
 async fn a_transition_the_lifecycle_forbids_is_refused_and_nothing_changes() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("strict");
     let before = env.onboard(&id).await;
     let err = env
@@ -103,7 +103,7 @@ async fn a_transition_the_lifecycle_forbids_is_refused_and_nothing_changes() {
 
 #[tokio::test]
 async fn in_flight_lists_requested_and_provisioning_tenants_but_not_active_ones() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     env.provisioner
         .request(TestEnv::new_tenant(&tenant("waiting")))
         .await
@@ -129,7 +129,7 @@ async fn in_flight_lists_requested_and_provisioning_tenants_but_not_active_ones(
 
 #[tokio::test]
 async fn a_tenant_left_provisioning_is_taken_over_by_provision_under_a_fresh_run() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("resumed");
     env.provisioner
         .request(TestEnv::new_tenant(&id))
@@ -161,7 +161,7 @@ async fn a_tenant_left_provisioning_is_taken_over_by_provision_under_a_fresh_run
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_resuming_one_tenant_leave_exactly_one_of_each_resource() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("contended");
     env.provisioner
         .request(TestEnv::new_tenant(&id))
@@ -169,8 +169,10 @@ async fn two_processes_resuming_one_tenant_leave_exactly_one_of_each_resource() 
         .unwrap();
     env.leave_provisioning(&id).await;
     // A second provisioner over the same data directory plays the other process.
-    let other =
-        provisioner::Provisioner::new(env.settings.open_backend().unwrap(), env.settings.clone());
+    let other = provisioner::Provisioner::new(
+        tenancy::open(&env.settings).await.unwrap(),
+        env.settings.clone(),
+    );
     let (a, b) = tokio::join!(env.provisioner.provision(&id), other.provision(&id));
     for result in [&a, &b] {
         match result {
@@ -186,7 +188,7 @@ async fn two_processes_resuming_one_tenant_leave_exactly_one_of_each_resource() 
 
 #[tokio::test]
 async fn status_of_an_unknown_tenant_is_not_found() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let err = env
         .provisioner
         .status(&tenant("nobody"), 10)
@@ -197,7 +199,7 @@ async fn status_of_an_unknown_tenant_is_not_found() {
 
 #[tokio::test]
 async fn resume_takes_over_only_the_run_it_judged_abandoned() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("leased");
     env.provisioner
         .request(TestEnv::new_tenant(&id))

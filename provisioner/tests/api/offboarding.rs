@@ -10,7 +10,7 @@ use crate::helpers::{TestEnv, tenant};
 
 #[tokio::test]
 async fn offboarding_removes_tables_and_role_and_the_tenants_data_can_no_longer_be_decrypted() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("leaver");
     let active = env.onboard(&id).await;
     let key_id = active.arns.key_id.clone().unwrap();
@@ -72,7 +72,7 @@ async fn offboarding_removes_tables_and_role_and_the_tenants_data_can_no_longer_
 
 #[tokio::test]
 async fn offboarding_twice_returns_the_same_tombstone() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("twice");
     env.onboard(&id).await;
     let first = env.provisioner.offboard(&id).await.unwrap();
@@ -83,7 +83,7 @@ async fn offboarding_twice_returns_the_same_tombstone() {
 
 #[tokio::test]
 async fn a_deleted_tenants_id_can_be_neither_requested_nor_provisioned_again() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("gone");
     env.onboard(&id).await;
     env.provisioner.offboard(&id).await.unwrap();
@@ -106,7 +106,7 @@ async fn a_deleted_tenants_id_can_be_neither_requested_nor_provisioned_again() {
 
 #[tokio::test]
 async fn offboarding_a_failed_tenant_leaves_a_tombstone() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("failed-leaver");
     let failed = env
         .provision_over_drift(&id, TableRole::App, |t| t.ttl_attribute = None)
@@ -131,7 +131,7 @@ async fn offboarding_a_failed_tenant_leaves_a_tombstone() {
 
 #[tokio::test]
 async fn offboarding_a_tenant_that_was_never_provisioned_tolerates_the_missing_resources() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("never-ran");
     env.provisioner
         .request(TestEnv::new_tenant(&id))
@@ -146,7 +146,7 @@ async fn offboarding_a_tenant_that_was_never_provisioned_tolerates_the_missing_r
 
 #[tokio::test]
 async fn offboarding_revokes_every_api_key_of_the_tenant() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("keyed");
     env.onboard(&id).await;
     let now = OffsetDateTime::now_utc();
@@ -176,7 +176,7 @@ async fn offboarding_revokes_every_api_key_of_the_tenant() {
 
 #[tokio::test]
 async fn an_interrupted_offboarding_is_finished_by_offboarding_again() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("half-gone");
     env.onboard(&id).await;
     // A run that began offboarding and died before its cleanup.

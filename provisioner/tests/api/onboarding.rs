@@ -9,7 +9,7 @@ use crate::helpers::{TestEnv, phases, tenant};
 
 #[tokio::test]
 async fn onboarding_reaches_active_with_one_key_two_tables_and_one_role() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("acme");
     let record = env.onboard(&id).await;
     assert!(record.failure.is_none());
@@ -18,7 +18,7 @@ async fn onboarding_reaches_active_with_one_key_two_tables_and_one_role() {
 
 #[tokio::test]
 async fn every_step_journals_intent_before_done_in_plan_order() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("journaled");
     env.onboard(&id).await;
     let journal = env.journal(&id).await;
@@ -51,7 +51,7 @@ async fn every_step_journals_intent_before_done_in_plan_order() {
 
 #[tokio::test]
 async fn provisioning_an_active_tenant_again_changes_nothing() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("again");
     let first = env.onboard(&id).await;
     let second = env.provisioner.provision(&id).await.unwrap();
@@ -61,7 +61,7 @@ async fn provisioning_an_active_tenant_again_changes_nothing() {
 
 #[tokio::test]
 async fn existing_matching_resources_are_adopted_not_duplicated() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("adopter");
     let plan = env.provisioner.plan(&id);
     let key = env.backend.keys.create_key(&plan.key).await.unwrap();
@@ -101,7 +101,7 @@ async fn existing_matching_resources_are_adopted_not_duplicated() {
 #[tokio::test]
 async fn a_preexisting_table_with_a_different_spec_is_drift_and_the_tenant_fails_leaving_only_that_table()
  {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("drifted");
     let plan = env.provisioner.plan(&id);
     let record = env
@@ -162,7 +162,7 @@ async fn a_preexisting_table_with_a_different_spec_is_drift_and_the_tenant_fails
 
 #[tokio::test]
 async fn a_preexisting_role_with_another_policy_is_drift_at_the_role_step() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("role-drift");
     let plan = env.provisioner.plan(&id);
     let wrong = plan.role_spec(
@@ -187,7 +187,7 @@ async fn a_preexisting_role_with_another_policy_is_drift_at_the_role_step() {
 
 #[tokio::test]
 async fn the_probe_leaves_no_item_in_either_table() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("probed");
     env.onboard(&id).await;
     let plan = env.provisioner.plan(&id);
@@ -214,7 +214,7 @@ async fn the_probe_leaves_no_item_in_either_table() {
 
 #[tokio::test]
 async fn a_failed_tenant_is_retried_to_active() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("comeback");
     let failed = env
         .provision_over_drift(&id, TableRole::Events, |t| t.indexes.clear())
@@ -242,7 +242,7 @@ async fn a_failed_tenant_is_retried_to_active() {
 
 #[tokio::test]
 async fn provisioning_a_failed_tenant_without_retry_is_refused() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("no-retry");
     let failed = env
         .provision_over_drift(&id, TableRole::App, |t| t.point_in_time_recovery = false)

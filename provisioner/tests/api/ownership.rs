@@ -74,7 +74,7 @@ async fn fail_retry_and_offboard(
 
 #[tokio::test]
 async fn a_planted_role_trusting_another_principal_survives_onboarding_retry_and_offboarding() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("planted-role");
     let plan = env.provisioner.plan(&id);
     // Tagged exactly as the tenant's would be: only the trust differs.
@@ -104,7 +104,7 @@ async fn a_planted_role_trusting_another_principal_survives_onboarding_retry_and
 
 #[tokio::test]
 async fn another_deployments_table_under_a_planned_name_survives_with_its_items() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("shared-name");
     let plan = env.provisioner.plan(&id);
     let mut theirs = plan.table_spec(TableRole::App, "unused");
@@ -138,7 +138,7 @@ async fn another_deployments_table_under_a_planned_name_survives_with_its_items(
 
 #[tokio::test]
 async fn a_foreign_key_under_the_tenants_alias_is_never_scheduled_for_deletion() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("planted-key");
     let plan = env.provisioner.plan(&id);
     let theirs = KeySpec {
@@ -169,7 +169,7 @@ async fn a_foreign_key_under_the_tenants_alias_is_never_scheduled_for_deletion()
 
 #[tokio::test]
 async fn a_table_of_the_tenants_shape_encrypted_under_a_foreign_key_is_kept() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("foreign-sse");
     let plan = env.provisioner.plan(&id);
     let foreign_key = env
@@ -202,7 +202,7 @@ async fn a_table_of_the_tenants_shape_encrypted_under_a_foreign_key_is_kept() {
 
 #[tokio::test]
 async fn once_an_operator_removes_the_drifted_resource_a_retry_succeeds() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().await;
     let id = tenant("cleared");
     let plan = env.provisioner.plan(&id);
     let mut odd = plan.table_spec(TableRole::App, "unused");

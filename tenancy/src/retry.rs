@@ -1,0 +1,422 @@
+//! The retry layer: one decorator per port, wrapped around every adapter once, by
+//! [`crate::open`] — so no caller retries a port call itself, and retries never multiply.
+//!
+//! A call that fails with a retryable kind (`Throttled`, `Unavailable`) is tried again with
+//! jittered exponential backoff (`backon`), up to [`RetryPolicy::attempts`] calls in all. When
+//! those run out, the error is marked exhausted ([`Error::retries_exhausted`]): it keeps its
+//! kind, but no longer reports itself retryable, so nothing above tries it again. Other kinds
+//! pass through at once.
+//!
+//! Every port's writes are conditional or idempotent, so a retried write whose first attempt
+//! took effect after all reports what it finds (`AlreadyExists`, `ConditionFailed`), which
+//! callers already handle as a race.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
+use time::OffsetDateTime;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::id::TenantId;
+use crate::ports::registry::{TenantFilter, TenantPage};
+use crate::ports::{
+    Condition, Item, ItemKey, ItemStore, KeyInfo, KeySpec, KeyVault, Page, Query, Registry,
+    RoleInfo, RoleIssuer, RoleSpec, TableAdmin, TableInfo, WriteOp,
+};
+use crate::record::{ApiKeyRecord, IdempotencyClaim, JournalEntry, StoredResponse, TenantRecord};
+use crate::table_plan::TableSpec;
+
+/// How a port call is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Calls in all, the first included (at least 1).
+    pub attempts: usize,
+    /// Pause before the first retry; doubled before each further one, with jitter.
+    pub first_backoff: Duration,
+    /// Longest pause between two calls.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Five calls over about 0.75 s: long enough to ride out a busy SQLite writer or a
+    /// throttled API, short enough that a request waiting on it still answers promptly.
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            first_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Calls `call` until it succeeds, fails with a kind that is not retryable, or
+    /// [`RetryPolicy::attempts`] calls have failed — then marks the error exhausted.
+    /// `what` names the call in logs.
+    pub async fn run<T, F, Fut>(&self, what: &str, call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let attempts = self.attempts.max(1);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.first_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_max_times(attempts - 1)
+            .with_jitter();
+        call.retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(Error::is_retryable)
+            .notify(|e, pause| {
+                tracing::warn!(what, error = %e, ?pause, "retryable failure; trying again");
+            })
+            .await
+            .map_err(|e| {
+                if e.is_retryable() {
+                    e.retries_exhausted(attempts)
+                } else {
+                    e
+                }
+            })
+    }
+}
+
+/// `backend` with every port behind the retry layer.
+pub fn with_retries(backend: Backend, policy: Arc<RetryPolicy>) -> Backend {
+    Backend {
+        registry: Arc::new(RetryingRegistry {
+            inner: backend.registry,
+            policy: policy.clone(),
+        }),
+        tables: Arc::new(RetryingTableAdmin {
+            inner: backend.tables,
+            policy: policy.clone(),
+        }),
+        keys: Arc::new(RetryingKeyVault {
+            inner: backend.keys,
+            policy: policy.clone(),
+        }),
+        roles: Arc::new(RetryingRoleIssuer {
+            inner: backend.roles,
+            policy: policy.clone(),
+        }),
+        items: Arc::new(RetryingItemStore {
+            inner: backend.items,
+            policy,
+        }),
+        ..backend
+    }
+}
+
+/// `self.policy.run(what, || self.inner.method(args…))`.
+macro_rules! retried {
+    ($self:ident, $what:literal, $method:ident($($arg:expr),*)) => {
+        $self.policy.run($what, || $self.inner.$method($($arg),*)).await
+    };
+}
+
+struct RetryingRegistry {
+    inner: Arc<dyn Registry>,
+    policy: Arc<RetryPolicy>,
+}
+
+#[async_trait]
+impl Registry for RetryingRegistry {
+    async fn create_tenant(
+        &self,
+        record: &TenantRecord,
+        entry: &JournalEntry,
+    ) -> Result<TenantRecord> {
+        retried!(self, "create tenant", create_tenant(record, entry))
+    }
+    async fn get_tenant(&self, id: &TenantId) -> Result<TenantRecord> {
+        retried!(self, "get tenant", get_tenant(id))
+    }
+    async fn update_tenant(
+        &self,
+        record: &TenantRecord,
+        entries: &[JournalEntry],
+    ) -> Result<TenantRecord> {
+        retried!(self, "update tenant", update_tenant(record, entries))
+    }
+    async fn list_tenants(&self, filter: &TenantFilter) -> Result<TenantPage> {
+        retried!(self, "list tenants", list_tenants(filter))
+    }
+    async fn append_journal(&self, entry: &JournalEntry) -> Result<()> {
+        retried!(self, "append journal", append_journal(entry))
+    }
+    async fn journal(
+        &self,
+        tenant: &TenantId,
+        run_id: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> Result<Vec<JournalEntry>> {
+        retried!(self, "read journal", journal(tenant, run_id, limit))
+    }
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        retried!(self, "put API key", put_api_key(key))
+    }
+    async fn api_key_by_hash(&self, hash: &str) -> Result<ApiKeyRecord> {
+        retried!(self, "resolve API key", api_key_by_hash(hash))
+    }
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>> {
+        retried!(self, "list API keys", list_api_keys(tenant))
+    }
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        at: OffsetDateTime,
+    ) -> Result<ApiKeyRecord> {
+        retried!(self, "revoke API key", revoke_api_key(tenant, key_id, at))
+    }
+    async fn revoke_all_api_keys(&self, tenant: &TenantId, at: OffsetDateTime) -> Result<u32> {
+        retried!(self, "revoke API keys", revoke_all_api_keys(tenant, at))
+    }
+    async fn touch_api_key(&self, key_id: &str, at: OffsetDateTime) -> Result<()> {
+        retried!(self, "touch API key", touch_api_key(key_id, at))
+    }
+    async fn claim_idempotency_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+        lease: time::Duration,
+    ) -> Result<IdempotencyClaim> {
+        retried!(
+            self,
+            "claim idempotency key",
+            claim_idempotency_key(key, fingerprint, now, expires_at, lease)
+        )
+    }
+    async fn renew_idempotency_claim(
+        &self,
+        key: &str,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        retried!(
+            self,
+            "renew idempotency claim",
+            renew_idempotency_claim(key, token, now)
+        )
+    }
+    async fn complete_idempotency_key(
+        &self,
+        key: &str,
+        token: &str,
+        response: &StoredResponse,
+    ) -> Result<()> {
+        retried!(
+            self,
+            "complete idempotency key",
+            complete_idempotency_key(key, token, response)
+        )
+    }
+    async fn release_idempotency_key(&self, key: &str, token: &str) -> Result<()> {
+        retried!(
+            self,
+            "release idempotency key",
+            release_idempotency_key(key, token)
+        )
+    }
+}
+
+struct RetryingItemStore {
+    inner: Arc<dyn ItemStore>,
+    policy: Arc<RetryPolicy>,
+}
+
+#[async_trait]
+impl ItemStore for RetryingItemStore {
+    async fn put(&self, table: &str, item: &Item, condition: Condition) -> Result<()> {
+        retried!(self, "put item", put(table, item, condition))
+    }
+    async fn get(&self, table: &str, key: &ItemKey) -> Result<Option<Item>> {
+        retried!(self, "get item", get(table, key))
+    }
+    async fn delete(&self, table: &str, key: &ItemKey, condition: Condition) -> Result<()> {
+        retried!(self, "delete item", delete(table, key, condition))
+    }
+    async fn query(&self, table: &str, query: &Query) -> Result<Page> {
+        retried!(self, "query", query(table, query))
+    }
+    async fn transact_write(&self, ops: &[WriteOp]) -> Result<()> {
+        retried!(self, "transact write", transact_write(ops))
+    }
+    async fn batch_get(&self, table: &str, keys: &[ItemKey]) -> Result<Vec<Item>> {
+        retried!(self, "batch get", batch_get(table, keys))
+    }
+    async fn batch_write(&self, table: &str, puts: &[Item], deletes: &[ItemKey]) -> Result<()> {
+        retried!(self, "batch write", batch_write(table, puts, deletes))
+    }
+}
+
+struct RetryingTableAdmin {
+    inner: Arc<dyn TableAdmin>,
+    policy: Arc<RetryPolicy>,
+}
+
+#[async_trait]
+impl TableAdmin for RetryingTableAdmin {
+    async fn create_table(&self, spec: &TableSpec) -> Result<TableInfo> {
+        retried!(self, "create table", create_table(spec))
+    }
+    async fn describe_table(&self, name: &str) -> Result<TableInfo> {
+        retried!(self, "describe table", describe_table(name))
+    }
+    async fn delete_table(&self, name: &str) -> Result<()> {
+        retried!(self, "delete table", delete_table(name))
+    }
+    async fn list_tables(&self, prefix: &str) -> Result<Vec<String>> {
+        retried!(self, "list tables", list_tables(prefix))
+    }
+}
+
+struct RetryingKeyVault {
+    inner: Arc<dyn KeyVault>,
+    policy: Arc<RetryPolicy>,
+}
+
+#[async_trait]
+impl KeyVault for RetryingKeyVault {
+    async fn create_key(&self, spec: &KeySpec) -> Result<KeyInfo> {
+        retried!(self, "create key", create_key(spec))
+    }
+    async fn describe_key(&self, key: &str) -> Result<KeyInfo> {
+        retried!(self, "describe key", describe_key(key))
+    }
+    async fn encrypt(&self, key: &str, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        retried!(self, "encrypt", encrypt(key, plaintext, aad))
+    }
+    async fn decrypt(&self, key: &str, ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        retried!(self, "decrypt", decrypt(key, ciphertext, aad))
+    }
+    async fn schedule_key_deletion(&self, key: &str, window_days: u32) -> Result<KeyInfo> {
+        retried!(
+            self,
+            "schedule key deletion",
+            schedule_key_deletion(key, window_days)
+        )
+    }
+    async fn destroy_due_keys(&self) -> Result<u32> {
+        retried!(self, "destroy due keys", destroy_due_keys())
+    }
+}
+
+struct RetryingRoleIssuer {
+    inner: Arc<dyn RoleIssuer>,
+    policy: Arc<RetryPolicy>,
+}
+
+#[async_trait]
+impl RoleIssuer for RetryingRoleIssuer {
+    async fn create_role(&self, spec: &RoleSpec) -> Result<RoleInfo> {
+        retried!(self, "create role", create_role(spec))
+    }
+    async fn describe_role(&self, name: &str) -> Result<RoleInfo> {
+        retried!(self, "describe role", describe_role(name))
+    }
+    async fn delete_role(&self, name: &str) -> Result<()> {
+        retried!(self, "delete role", delete_role(name))
+    }
+    /// The handle is retried too: it is a port of its own, acting as the role.
+    async fn scoped_store(&self, role_name: &str) -> Result<Arc<dyn ItemStore>> {
+        let inner = retried!(self, "scoped store", scoped_store(role_name))?;
+        Ok(Arc::new(RetryingItemStore {
+            inner,
+            policy: self.policy.clone(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn quick(attempts: usize) -> RetryPolicy {
+        RetryPolicy {
+            attempts,
+            first_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+        }
+    }
+
+    /// A call failing with `kind` the first `failures` times.
+    async fn flaky(calls: &AtomicUsize, failures: usize, kind: ErrorKind) -> Result<u32> {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        if n < failures {
+            Err(Error::new(kind, "flaky"))
+        } else {
+            Ok(7)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retryable_failure_is_retried_until_it_succeeds() {
+        let calls = AtomicUsize::new(0);
+        let got = quick(5)
+            .run("t", || flaky(&calls, 3, ErrorKind::Unavailable))
+            .await;
+        assert_eq!(got.unwrap(), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn other_kinds_are_returned_at_once() {
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::ConditionFailed,
+            ErrorKind::Invalid,
+            ErrorKind::AccessDenied,
+        ] {
+            let calls = AtomicUsize::new(0);
+            let err = quick(5)
+                .run("t", || flaky(&calls, 9, kind))
+                .await
+                .unwrap_err();
+            assert_eq!((err.kind(), calls.load(Ordering::SeqCst)), (kind, 1));
+            assert!(!err.is_exhausted());
+        }
+    }
+
+    #[tokio::test]
+    async fn once_the_attempts_run_out_the_error_is_exhausted_and_not_retried_again() {
+        let calls = AtomicUsize::new(0);
+        let policy = quick(3);
+        let err = policy
+            .run("t", || flaky(&calls, 99, ErrorKind::Throttled))
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "three calls in all");
+        assert_eq!(err.kind(), ErrorKind::Throttled, "the kind is kept");
+        assert!(err.is_exhausted() && !err.is_retryable());
+        assert!(
+            err.to_string().contains("gave up after 3 attempts"),
+            "{err}"
+        );
+
+        // A layer above the retry layer does not multiply the attempts.
+        let outer = AtomicUsize::new(0);
+        let again = policy
+            .run("outer", || async {
+                outer.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Error::new(ErrorKind::Throttled, "x").retries_exhausted(3))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(outer.load(Ordering::SeqCst), 1);
+        assert!(
+            again.to_string().ends_with("(gave up after 3 attempts)"),
+            "{again}"
+        );
+    }
+}

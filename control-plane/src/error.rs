@@ -258,6 +258,24 @@ impl From<&provisioner::Error> for ApiError {
     }
 }
 
+/// Why the run tracker could not offboard: a missing tenant is `tenant_not_found`, a stopping
+/// process `unavailable`, a run's task that died `internal`; a failed run maps like any other
+/// provisioner error.
+impl From<provisioner::RunError> for ApiError {
+    fn from(e: provisioner::RunError) -> Self {
+        match e {
+            provisioner::RunError::TenantNotFound(id) => ApiError::tenant_not_found(id.as_str()),
+            provisioner::RunError::ShuttingDown => ApiError::Unavailable(
+                "the control plane is shutting down; retry shortly".to_owned(),
+            ),
+            stopped @ provisioner::RunError::Stopped { .. } => {
+                ApiError::Internal(stopped.to_string())
+            }
+            provisioner::RunError::Failed(e) => ApiError::from(e.as_ref()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +292,55 @@ mod tests {
             let (code, message, details) = api.parts();
             assert_eq!((code, details), ("unavailable", None));
             assert_eq!(message, UNAVAILABLE_MESSAGE);
+        }
+    }
+
+    #[test]
+    fn each_way_an_offboarding_run_can_fail_has_its_one_http_answer() {
+        use provisioner::{RunError, RunKind};
+        let tenant = tenancy::TenantId::parse("gone-away").unwrap();
+        let cases = [
+            (
+                RunError::TenantNotFound(tenant.clone()),
+                StatusCode::NOT_FOUND,
+                "tenant_not_found",
+            ),
+            (
+                RunError::ShuttingDown,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+            ),
+            (
+                RunError::Stopped {
+                    tenant: tenant.clone(),
+                    kind: RunKind::Offboard,
+                    cause: "task panicked at /somewhere/secret.rs".to_owned(),
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+            ),
+            (
+                RunError::Failed(std::sync::Arc::new(provisioner::Error::Offboarded {
+                    tenant: tenant.to_string(),
+                    status: tenancy::TenantStatus::Deleted,
+                })),
+                StatusCode::CONFLICT,
+                "tenant_offboarded",
+            ),
+            (
+                RunError::Failed(std::sync::Arc::new(provisioner::Error::Port(
+                    tenancy::Error::new(tenancy::ErrorKind::Unavailable, "database is locked"),
+                ))),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+            ),
+        ];
+        for (run_error, status, expected) in cases {
+            let api = ApiError::from(run_error);
+            assert_eq!(api.status(), status, "{api:?}");
+            let (code, message, _) = api.parts();
+            assert_eq!(code, expected);
+            assert!(!message.contains("secret.rs"), "{message}");
         }
     }
 }

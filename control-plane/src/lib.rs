@@ -7,7 +7,6 @@
 //! - [`auth`]: operator bearer-token check.
 //! - [`idempotency`]: `Idempotency-Key` on every POST.
 //! - [`sealing`]: stored idempotent responses are sealed under a key derived from the pepper.
-//! - [`runs`]: background provisioning/offboarding tasks, resumed at start-up, drained on stop.
 //! - [`routes`]: `tenants`, `api_keys`, `health` (with `/openapi.json`), each its own router,
 //!   every route registered together with its OpenAPI entry.
 //! - [`openapi`]: merges those routers and splits them into the `Router` and the document.
@@ -16,6 +15,10 @@
 //!
 //! [`app`] is the one router and [`serve`] the one way to serve it: the binary, the tests and
 //! the benchmarks all go through both.
+//!
+//! The background runs (one per tenant, resumed at start-up, reconciled periodically, drained
+//! on stop) are the provisioner's [`provisioner::RunTracker`], held in [`AppState::runs`]; this
+//! crate holds only the HTTP around them.
 
 pub mod auth;
 pub mod config;
@@ -24,7 +27,6 @@ pub mod extract;
 pub mod idempotency;
 pub mod openapi;
 pub mod routes;
-pub mod runs;
 pub mod sealing;
 pub mod server;
 pub mod state;

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use provisioner::Provisioner;
+use provisioner::{Provisioner, RunTracker};
 use secrecy::{ExposeSecret, SecretString};
 use tenancy::api_key::KeyHasher;
 use tenancy::ports::Registry;
 
 use crate::config::{ConfigError, ControlPlaneSettings, Secrets};
-use crate::runs::RunTracker;
 use crate::sealing::ResponseSealer;
 
 #[derive(Clone)]

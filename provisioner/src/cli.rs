@@ -1,5 +1,6 @@
-//! The `provisioner` command line: `plan`, `apply`, `destroy`, `status`. Settings come from
-//! `SPOTLIGHT_*` (see [`crate::config`]); output is JSON on stdout, diagnostics on stderr.
+//! The `provisioner` command line: `plan`, `apply`, `destroy`, `status`, `reconcile`. Settings
+//! come from `SPOTLIGHT_*` (see [`crate::config`]); output is JSON on stdout, diagnostics on
+//! stderr.
 //!
 //! Built with the `failpoints` feature, the binary reads `FAILPOINTS` at start, so a crash can
 //! be staged by hand, e.g. `FAILPOINTS=provision:after:key=return(abort) provisioner apply
@@ -8,6 +9,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -15,7 +17,9 @@ use tenancy::{ErrorKind, OwnerEmail, TenantId, TenantName, TenantStatus, Tier};
 
 use crate::config::Settings;
 use crate::error::Error;
+use crate::reconcile::RunEnd;
 use crate::runner::{NewTenant, Provisioner};
+use crate::runs::RunTracker;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +65,28 @@ pub enum Command {
         /// How many journal entries to show.
         #[arg(long, default_value_t = 50)]
         journal: u32,
+    },
+    /// One reconcile pass over the data directory, as the control plane runs it periodically:
+    /// take over in-flight tenants whose run looks abandoned, wait for those runs, destroy keys
+    /// past their deletion window; print a JSON summary. Exits non-zero when a resumed run did
+    /// not reach its goal (it stopped with an error, ended `failed`, or was still running at
+    /// the deadline) or the key housekeeping failed.
+    Reconcile {
+        /// How long (seconds, 5–86400) a tenant's record and journal must have been quiet
+        /// before its run is taken over: the same lease as the control plane's.
+        #[arg(long, env = "SPOTLIGHT_RUN_LEASE_SECS", default_value_t = 120,
+            value_parser = clap::value_parser!(u64).range(5..=86_400))]
+        lease_secs: u64,
+        /// Take over every in-flight tenant regardless of the lease, as the control plane does
+        /// at start-up. A run another process is driving right now is superseded: it stops at
+        /// its next step and this pass carries on from the journal.
+        #[arg(long)]
+        all: bool,
+        /// How long (seconds, 0–86400) to wait in all for the resumed runs to end; a run still
+        /// going then is reported `unfinished` and resumed by a later pass.
+        #[arg(long, default_value_t = 300,
+            value_parser = clap::value_parser!(u64).range(0..=86_400))]
+        timeout_secs: u64,
     },
 }
 
@@ -168,7 +194,64 @@ pub async fn execute(
                 .with_context(|| format!("reading tenant {tenant}"))?;
             print(out, &report)
         }
+        Command::Reconcile {
+            lease_secs,
+            all,
+            timeout_secs,
+        } => {
+            let lease = if all {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(lease_secs)
+            };
+            reconcile(provisioner, lease, Duration::from_secs(timeout_secs), out).await
+        }
     }
+}
+
+/// One reported reconcile pass; an error names every run that did not reach its goal.
+async fn reconcile(
+    provisioner: &Provisioner,
+    lease: Duration,
+    timeout: Duration,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let tracker = RunTracker::new(provisioner.clone());
+    let report = tracker
+        .reconcile_once(lease, timeout)
+        .await
+        .context("listing in-flight tenants")?;
+    print(out, &report)?;
+    if report.is_clean() {
+        return Ok(());
+    }
+    let mut problems: Vec<String> = report
+        .resumed
+        .iter()
+        .filter(|r| !r.reached_its_goal())
+        .map(|r| match &r.ended {
+            RunEnd::Finished {
+                status,
+                failure: Some(f),
+            } => format!(
+                "tenant {} is {status}: step {} failed: {}",
+                r.tenant, f.step, f.cause
+            ),
+            RunEnd::Finished { status, .. } => format!("tenant {} is {status}", r.tenant),
+            RunEnd::Error(e) => format!("the {} of tenant {} stopped: {e}", r.run, r.tenant),
+            RunEnd::Unfinished => format!(
+                "the {} of tenant {} was still running at the deadline",
+                r.run, r.tenant
+            ),
+            RunEnd::Superseded => format!("the {} of tenant {} was superseded", r.run, r.tenant),
+        })
+        .collect();
+    if let Some(e) = &report.keys_error {
+        problems.push(format!(
+            "destroying keys past their deletion window failed: {e}"
+        ));
+    }
+    Err(anyhow!("{}", problems.join("; ")))
 }
 
 /// Requests the tenant when absent, retries it when failed, then provisions or resumes it.

@@ -3,10 +3,15 @@
 //! - [`config`]: settings shared by every Spotlight binary (`SPOTLIGHT_*`), and backend opening.
 //! - [`plan`]: the per-tenant resource plan (key + alias, tables, role + policy, tags).
 //! - [`error`]: this crate's error type.
-//! - [`cli`]: the `provisioner` command line (`plan`, `apply`, `destroy`, `status`).
+//! - [`cli`]: the `provisioner` command line (`plan`, `apply`, `destroy`, `status`,
+//!   `reconcile`).
 //! - `failpoint`: named failpoints in every step (feature `failpoints`), for crash tests.
 //! - [`Provisioner`]: ensure steps with a journal, rollback, probe, offboarding cleanup,
 //!   lifecycle transitions.
+//! - [`runs`]: the run table ([`RunTracker`]): background provisioning/offboarding runs, one
+//!   per tenant, re-run with backoff after a retryable failure, drained on stop.
+//! - [`reconcile`]: the policy on top of it: lease-based takeover of in-flight tenants, the
+//!   periodic check, key housekeeping, and one reported pass for a scheduled job.
 //!
 //! The API (implemented in `runner`):
 //!
@@ -31,15 +36,33 @@
 //! could not finish — `Superseded` (offboarding took over), an illegal state, or a backend that
 //! stayed unavailable even for the rollback; the tenant then stays in flight and a later
 //! `provision`/`offboard` resumes it from the journal.
+//!
+//! A process that drives tenants in the background (the control plane, `provisioner
+//! reconcile`) holds a [`RunTracker`] over its `Provisioner`:
+//!
+//! ```text
+//! RunTracker::new(provisioner)
+//! provision_after_current(&id) / start_provision(&id)   one run per tenant; joins a run under way
+//! offboard(&id, timeout) -> Option<TenantRecord>        supersedes provisioning; None on timeout
+//! wait_for(&id, timeout) -> bool                        until the tenant's run (if any) ends
+//! resume_in_flight() / reconcile(lease)                 take over quiet in-flight tenants
+//! reconcile_periodically(interval, lease)               that, then key housekeeping, per tick
+//! reconcile_once(lease, timeout) -> PassReport          one pass, waited for and reported
+//! drain(grace) -> unfinished                            no new runs; let the running ones end
+//! ```
 
 pub mod cli;
 pub mod config;
 pub mod error;
 mod failpoint;
 pub mod plan;
+pub mod reconcile;
 mod runner;
+pub mod runs;
 
 pub use config::Settings;
 pub use error::{Error, Result};
 pub use plan::TenantPlan;
+pub use reconcile::{PassReport, ResumedRun, RunEnd};
 pub use runner::{NewTenant, OperatorTransition, Provisioner, StatusReport, Step, TenantChanges};
+pub use runs::{RunError, RunKind, RunOutcome, RunTracker};

@@ -1,6 +1,8 @@
 //! The `provisioner` binary: JSON out, clear errors, non-zero exit on failure.
 
 use serde_json::Value;
+use tenancy::TenantStatus;
+use tenancy::table_plan::TableRole;
 
 use crate::helpers::{PREFIX, TestEnv, tenant};
 
@@ -191,5 +193,106 @@ async fn a_numeric_setting_out_of_its_bounds_stops_the_cli_naming_the_setting() 
         assert!(stderr.contains(variable), "{stderr}");
         assert!(stderr.contains(bounds), "{stderr}");
         assert!(stderr.contains(value), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn reconcile_all_drives_a_tenant_a_dead_process_left_provisioning_to_active() {
+    let env = TestEnv::new().await;
+    let id = tenant("cli-orphan");
+    env.provisioner
+        .request(TestEnv::new_tenant(&id))
+        .await
+        .unwrap();
+    env.leave_provisioning(&id).await;
+
+    // Within the run lease (here from the control plane's variable) the tenant may still be
+    // another process's: left alone.
+    let out = env.cli_with(
+        &["reconcile"],
+        None,
+        &[("SPOTLIGHT_RUN_LEASE_SECS", "3600")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        json(&out.stdout),
+        serde_json::json!({ "resumed": [], "keys_destroyed": 0 })
+    );
+    assert_eq!(env.record(&id).await.status, TenantStatus::Provisioning);
+
+    let out = env.cli(&["reconcile", "--all"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        json(&out.stdout),
+        serde_json::json!({
+            "resumed": [{
+                "tenant": "cli-orphan",
+                "run": "provision",
+                "from": "provisioning",
+                "ended": "active",
+            }],
+            "keys_destroyed": 0,
+        })
+    );
+    env.assert_fully_provisioned(&id).await;
+
+    let again = env.cli(&["reconcile", "--all"], None);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        json(&again.stdout),
+        serde_json::json!({ "resumed": [], "keys_destroyed": 0 }),
+        "a second pass finds nothing to do"
+    );
+}
+
+#[tokio::test]
+async fn reconcile_exits_non_zero_when_a_resumed_run_ends_failed_and_prints_why() {
+    let env = TestEnv::new().await;
+    let id = tenant("cli-drift");
+    // A table under the tenant's planned name that differs from the plan: the run meets drift.
+    let mut odd = env
+        .provisioner
+        .plan(&id)
+        .table_spec(TableRole::App, "unused");
+    odd.sse_key = None;
+    odd.sort_key = "other".to_owned();
+    env.backend.tables.create_table(&odd).await.unwrap();
+    env.provisioner
+        .request(TestEnv::new_tenant(&id))
+        .await
+        .unwrap();
+
+    let out = env.cli(&["reconcile", "--all", "--timeout-secs", "120"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let summary = json(&out.stdout);
+    let run = &summary["resumed"][0];
+    assert_eq!(run["tenant"], "cli-drift", "{summary}");
+    assert_eq!(run["ended"], "failed", "{summary}");
+    assert!(run["failure"]["step"].is_string(), "{summary}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tenant cli-drift is failed"), "{stderr}");
+    assert_eq!(env.record(&id).await.status, TenantStatus::Failed);
+}
+
+#[tokio::test]
+async fn reconcile_refuses_a_lease_outside_its_bounds() {
+    let env = TestEnv::new().await;
+    for lease in ["4", "86401", "soon"] {
+        let out = env.cli(&["reconcile", "--lease-secs", lease], None);
+        assert_eq!(out.status.code(), Some(2), "clap usage error for {lease}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--lease-secs"), "{stderr}");
     }
 }

@@ -13,6 +13,7 @@ mod lifecycle;
 mod offboarding;
 mod onboarding;
 mod ownership;
+mod runs;
 
 #[cfg(feature = "failpoints")]
 mod crash;

@@ -1,4 +1,8 @@
-//! Background provisioning and offboarding runs of this process.
+//! Background provisioning and offboarding runs of this process: the run table.
+//!
+//! Used by the control plane (runs started by its routes, resumed at start-up, drained on
+//! stop) and by `provisioner reconcile`; it knows nothing of HTTP. Which in-flight tenants get
+//! a run, and the periodic key housekeeping, are in [`crate::reconcile`].
 //!
 //! Contract:
 //! - at most one run per tenant at a time; asking for a run while one is under way joins it,
@@ -6,13 +10,14 @@
 //! - offboarding supersedes provisioning: the tenant is moved to `Deprovisioning` (which makes
 //!   the provisioning run stop at its next step), the provisioning task is awaited, and only
 //!   then does the offboarding run start — so cleanup never races a step that creates;
-//! - a run that ends with a retryable backend error is run again (bounded, with backoff); one
-//!   that still fails is left in flight for [`RunTracker::reconcile`];
+//! - a run is never re-run here: the retry layer around the ports has retried every call, and
+//!   a run stopped by an error is left in flight for [`RunTracker::reconcile`];
 //! - waiting never polls: every run publishes its end on a `watch` channel;
 //! - a run's entry leaves the table *before* its end is published, so whoever wakes up sees
 //!   the tenant free;
-//! - [`RunTracker::reconcile`] (at start-up, then periodically) starts runs for in-flight
-//!   tenants that have none in this process and whose journal has been quiet for a lease;
+//! - [`RunTracker::reconcile`] (at start-up, then periodically; see [`crate::reconcile`])
+//!   starts runs for in-flight tenants that have none in this process and whose journal has
+//!   been quiet for a lease;
 //! - on shutdown, [`RunTracker::drain`] lets runs finish for a grace period; whatever is left is
 //!   journaled and resumed at the next start.
 
@@ -21,13 +26,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use provisioner::Provisioner;
-use tenancy::{ErrorKind, TenantId, TenantRecord, TenantStatus};
-use time::OffsetDateTime;
+use serde::Serialize;
+use tenancy::{ErrorKind, TenantId, TenantRecord};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::Error;
+use crate::runner::Provisioner;
 
 /// Which provisioning run a new run may replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +45,8 @@ enum Takeover {
 }
 
 /// What a run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RunKind {
     /// Drive `Requested`/`Provisioning` to `Active` or `Failed`.
     Provision,
@@ -48,34 +54,75 @@ pub enum RunKind {
     Offboard,
 }
 
+impl std::fmt::Display for RunKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunKind::Provision => "provisioning",
+            RunKind::Offboard => "offboarding",
+        })
+    }
+}
+
 /// How a run ended. Shared by every waiter, hence the `Arc`.
-pub type RunOutcome = Result<TenantRecord, Arc<provisioner::Error>>;
+pub type RunOutcome = Result<TenantRecord, Arc<Error>>;
+
+/// Why [`RunTracker::offboard`] returned no tombstone. The control plane maps each variant to
+/// HTTP in one place (`control-plane/src/error.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No tenant has this id.
+    #[error("no tenant with id '{0}'")]
+    TenantNotFound(TenantId),
+    /// The tracker is draining (the process is stopping), so no run starts; nothing was
+    /// changed unless the tenant had already been moved to `Deprovisioning`, and the next
+    /// start (or reconcile) carries on from there.
+    #[error("this process is shutting down and starts no more runs")]
+    ShuttingDown,
+    /// The run's task stopped without an outcome (it panicked or was cancelled); the tenant
+    /// stays in flight for a later reconcile.
+    #[error("the {kind} of tenant {tenant} stopped early: {cause}")]
+    Stopped {
+        tenant: TenantId,
+        kind: RunKind,
+        cause: String,
+    },
+    /// Beginning the run, or the run itself, failed. Shared with every waiter of that run,
+    /// hence the `Arc`.
+    #[error(transparent)]
+    Failed(Arc<Error>),
+}
 
 /// `None` while running; the outcome once finished. A sender dropped without an outcome means
 /// the task died (panicked or was cancelled).
 type Done = watch::Receiver<Option<RunOutcome>>;
 
+/// A run in the table; its end can be awaited even after it left the table.
 #[derive(Clone)]
-struct RunEntry {
+pub(crate) struct RunEntry {
     kind: RunKind,
     generation: u64,
     done: Done,
 }
 
-type RunTable = Arc<Mutex<HashMap<TenantId, RunEntry>>>;
+impl RunEntry {
+    pub(crate) fn kind(&self) -> RunKind {
+        self.kind
+    }
 
-/// How many times a run that ended with a retryable backend error is run again.
-const RERUNS: u32 = 3;
-/// Pause before the first re-run (doubled before each further one).
-const FIRST_RERUN_BACKOFF: Duration = Duration::from_secs(1);
+    /// Waits for the run's end; `None` when its task died without an outcome.
+    pub(crate) async fn outcome(self) -> Option<RunOutcome> {
+        wait_done(self.done).await
+    }
+}
+
+type RunTable = Arc<Mutex<HashMap<TenantId, RunEntry>>>;
 
 pub struct RunTracker {
     provisioner: Provisioner,
     runs: RunTable,
     generation: AtomicU64,
-    /// Set by `drain`: no new run starts (nor re-runs) once the process is stopping.
+    /// Set by `drain`: no new run starts once the process is stopping.
     closed: Arc<AtomicBool>,
-    rerun_backoff: Duration,
 }
 
 impl std::fmt::Debug for RunTracker {
@@ -131,15 +178,7 @@ impl RunTracker {
             runs: Arc::new(Mutex::new(HashMap::new())),
             generation: AtomicU64::new(1),
             closed: Arc::new(AtomicBool::new(false)),
-            rerun_backoff: FIRST_RERUN_BACKOFF,
         }
-    }
-
-    /// The same tracker with another first pause before re-running a run that ended with a
-    /// retryable error (default 1 s).
-    pub fn with_rerun_backoff(mut self, backoff: Duration) -> Self {
-        self.rerun_backoff = backoff;
-        self
     }
 
     /// Number of runs under way.
@@ -159,16 +198,48 @@ impl RunTracker {
 
     /// Starts provisioning `tenant` only as a takeover of run `seen` (what a reconcile judged
     /// abandoned): if another process started a newer run meanwhile, the new run stops at once
-    /// as superseded. Returns whether a new run started.
-    fn resume_provision(&self, tenant: &TenantId, seen: Option<Uuid>) -> bool {
-        self.start(tenant, RunKind::Provision, Takeover::Only(seen))
-            .1
+    /// as superseded. Returns the new run, if one started.
+    pub(crate) fn resume_provision(
+        &self,
+        tenant: &TenantId,
+        seen: Option<Uuid>,
+    ) -> Option<RunEntry> {
+        self.start_new(tenant, RunKind::Provision, Takeover::Only(seen))
     }
 
     /// Starts offboarding `tenant` in the background without superseding anything: used for
     /// tenants already in `Deprovisioning`. Returns whether a new run started.
     pub fn start_offboard(&self, tenant: &TenantId) -> bool {
-        self.start(tenant, RunKind::Offboard, Takeover::Any).1
+        self.resume_offboard(tenant).is_some()
+    }
+
+    /// [`RunTracker::start_offboard`], returning the new run, if one started.
+    pub(crate) fn resume_offboard(&self, tenant: &TenantId) -> Option<RunEntry> {
+        self.start_new(tenant, RunKind::Offboard, Takeover::Any)
+    }
+
+    /// The provisioner the runs drive.
+    pub fn provisioner(&self) -> &Provisioner {
+        &self.provisioner
+    }
+
+    /// Whether a run of `tenant` is under way in this process.
+    pub fn is_running(&self, tenant: &TenantId) -> bool {
+        lock(&self.runs).contains_key(tenant)
+    }
+
+    /// Whether [`RunTracker::drain`] was called: no run starts any more.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// A new run of `kind`, or `None` when one of either kind is under way (or the tracker is
+    /// closed).
+    fn start_new(&self, tenant: &TenantId, kind: RunKind, takeover: Takeover) -> Option<RunEntry> {
+        match self.start(tenant, kind, takeover) {
+            (Some(entry), true) => Some(entry),
+            _ => None,
+        }
     }
 
     /// Starts provisioning `tenant` after the caller moved it to `Provisioning` (a retry), or
@@ -221,56 +292,22 @@ impl RunTracker {
             outcome: None,
         };
         let provisioner = self.provisioner.clone();
-        let closed = Arc::clone(&self.closed);
-        let first_backoff = self.rerun_backoff;
         let tenant = tenant.clone();
         tokio::spawn(async move {
-            let mut backoff = first_backoff;
-            let mut rerun = 0;
-            let mut takeover = takeover;
-            let result = loop {
-                let result = match (kind, takeover) {
-                    (RunKind::Provision, Takeover::Any) => provisioner.provision(&tenant).await,
-                    (RunKind::Provision, Takeover::Only(seen)) => {
-                        provisioner.resume(&tenant, seen).await
-                    }
-                    (RunKind::Offboard, _) => provisioner.offboard(&tenant).await,
-                };
-                match &result {
-                    // An error the retry layer gave up on is not retryable any more: the run
-                    // is left in flight for the periodic check, not re-run on top of it.
-                    Err(provisioner::Error::Port(e))
-                        if e.is_retryable() && rerun < RERUNS && !closed.load(Ordering::SeqCst) =>
-                    {
-                        // Re-run only the run that just failed: note which run the record
-                        // names now, so that a run another process starts during the pause
-                        // (or an offboarding) is not taken over.
-                        if kind == RunKind::Provision {
-                            match provisioner.record(&tenant).await {
-                                Ok(r)
-                                    if matches!(
-                                        r.status,
-                                        TenantStatus::Requested | TenantStatus::Provisioning
-                                    ) =>
-                                {
-                                    takeover = Takeover::Only(r.run_id);
-                                }
-                                _ => break result,
-                            }
-                        }
-                        rerun += 1;
-                        tracing::warn!(%tenant, ?kind, error = %e, rerun, "run stopped with a retryable error; running it again");
-                        tokio::time::sleep(backoff).await;
-                        backoff *= 2;
-                    }
-                    _ => break result,
+            // No re-run here: the retry layer around the ports has retried every call already,
+            // and a run it stopped is left in flight for the periodic check to take over.
+            let result = match (kind, takeover) {
+                (RunKind::Provision, Takeover::Any) => provisioner.provision(&tenant).await,
+                (RunKind::Provision, Takeover::Only(seen)) => {
+                    provisioner.resume(&tenant, seen).await
                 }
+                (RunKind::Offboard, _) => provisioner.offboard(&tenant).await,
             };
             match &result {
                 Ok(record) => {
                     tracing::info!(%tenant, ?kind, status = %record.status, "run finished")
                 }
-                Err(provisioner::Error::Superseded { .. }) => {
+                Err(Error::Superseded { .. }) => {
                     tracing::info!(%tenant, ?kind, "run superseded by a newer run")
                 }
                 Err(e) => {
@@ -300,58 +337,59 @@ impl RunTracker {
     /// The tenant is moved to `Deprovisioning` before this returns, whatever the timeout:
     /// that supersedes a provisioning run (which stops at its next step and is awaited before
     /// cleanup starts). A concurrent offboarding is joined rather than duplicated.
-    /// Errors: `tenant_not_found`; `illegal_transition` (an upgrading tenant); `unavailable`
-    /// while the process shuts down.
+    /// Errors: [`RunError::TenantNotFound`]; [`RunError::Failed`] with
+    /// [`Error::IllegalTransition`] (an upgrading tenant) or whatever else stopped the run;
+    /// [`RunError::ShuttingDown`] while the process shuts down.
     pub async fn offboard(
         self: &Arc<Self>,
         tenant: &TenantId,
         timeout: Duration,
-    ) -> Result<Option<TenantRecord>, ApiError> {
-        if self.closed.load(Ordering::SeqCst) {
+    ) -> Result<Option<TenantRecord>, RunError> {
+        if self.is_closed() {
             // Refuse before changing anything: a stopping process starts no offboarding.
-            return Err(ApiError::Unavailable(
-                "the control plane is shutting down; retry shortly".to_owned(),
-            ));
+            return Err(RunError::ShuttingDown);
         }
         self.provisioner
             .begin_offboarding(tenant)
             .await
             .map_err(|e| match e {
-                provisioner::Error::Port(p) if p.kind() == ErrorKind::NotFound => {
-                    ApiError::tenant_not_found(tenant.as_str())
+                Error::Port(p) if p.kind() == ErrorKind::NotFound => {
+                    RunError::TenantNotFound(tenant.clone())
                 }
-                other => other.into(),
+                other => RunError::Failed(Arc::new(other)),
             })?;
         let tracker = Arc::clone(self);
         let id = tenant.clone();
         let task = tokio::spawn(async move { tracker.offboard_to_the_end(&id).await });
         match tokio::time::timeout(timeout, task).await {
             Ok(Ok(result)) => result.map(Some),
-            Ok(Err(died)) => Err(ApiError::Internal(format!(
-                "the offboarding of tenant {tenant} stopped early: {died}"
-            ))),
+            Ok(Err(died)) => Err(RunError::Stopped {
+                tenant: tenant.clone(),
+                kind: RunKind::Offboard,
+                cause: died.to_string(),
+            }),
             Err(_) => Ok(None),
         }
     }
 
     /// Waits out a provisioning run of `tenant` (already superseded by `Deprovisioning`), then
     /// starts or joins the offboarding run and waits for its end.
-    async fn offboard_to_the_end(&self, tenant: &TenantId) -> Result<TenantRecord, ApiError> {
+    async fn offboard_to_the_end(&self, tenant: &TenantId) -> Result<TenantRecord, RunError> {
         loop {
             let (entry, _) = self.start(tenant, RunKind::Offboard, Takeover::Any);
             let Some(entry) = entry else {
-                return Err(ApiError::Unavailable(
-                    "the control plane is shutting down; retry shortly".to_owned(),
-                ));
+                return Err(RunError::ShuttingDown);
             };
             match entry.kind {
                 RunKind::Offboard => {
                     return match wait_done(entry.done).await {
                         Some(Ok(record)) => Ok(record),
-                        Some(Err(e)) => Err(ApiError::from(e.as_ref())),
-                        None => Err(ApiError::Internal(format!(
-                            "the offboarding run of tenant {tenant} stopped early"
-                        ))),
+                        Some(Err(e)) => Err(RunError::Failed(e)),
+                        None => Err(RunError::Stopped {
+                            tenant: tenant.clone(),
+                            kind: RunKind::Offboard,
+                            cause: "its task ended without an outcome".to_owned(),
+                        }),
                     };
                 }
                 // It stops at its next step; then loop to start (or join) the offboarding run.
@@ -360,111 +398,6 @@ impl RunTracker {
                 }
             }
         }
-    }
-
-    /// Resumes every tenant a previous process left in a non-terminal state (see
-    /// [`RunTracker::reconcile`], with no lease: at start-up nothing of this process runs yet).
-    pub async fn resume_in_flight(&self) -> Result<usize, provisioner::Error> {
-        self.reconcile(Duration::ZERO).await
-    }
-
-    /// Starts a run for every in-flight tenant that has none in this process and whose last
-    /// activity (record update or journal entry) is older than `lease`: `Requested` and
-    /// `Provisioning` are provisioned (taking the run over under a fresh run id),
-    /// `Deprovisioning` is offboarded. The lease keeps this from taking over a tenant that
-    /// another process (the provisioner CLI, another control plane) is driving right now.
-    /// Returns how many runs started.
-    pub async fn reconcile(&self, lease: Duration) -> Result<usize, provisioner::Error> {
-        let mut started = 0;
-        for record in self.provisioner.in_flight().await? {
-            let tenant = &record.id;
-            if lock(&self.runs).contains_key(tenant) {
-                continue;
-            }
-            if !matches!(
-                record.status,
-                TenantStatus::Requested | TenantStatus::Provisioning | TenantStatus::Deprovisioning
-            ) {
-                tracing::debug!(%tenant, status = %record.status, "no run resumes this state");
-                continue;
-            }
-            if !lease.is_zero() {
-                match self.quiet_for(tenant, lease).await {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(e) => {
-                        tracing::warn!(%tenant, error = %e, "cannot tell whether the tenant's run is abandoned; skipping it this time");
-                        continue;
-                    }
-                }
-            }
-            let began = match record.status {
-                // Only the run this listing saw is taken over: a run another process started
-                // since is not abandoned, and the takeover's version check settles races.
-                TenantStatus::Requested | TenantStatus::Provisioning => {
-                    self.resume_provision(tenant, record.run_id)
-                }
-                TenantStatus::Deprovisioning => self.start_offboard(tenant),
-                _ => false,
-            };
-            if began {
-                tracing::info!(%tenant, status = %record.status, "resumed an unfinished run");
-                started += 1;
-            }
-        }
-        Ok(started)
-    }
-
-    /// Whether neither the record nor the journal of `tenant` changed within `lease`.
-    async fn quiet_for(
-        &self,
-        tenant: &TenantId,
-        lease: Duration,
-    ) -> Result<bool, provisioner::Error> {
-        let report = self.provisioner.status(tenant, 1).await?;
-        let last = report.journal.last().map_or(report.record.updated_at, |e| {
-            e.at.max(report.record.updated_at)
-        });
-        let idle = OffsetDateTime::now_utc() - last;
-        Ok(idle >= lease)
-    }
-
-    /// Every `interval` until the process stops: [`RunTracker::reconcile`] with `lease`, then
-    /// destruction of the key material whose deletion window has ended. Failures are logged
-    /// and tried again at the next tick.
-    pub async fn reconcile_periodically(&self, interval: Duration, lease: Duration) {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks.tick().await; // the first tick is immediate; start-up already resumed
-        loop {
-            ticks.tick().await;
-            if self.closed.load(Ordering::SeqCst) {
-                return;
-            }
-            self.housekeeping(lease).await;
-        }
-    }
-
-    /// One pass of the periodic work; returns runs started and keys destroyed.
-    pub async fn housekeeping(&self, lease: Duration) -> (usize, u32) {
-        let started = self.reconcile(lease).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "checking in-flight tenants failed; trying again later");
-            0
-        });
-        let destroyed = self
-            .provisioner
-            .backend()
-            .keys
-            .destroy_due_keys()
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "destroying keys past their deletion window failed; trying again later");
-                0
-            });
-        if destroyed > 0 {
-            tracing::info!(destroyed, "destroyed key material past its deletion window");
-        }
-        (started, destroyed)
     }
 
     /// Stops new runs from starting and waits at most `grace` for the running ones. Returns
@@ -496,17 +429,18 @@ async fn wait_done(mut done: Done) -> Option<RunOutcome> {
 
 #[cfg(test)]
 mod tests {
-    use provisioner::{NewTenant, Settings};
     use tenancy::{OwnerEmail, TenantName, Tier};
 
     use super::*;
+    use crate::config::{Bounded, Settings};
+    use crate::runner::NewTenant;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_retry_arriving_while_the_previous_run_is_still_leaving_starts_a_new_run() {
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings {
             data_dir: dir.path().join("data"),
-            key_deletion_window_days: provisioner::config::Bounded::must(0),
+            key_deletion_window_days: Bounded::must(0),
             ..Settings::default()
         };
         let provisioner = Provisioner::new(tenancy::open(&settings).await.unwrap(), settings);
@@ -543,12 +477,12 @@ mod tests {
         }
         // The old run leaves, as `Finish` does it: entry first, then its outcome.
         lock(&tracker.runs).remove(&id);
-        let ended = provisioner::Error::Config("the previous run's outcome".to_owned());
+        let ended = Error::Config("the previous run's outcome".to_owned());
         tx.send_replace(Some(Err(Arc::new(ended))));
 
         assert!(retry.await, "a new run started after the old one left");
         assert!(tracker.wait_for(&id, Duration::from_secs(60)).await);
         let record = provisioner.record(&id).await.unwrap();
-        assert_eq!(record.status, TenantStatus::Active, "{record:?}");
+        assert_eq!(record.status, tenancy::TenantStatus::Active, "{record:?}");
     }
 }

@@ -16,12 +16,54 @@ pub struct Backend {
     pub items: Arc<dyn ItemStore>,
     /// The principal tenant roles trust (the data plane's role ARN).
     pub data_plane_principal: String,
+    /// What these adapters can do where adapters legitimately differ.
+    pub capabilities: Capabilities,
 }
 
 impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backend")
             .field("data_plane_principal", &self.data_plane_principal)
+            .field("capabilities", &self.capabilities)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where the adapters behind the ports legitimately differ, declared by each backend so that
+/// callers (the provisioner's deletion window) and the conformance suites act on it in code
+/// instead of assuming one adapter's behaviour. Everything not listed here is a promise of
+/// the port that every adapter keeps (expired items are invisible everywhere, for one).
+///
+/// | capability | embedded | AWS |
+/// | --- | --- | --- |
+/// | `min_key_deletion_window_days` | 0 | 7 (KMS) |
+/// | `destroys_keys_itself` | no | yes (KMS) |
+/// | `cross_tenant_transactions` | no | yes (DynamoDB) |
+/// | `disabled_key_denies_item_access` | yes | no |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The shortest key deletion window the key vault keeps; a shorter request is raised to
+    /// it. 0 means a window of 0 days destroys the key's material at once (embedded); KMS
+    /// waits at least 7 days.
+    pub min_key_deletion_window_days: u32,
+    /// The key vault destroys keys whose window has ended by itself, so `destroy_due_keys`
+    /// has nothing to do and returns 0 (KMS). When false (embedded), destruction happens only
+    /// when `destroy_due_keys` runs (or the embedded backend is opened), so someone must call
+    /// it.
+    pub destroys_keys_itself: bool,
+    /// One `transact_write` may span tables of different tenants (DynamoDB). When false
+    /// (embedded: each tenant's tables live in their own file), such a transaction is refused
+    /// whole with `Invalid`.
+    pub cross_tenant_transactions: bool,
+    /// Item access to a table is refused with `AccessDenied` as soon as its key is disabled or
+    /// pending deletion (embedded). When false, the refusal may come late or never: DynamoDB
+    /// notices a disabled key only eventually, and moto never does.
+    pub disabled_key_denies_item_access: bool,
+}
+
+impl Capabilities {
+    /// The deletion window a request for `requested_days` gets: raised to the minimum.
+    pub fn key_deletion_window_days(&self, requested_days: u32) -> u32 {
+        requested_days.max(self.min_key_deletion_window_days)
     }
 }

@@ -19,187 +19,191 @@ fn role_spec(fx: &Fixture, what: &str, tables: &[&str], key_arn: &str) -> RoleSp
     }
 }
 
-pub async fn a_created_role_is_described_with_its_policy(fx: &Fixture) {
-    let spec = role_spec(
-        fx,
-        "role",
-        &["a-table"],
-        "arn:aws:kms:us-east-1:000000000000:key/k",
-    );
-    let created = fx.backend.roles.create_role(&spec).await.unwrap();
-    assert_eq!(created.spec, spec);
-    assert!(
-        created.arn.ends_with(&format!(":role/{}", spec.name)),
-        "{}",
-        created.arn
-    );
-    let described = fx.backend.roles.describe_role(&spec.name).await.unwrap();
-    assert_eq!(described, created);
-}
+cases!(
+    mod role_issuer;
 
-pub async fn creating_an_existing_role_is_already_exists(fx: &Fixture) {
-    let spec = role_spec(fx, "role", &["a-table"], "k");
-    fx.backend.roles.create_role(&spec).await.unwrap();
-    assert_kind(
-        fx.backend.roles.create_role(&spec).await,
-        ErrorKind::AlreadyExists,
-        "role twice",
-    );
-}
+    pub async fn a_created_role_is_described_with_its_policy(fx: &Fixture) {
+        let spec = role_spec(
+            fx,
+            "role",
+            &["a-table"],
+            "arn:aws:kms:us-east-1:000000000000:key/k",
+        );
+        let created = fx.backend.roles.create_role(&spec).await.unwrap();
+        assert_eq!(created.spec, spec);
+        assert!(
+            created.arn.ends_with(&format!(":role/{}", spec.name)),
+            "{}",
+            created.arn
+        );
+        let described = fx.backend.roles.describe_role(&spec.name).await.unwrap();
+        assert_eq!(described, created);
+    }
 
-pub async fn role_names_outside_iam_rules_are_invalid(fx: &Fixture) {
-    for name in [
-        String::new(),
-        format!("{}/slash", fx.name("r")),
-        "r".repeat(65),
-        "has space".to_owned(),
-    ] {
-        let mut spec = role_spec(fx, "role", &["a-table"], "k");
-        spec.name = name.clone();
+    pub async fn creating_an_existing_role_is_already_exists(fx: &Fixture) {
+        let spec = role_spec(fx, "role", &["a-table"], "k");
+        fx.backend.roles.create_role(&spec).await.unwrap();
         assert_kind(
             fx.backend.roles.create_role(&spec).await,
-            ErrorKind::Invalid,
-            &format!("role name {name:?}"),
+            ErrorKind::AlreadyExists,
+            "role twice",
         );
     }
-}
 
-pub async fn describing_or_deleting_a_missing_role_is_not_found(fx: &Fixture) {
-    let name = fx.name("missing");
-    assert_kind(
-        fx.backend.roles.describe_role(&name).await,
-        ErrorKind::NotFound,
-        "describe",
-    );
-    assert_kind(
-        fx.backend.roles.delete_role(&name).await,
-        ErrorKind::NotFound,
-        "delete",
-    );
-}
+    pub async fn role_names_outside_iam_rules_are_invalid(fx: &Fixture) {
+        for name in [
+            String::new(),
+            format!("{}/slash", fx.name("r")),
+            "r".repeat(65),
+            "has space".to_owned(),
+        ] {
+            let mut spec = role_spec(fx, "role", &["a-table"], "k");
+            spec.name = name.clone();
+            assert_kind(
+                fx.backend.roles.create_role(&spec).await,
+                ErrorKind::Invalid,
+                &format!("role name {name:?}"),
+            );
+        }
+    }
 
-pub async fn a_deleted_role_is_gone(fx: &Fixture) {
-    let spec = role_spec(fx, "role", &["a-table"], "k");
-    fx.backend.roles.create_role(&spec).await.unwrap();
-    fx.backend.roles.delete_role(&spec.name).await.unwrap();
-    assert_kind(
-        fx.backend.roles.describe_role(&spec.name).await,
-        ErrorKind::NotFound,
-        "describe deleted",
-    );
-    fx.backend.roles.create_role(&spec).await.unwrap();
-}
+    pub async fn describing_or_deleting_a_missing_role_is_not_found(fx: &Fixture) {
+        let name = fx.name("missing");
+        assert_kind(
+            fx.backend.roles.describe_role(&name).await,
+            ErrorKind::NotFound,
+            "describe",
+        );
+        assert_kind(
+            fx.backend.roles.delete_role(&name).await,
+            ErrorKind::NotFound,
+            "delete",
+        );
+    }
 
-pub async fn a_scoped_store_of_a_missing_role_is_not_found(fx: &Fixture) {
-    assert_kind(
-        fx.backend
-            .roles
-            .scoped_store(&fx.name("missing"))
-            .await
-            .map(|_| ()),
-        ErrorKind::NotFound,
-        "scoped_store",
-    );
-}
+    pub async fn a_deleted_role_is_gone(fx: &Fixture) {
+        let spec = role_spec(fx, "role", &["a-table"], "k");
+        fx.backend.roles.create_role(&spec).await.unwrap();
+        fx.backend.roles.delete_role(&spec.name).await.unwrap();
+        assert_kind(
+            fx.backend.roles.describe_role(&spec.name).await,
+            ErrorKind::NotFound,
+            "describe deleted",
+        );
+        fx.backend.roles.create_role(&spec).await.unwrap();
+    }
 
-pub async fn a_scoped_store_reaches_exactly_its_policys_tables(fx: &Fixture) {
-    let (mine, _) = fx.tenant_table("tn", "mine").await;
-    let (theirs, _) = fx.tenant_table("other", "theirs").await;
-    let spec = role_spec(fx, "role", &[&mine], "k");
-    fx.backend.roles.create_role(&spec).await.unwrap();
-    let store = fx.backend.roles.scoped_store(&spec.name).await.unwrap();
-    let it = Item::new(ItemKey::new("P", "S"));
-    store.put(&mine, &it, Condition::None).await.unwrap();
-    assert_eq!(store.get(&mine, &it.key).await.unwrap(), Some(it.clone()));
+    pub async fn a_scoped_store_of_a_missing_role_is_not_found(fx: &Fixture) {
+        assert_kind(
+            fx.backend
+                .roles
+                .scoped_store(&fx.name("missing"))
+                .await
+                .map(|_| ()),
+            ErrorKind::NotFound,
+            "scoped_store",
+        );
+    }
 
-    fx.backend
-        .items
-        .put(&theirs, &it, Condition::None)
-        .await
-        .unwrap();
-    let denied = ErrorKind::AccessDenied;
-    assert_kind(store.get(&theirs, &it.key).await, denied, "get");
-    assert_kind(
-        store.put(&theirs, &it, Condition::None).await,
-        denied,
-        "put",
-    );
-    assert_kind(
-        store.delete(&theirs, &it.key, Condition::None).await,
-        denied,
-        "delete",
-    );
-    assert_kind(
-        store
-            .query(
-                &theirs,
-                &Query {
-                    pk: "P".into(),
-                    ..Query::default()
-                },
-            )
-            .await,
-        denied,
-        "query",
-    );
-    assert_kind(
-        store
-            .batch_get(&theirs, std::slice::from_ref(&it.key))
-            .await,
-        denied,
-        "batch_get",
-    );
-    assert_kind(
-        store
-            .batch_write(&theirs, &[], std::slice::from_ref(&it.key))
-            .await,
-        denied,
-        "batch_write",
-    );
-    assert_kind(
-        store.get(&fx.name("nonexistent"), &it.key).await,
-        denied,
-        "a table that does not exist",
-    );
-    assert!(
+    pub async fn a_scoped_store_reaches_exactly_its_policys_tables(fx: &Fixture) {
+        let (mine, _) = fx.tenant_table("tn", "mine").await;
+        let (theirs, _) = fx.tenant_table("other", "theirs").await;
+        let spec = role_spec(fx, "role", &[&mine], "k");
+        fx.backend.roles.create_role(&spec).await.unwrap();
+        let store = fx.backend.roles.scoped_store(&spec.name).await.unwrap();
+        let it = Item::new(ItemKey::new("P", "S"));
+        store.put(&mine, &it, Condition::None).await.unwrap();
+        assert_eq!(store.get(&mine, &it.key).await.unwrap(), Some(it.clone()));
+
         fx.backend
             .items
-            .get(&theirs, &it.key)
+            .put(&theirs, &it, Condition::None)
             .await
-            .unwrap()
-            .is_some(),
-        "the other table is untouched"
-    );
-}
+            .unwrap();
+        let denied = ErrorKind::AccessDenied;
+        assert_kind(store.get(&theirs, &it.key).await, denied, "get");
+        assert_kind(
+            store.put(&theirs, &it, Condition::None).await,
+            denied,
+            "put",
+        );
+        assert_kind(
+            store.delete(&theirs, &it.key, Condition::None).await,
+            denied,
+            "delete",
+        );
+        assert_kind(
+            store
+                .query(
+                    &theirs,
+                    &Query {
+                        pk: "P".into(),
+                        ..Query::default()
+                    },
+                )
+                .await,
+            denied,
+            "query",
+        );
+        assert_kind(
+            store
+                .batch_get(&theirs, std::slice::from_ref(&it.key))
+                .await,
+            denied,
+            "batch_get",
+        );
+        assert_kind(
+            store
+                .batch_write(&theirs, &[], std::slice::from_ref(&it.key))
+                .await,
+            denied,
+            "batch_write",
+        );
+        assert_kind(
+            store.get(&fx.name("nonexistent"), &it.key).await,
+            denied,
+            "a table that does not exist",
+        );
+        assert!(
+            fx.backend
+                .items
+                .get(&theirs, &it.key)
+                .await
+                .unwrap()
+                .is_some(),
+            "the other table is untouched"
+        );
+    }
 
-pub async fn a_scoped_transaction_touching_another_table_is_refused_whole(fx: &Fixture) {
-    let (mine, _) = fx.tenant_table("tn", "mine").await;
-    let (theirs, _) = fx.tenant_table("tn", "theirs").await;
-    let spec = role_spec(fx, "role", &[&mine], "k");
-    fx.backend.roles.create_role(&spec).await.unwrap();
-    let store = fx.backend.roles.scoped_store(&spec.name).await.unwrap();
-    let it = Item::new(ItemKey::new("P", "S"));
-    let ops = [
-        WriteOp::Put {
-            table: mine.clone(),
-            item: it.clone(),
-            condition: Condition::None,
-        },
-        WriteOp::Put {
-            table: theirs.clone(),
-            item: it.clone(),
-            condition: Condition::None,
-        },
-    ];
-    assert_kind(
-        store.transact_write(&ops).await,
-        ErrorKind::AccessDenied,
-        "transaction reaching out",
-    );
-    assert_eq!(
-        fx.backend.items.get(&mine, &it.key).await.unwrap(),
-        None,
-        "nothing written to the allowed table"
-    );
-    assert_eq!(fx.backend.items.get(&theirs, &it.key).await.unwrap(), None);
-}
+    pub async fn a_scoped_transaction_touching_another_table_is_refused_whole(fx: &Fixture) {
+        let (mine, _) = fx.tenant_table("tn", "mine").await;
+        let (theirs, _) = fx.tenant_table("tn", "theirs").await;
+        let spec = role_spec(fx, "role", &[&mine], "k");
+        fx.backend.roles.create_role(&spec).await.unwrap();
+        let store = fx.backend.roles.scoped_store(&spec.name).await.unwrap();
+        let it = Item::new(ItemKey::new("P", "S"));
+        let ops = [
+            WriteOp::Put {
+                table: mine.clone(),
+                item: it.clone(),
+                condition: Condition::None,
+            },
+            WriteOp::Put {
+                table: theirs.clone(),
+                item: it.clone(),
+                condition: Condition::None,
+            },
+        ];
+        assert_kind(
+            store.transact_write(&ops).await,
+            ErrorKind::AccessDenied,
+            "transaction reaching out",
+        );
+        assert_eq!(
+            fx.backend.items.get(&mine, &it.key).await.unwrap(),
+            None,
+            "nothing written to the allowed table"
+        );
+        assert_eq!(fx.backend.items.get(&theirs, &it.key).await.unwrap(), None);
+    }
+);

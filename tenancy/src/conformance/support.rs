@@ -156,3 +156,10 @@ pub fn assert_kind<T: Debug>(result: Result<T>, kind: ErrorKind, doing: &str) {
         Err(e) => assert_eq!(e.kind(), kind, "{doing}: expected {kind}, got {e}"),
     }
 }
+
+/// Says, past libtest's output capture, that `case` was skipped because the backend lacks
+/// `capability`: a skipped case must show in every run, never pass silently.
+pub(crate) fn skip(case: &str, capability: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {case} needs {capability}");
+}

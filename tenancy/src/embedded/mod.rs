@@ -26,7 +26,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Capabilities};
 use crate::error::{Error, Result};
 use crate::naming::TablePrefix;
 
@@ -48,6 +48,17 @@ mod tenant_files;
 mod timestamps;
 
 pub use key_vault::{MAX_PLAINTEXT_BYTES, MAX_WINDOW_DAYS};
+
+/// What the embedded adapters can do (see [`Capabilities`]): a window of 0 days destroys a
+/// key at once, and only `destroy_due_keys` (or an open) destroys keys whose window ended;
+/// each tenant's tables live in their own file, so no transaction spans two tenants; a
+/// disabled key refuses item access at once, in every process sharing the directory.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    min_key_deletion_window_days: 0,
+    destroys_keys_itself: false,
+    cross_tenant_transactions: false,
+    disabled_key_denies_item_access: true,
+};
 
 /// How to open the embedded backend.
 #[derive(Debug, Clone)]
@@ -119,6 +130,7 @@ pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
         )),
         items,
         data_plane_principal: options.data_plane_principal.clone(),
+        capabilities: CAPABILITIES,
     })
 }
 

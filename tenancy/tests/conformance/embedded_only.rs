@@ -7,7 +7,7 @@ use serde_json::json;
 use tenancy::ErrorKind;
 use tenancy::conformance::Fixture;
 use tenancy::embedded;
-use tenancy::ports::{Condition, Item, ItemKey, WriteOp};
+use tenancy::ports::{Condition, Item, ItemKey};
 
 use crate::options;
 
@@ -225,30 +225,6 @@ async fn a_payload_moved_to_another_row_does_not_decrypt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_across_two_tenants_is_invalid() {
-    let dir = tempfile::tempdir().unwrap();
-    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
-    let (a, _) = fx.tenant_table("one", "app").await;
-    let (b, _) = fx.tenant_table("two", "app").await;
-    let item = Item::new(ItemKey::new("P", "S"));
-    let ops = [
-        WriteOp::Put {
-            table: a.clone(),
-            item: item.clone(),
-            condition: Condition::None,
-        },
-        WriteOp::Put {
-            table: b.clone(),
-            item: item.clone(),
-            condition: Condition::None,
-        },
-    ];
-    let err = fx.backend.items.transact_write(&ops).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
-    assert_eq!(fx.backend.items.get(&a, &item.key).await.unwrap(), None);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_tenants_than_open_file_slots_all_stay_usable() {
     let dir = tempfile::tempdir().unwrap();
     let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
@@ -400,22 +376,6 @@ async fn a_key_past_its_deletion_time_is_destroyed_when_the_directory_is_reopene
         None,
         "open destroyed the material without anything touching the key"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deletion_window_over_30_days_is_invalid() {
-    let dir = tempfile::tempdir().unwrap();
-    let fx = Fixture::new(embedded::open(&options(dir.path())).unwrap());
-    let key = fx.backend.keys.create_key(&fx.key_spec("k")).await.unwrap();
-    let err = fx
-        .backend
-        .keys
-        .schedule_key_deletion(&key.key_id, 31)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Invalid);
-    let info = fx.backend.keys.describe_key(&key.key_id).await.unwrap();
-    assert_eq!(info.state, tenancy::ports::KeyState::Enabled);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,36 +3,14 @@
 # builds the real `control-plane` binary, starts it on a free loopback port over a fresh data
 # directory, runs schemathesis on `/openapi.json`, and stops the server. Fails on any finding.
 #
-# schemathesis (pinned in scripts/requirements-test.txt) is installed into ./.venv, only when
-# that is missing or the pin changed. Settings and the reason for every exclusion live in
+# schemathesis (pinned in scripts/requirements-test.txt) is installed into ./.venv by
+# scripts/venv.sh, only when that is missing or the pin changed. Settings and the reason for every exclusion live in
 # scripts/schemathesis.toml; the one check excluded on the command line is explained below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash scripts/venv.sh
 venv=.venv
-requirements=scripts/requirements-test.txt
-installed="$venv/requirements-test.txt" # the requirements the venv was last installed from
-
-if [ ! -x "$venv/bin/python" ]; then
-  echo "==> creating $venv"
-  if ! python3 -m venv "$venv"; then
-    rm -rf "$venv"
-    # Debian's python3 ships venv separately; install it when we may.
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      echo "==> installing python3-venv"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
-    fi
-    if ! python3 -m venv "$venv"; then
-      echo "scripts/schemathesis.sh: 'python3 -m venv' failed; install Python's venv module (Debian: apt-get install python3-venv)" >&2
-      exit 1
-    fi
-  fi
-fi
-if ! cmp -s "$requirements" "$installed"; then
-  echo "==> installing $(grep -v '^#' "$requirements" | tr '\n' ' ')into $venv"
-  "$venv/bin/python" -m pip install --disable-pip-version-check --quiet -r "$requirements"
-  cp "$requirements" "$installed"
-fi
 
 echo "==> cargo build (control-plane binary)"
 cargo build -p control-plane --bin control-plane --locked

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Spotlight check: formatting, lints, every test of every crate (with the
-# failpoints compiled in, so the crash tests run), and schemathesis against the real binary.
-# Installs nothing it cannot find, except schemathesis into ./.venv (scripts/schemathesis.sh).
+# failpoints compiled in, so the crash tests run; the AWS adapters' conformance cases against
+# moto, started here on loopback), and schemathesis against the real binary. Installs nothing
+# it cannot find, except the pinned Python tools (moto, schemathesis) into ./.venv
+# (scripts/venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,13 @@ cargo fmt --all -- --check
 
 echo "==> cargo clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+echo "==> moto (the AWS-compatible server the AWS adapters are tested against)"
+moto_env=$(bash scripts/moto.sh)
+export "$(echo "$moto_env" | grep '^SPOTLIGHT_TEST_MOTO_ENDPOINT=')"
+moto_pid=$(echo "$moto_env" | sed -n 's/^MOTO_PID=//p')
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+echo "    at $SPOTLIGHT_TEST_MOTO_ENDPOINT"
 
 echo "==> cargo test (all crates, all features)"
 cargo test --workspace --all-features --locked

@@ -40,6 +40,7 @@ impl std::fmt::Debug for Backend {
 /// | `destroys_keys_itself` | no | yes (KMS) |
 /// | `cross_tenant_transactions` | no | yes (DynamoDB) |
 /// | `disabled_key_denies_item_access` | yes | no |
+/// | `pending_deletion_refuses_key_use` | yes | yes (KMS); no against moto |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     /// The shortest key deletion window the key vault keeps; a shorter request is raised to
@@ -59,6 +60,11 @@ pub struct Capabilities {
     /// pending deletion (embedded). When false, the refusal may come late or never: DynamoDB
     /// notices a disabled key only eventually, and moto never does.
     pub disabled_key_denies_item_access: bool,
+    /// A key whose deletion is scheduled refuses `encrypt` and `decrypt` with `AccessDenied`
+    /// at once (embedded, and KMS with `KMSInvalidStateException`). moto, the AWS-compatible
+    /// server the AWS adapters are tested against, still serves such a key, so a fixture on
+    /// moto declares it false; the key's state is asserted everywhere.
+    pub pending_deletion_refuses_key_use: bool,
 }
 
 impl Capabilities {

@@ -15,9 +15,11 @@
 //!   port behind the retry layer.
 //! - [`retry`]: the retry layer (one decorator per port).
 //! - [`embedded`]: the default adapters — SQLite and local keys in one data directory.
+//! - [`aws`]: the AWS adapters (the SDK for Rust), arriving port by port.
 //! - `conformance` (feature `conformance`): one behaviour suite per port, run against every adapter.
 
 pub mod api_key;
+pub mod aws;
 pub mod backend;
 pub mod embedded;
 pub mod error;

@@ -58,6 +58,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     destroys_keys_itself: false,
     cross_tenant_transactions: false,
     disabled_key_denies_item_access: true,
+    pending_deletion_refuses_key_use: true,
 };
 
 /// How to open the embedded backend.

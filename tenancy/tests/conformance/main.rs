@@ -1,6 +1,7 @@
 //! Every port's conformance suite against the embedded adapters, plus what only the embedded
 //! backend promises (shared data directory, master key file, encryption at rest).
 
+mod aws;
 mod deployment;
 mod embedded_only;
 mod processes;

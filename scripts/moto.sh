@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Starts moto (pinned in scripts/requirements-test.txt, installed into ./.venv) in server mode
+# on a free loopback port, waits until it answers, and prints two lines for the caller:
+#   SPOTLIGHT_TEST_MOTO_ENDPOINT=http://127.0.0.1:PORT
+#   MOTO_PID=PID
+# The caller stops it (kill "$MOTO_PID"). scripts/test.sh does all of this around the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/venv.sh >&2
+
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+log=$(mktemp)
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+  if .venv/bin/python - "$port" <<'PY' 2>/dev/null; then break; fi
+import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=1)
+PY
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "scripts/moto.sh: moto did not start; its log:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+echo "SPOTLIGHT_TEST_MOTO_ENDPOINT=http://127.0.0.1:$port"
+echo "MOTO_PID=$pid"

@@ -1,0 +1,43 @@
+//! AWS adapters: the ports on the AWS SDK for Rust, against AWS itself or any AWS-compatible
+//! endpoint (LocalStack, moto) by configuration alone (`AWS_ENDPOINT_URL`, `AWS_REGION`, the
+//! standard credential chain).
+//!
+//! - [`AwsClients`]: the SDK clients, built once from one `aws_config` load and shared.
+//! - `errors`: every SDK failure becomes a neutral [`crate::ErrorKind`] at this edge.
+//! - `key_vault`: [`crate::ports::KeyVault`] on KMS.
+//!
+//! The SDK's own retries are turned off ([`AwsClients::load`]): the retry layer around the
+//! ports (`crate::retry`) is the one place a call is retried, so the two never multiply.
+
+mod errors;
+mod key_vault;
+
+pub use key_vault::KmsKeyVault;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+
+/// The SDK clients every AWS adapter uses, from one configuration load.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub kms: aws_sdk_kms::Client,
+}
+
+impl AwsClients {
+    /// Loads the shared configuration (region, credentials, endpoint from the environment, as
+    /// every AWS SDK does) with SDK retries off, and builds the clients from it.
+    pub async fn load() -> AwsClients {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::disabled())
+            .load()
+            .await;
+        AwsClients::from_config(&config)
+    }
+
+    /// The clients over an already loaded configuration (tests point it at a local endpoint).
+    pub fn from_config(config: &aws_config::SdkConfig) -> AwsClients {
+        AwsClients {
+            kms: aws_sdk_kms::Client::new(config),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The conformance suites against the AWS adapters, through the real AWS SDK, against moto in
+//! server mode on loopback (`scripts/test.sh` starts it and sets
+//! `SPOTLIGHT_TEST_MOTO_ENDPOINT`). Ports whose AWS adapter has not landed yet are served by
+//! the embedded adapters in the same fixture, so only the suites listed here run on AWS.
+
+use std::sync::Arc;
+
+use tenancy::aws::{AwsClients, KmsKeyVault};
+use tenancy::backend::Capabilities;
+use tenancy::conformance::Fixture;
+use tenancy::embedded;
+
+use crate::options;
+
+/// Where moto listens; the AWS cases cannot run without it.
+const ENDPOINT: &str = "SPOTLIGHT_TEST_MOTO_ENDPOINT";
+
+/// What the AWS adapters can do (`Capabilities`' table).
+const AWS_ON_MOTO: Capabilities = Capabilities {
+    min_key_deletion_window_days: 7,
+    destroys_keys_itself: true,
+    cross_tenant_transactions: true,
+    disabled_key_denies_item_access: false,
+    // Real KMS refuses a key pending deletion; moto still serves it.
+    pending_deletion_refuses_key_use: false,
+};
+
+async fn clients() -> AwsClients {
+    let endpoint = std::env::var(ENDPOINT).unwrap_or_else(|_| {
+        panic!(
+            "{ENDPOINT} is not set: the AWS conformance cases run against moto; \
+             run ./scripts/test.sh, or start scripts/moto.sh and export what it prints"
+        )
+    });
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    AwsClients::from_config(&config)
+}
+
+/// A fixture whose key vault is KMS (behind the retry layer, as `tenancy::open` serves it).
+async fn kms_fixture(_case: &str) -> Fixture {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let mut backend = embedded::open(&options(dir.path())).expect("the embedded backend");
+    backend.keys = Arc::new(KmsKeyVault::new(clients().await.kms));
+    backend.capabilities = Capabilities {
+        min_key_deletion_window_days: AWS_ON_MOTO.min_key_deletion_window_days,
+        destroys_keys_itself: AWS_ON_MOTO.destroys_keys_itself,
+        pending_deletion_refuses_key_use: AWS_ON_MOTO.pending_deletion_refuses_key_use,
+        ..backend.capabilities
+    };
+    let backend = tenancy::retry::with_retries(backend, Arc::default());
+    Fixture::new(backend).with_guard(dir)
+}
+
+mod kms {
+    use super::*;
+    tenancy::key_vault!(kms_fixture);
+}

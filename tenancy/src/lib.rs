@@ -14,6 +14,7 @@
 //! - [`open`](fn@open): opens the configured backend — the one place that does — with every
 //!   port behind the retry layer.
 //! - [`retry`]: the retry layer (one decorator per port).
+//! - `scoped`: the store handle acting as one role, shared by every `RoleIssuer` adapter.
 //! - [`embedded`]: the default adapters — SQLite and local keys in one data directory.
 //! - [`aws`]: the AWS adapters (the SDK for Rust), arriving port by port.
 //! - `conformance` (feature `conformance`): one behaviour suite per port, run against every adapter.
@@ -29,6 +30,7 @@ pub mod naming;
 pub mod ports;
 pub mod record;
 pub mod retry;
+mod scoped;
 pub mod settings;
 pub mod table_plan;
 

@@ -24,6 +24,7 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "TooManyRequestsException" => ErrorKind::Throttled,
         "AccessDeniedException"
         | "AccessDenied"
+        | "UnmodifiableEntity"
         | "UnauthorizedOperation"
         | "KMSInvalidStateException"
         | "DisabledException"
@@ -35,10 +36,15 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "InvalidAliasNameException"
         | "InvalidArnException"
         | "MalformedPolicyDocument"
+        | "InvalidInput"
+        | "ValidationError"
+        // IAM's account quotas (roles, policy size): not a throttle, retrying cannot help.
+        | "LimitExceeded"
         | "TagException" => ErrorKind::Invalid,
         "KMSInternalException"
         | "DependencyTimeoutException"
         | "InternalServerError"
+        | "ServiceFailure"
         | "InternalFailure"
         | "ServiceUnavailable" => ErrorKind::Unavailable,
         _ => return None,

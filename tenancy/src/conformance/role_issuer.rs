@@ -5,6 +5,9 @@ use crate::error::ErrorKind;
 use crate::ports::item_store::{Condition, Item, ItemKey, Query, WriteOp};
 use crate::ports::role_issuer::{PolicyDocument, RoleSpec};
 
+/// A key ARN for the policies (IAM refuses a resource that is not an ARN).
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:000000000000:key/k";
+
 fn role_spec(fx: &Fixture, what: &str, tables: &[&str], key_arn: &str) -> RoleSpec {
     let arns: Vec<String> = tables
         .iter()
@@ -23,12 +26,7 @@ cases!(
     mod role_issuer;
 
     pub async fn a_created_role_is_described_with_its_policy(fx: &Fixture) {
-        let spec = role_spec(
-            fx,
-            "role",
-            &["a-table"],
-            "arn:aws:kms:us-east-1:000000000000:key/k",
-        );
+        let spec = role_spec(fx, "role", &["a-table"], KEY_ARN);
         let created = fx.backend.roles.create_role(&spec).await.unwrap();
         assert_eq!(created.spec, spec);
         assert!(
@@ -41,7 +39,7 @@ cases!(
     }
 
     pub async fn creating_an_existing_role_is_already_exists(fx: &Fixture) {
-        let spec = role_spec(fx, "role", &["a-table"], "k");
+        let spec = role_spec(fx, "role", &["a-table"], KEY_ARN);
         fx.backend.roles.create_role(&spec).await.unwrap();
         assert_kind(
             fx.backend.roles.create_role(&spec).await,
@@ -57,7 +55,7 @@ cases!(
             "r".repeat(65),
             "has space".to_owned(),
         ] {
-            let mut spec = role_spec(fx, "role", &["a-table"], "k");
+            let mut spec = role_spec(fx, "role", &["a-table"], KEY_ARN);
             spec.name = name.clone();
             assert_kind(
                 fx.backend.roles.create_role(&spec).await,
@@ -82,7 +80,7 @@ cases!(
     }
 
     pub async fn a_deleted_role_is_gone(fx: &Fixture) {
-        let spec = role_spec(fx, "role", &["a-table"], "k");
+        let spec = role_spec(fx, "role", &["a-table"], KEY_ARN);
         fx.backend.roles.create_role(&spec).await.unwrap();
         fx.backend.roles.delete_role(&spec.name).await.unwrap();
         assert_kind(
@@ -108,7 +106,7 @@ cases!(
     pub async fn a_scoped_store_reaches_exactly_its_policys_tables(fx: &Fixture) {
         let (mine, _) = fx.tenant_table("tn", "mine").await;
         let (theirs, _) = fx.tenant_table("other", "theirs").await;
-        let spec = role_spec(fx, "role", &[&mine], "k");
+        let spec = role_spec(fx, "role", &[&mine], KEY_ARN);
         fx.backend.roles.create_role(&spec).await.unwrap();
         let store = fx.backend.roles.scoped_store(&spec.name).await.unwrap();
         let it = Item::new(ItemKey::new("P", "S"));
@@ -178,7 +176,7 @@ cases!(
     pub async fn a_scoped_transaction_touching_another_table_is_refused_whole(fx: &Fixture) {
         let (mine, _) = fx.tenant_table("tn", "mine").await;
         let (theirs, _) = fx.tenant_table("tn", "theirs").await;
-        let spec = role_spec(fx, "role", &[&mine], "k");
+        let spec = role_spec(fx, "role", &[&mine], KEY_ARN);
         fx.backend.roles.create_role(&spec).await.unwrap();
         let store = fx.backend.roles.scoped_store(&spec.name).await.unwrap();
         let it = Item::new(ItemKey::new("P", "S"));

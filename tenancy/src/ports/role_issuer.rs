@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::naming::Tags;
 use crate::ports::item_store::ItemStore;
 
@@ -26,10 +26,44 @@ pub struct PolicyStatement {
     pub sid: String,
     #[serde(rename = "Effect")]
     pub effect: String,
-    #[serde(rename = "Action")]
+    /// Always written as a list; read from a list or a single string (IAM returns a
+    /// document as it was written, and a hand-written one often has a single string).
+    #[serde(rename = "Action", deserialize_with = "one_or_many")]
     pub actions: Vec<String>,
-    #[serde(rename = "Resource")]
+    #[serde(rename = "Resource", deserialize_with = "one_or_many")]
     pub resources: Vec<String>,
+}
+
+/// A policy field that IAM's grammar allows as one string or a list of them.
+pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
+}
+
+/// IAM's rule for role names: 1–64 of `[A-Za-z0-9+=,.@_-]`. Every adapter checks it before
+/// it creates anything, so a bad name is `Invalid` everywhere.
+pub fn validate_role_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "role name {name:?} must be 1 to 64 characters of letters, digits and +=,.@_-"
+        )))
+    }
 }
 
 pub const DYNAMODB_ITEM_ACTIONS: &[&str] = &[
@@ -129,4 +163,54 @@ pub trait RoleIssuer: Send + Sync {
     /// `AccessDenied`, before the backend is touched. Errors: `NotFound` when the role does not
     /// exist.
     async fn scoped_store(&self, role_name: &str) -> Result<Arc<dyn ItemStore>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_follow_iam_rules() {
+        assert!(validate_role_name("spotlight-tenant-acme").is_ok());
+        assert!(validate_role_name("a+=,.@_-").is_ok());
+        assert!(validate_role_name(&"r".repeat(64)).is_ok());
+        for bad in ["", "has space", "slash/no", "é", &"r".repeat(65)] {
+            assert!(validate_role_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_statement_reads_a_single_action_or_resource_as_a_list_of_one() {
+        let raw = r#"{"Sid":"S","Effect":"Allow","Action":"kms:Decrypt","Resource":["k1","k2"]}"#;
+        let statement: PolicyStatement = serde_json::from_str(raw).unwrap();
+        assert_eq!(statement.actions, ["kms:Decrypt"]);
+        assert_eq!(statement.resources, ["k1", "k2"]);
+        let raw = r#"{"Sid":"S","Effect":"Allow","Action":["a","b"],"Resource":"*"}"#;
+        let statement: PolicyStatement = serde_json::from_str(raw).unwrap();
+        assert_eq!(statement.actions, ["a", "b"]);
+        assert_eq!(statement.resources, ["*"]);
+    }
+
+    #[test]
+    fn a_policy_is_written_with_lists_and_reads_back_equal() {
+        let policy = PolicyDocument::tenant(
+            &["arn:aws:dynamodb:us-east-1:1:table/t"],
+            "arn:aws:kms:us-east-1:1:key/k",
+        );
+        let raw = serde_json::to_string(&policy).unwrap();
+        assert!(
+            raw.contains(r#""Resource":["arn:aws:kms:us-east-1:1:key/k"]"#),
+            "{raw}"
+        );
+        assert_eq!(
+            serde_json::from_str::<PolicyDocument>(&raw).unwrap(),
+            policy
+        );
+    }
+
+    #[test]
+    fn a_policy_field_of_another_shape_is_refused() {
+        let raw = r#"{"Sid":"S","Effect":"Allow","Action":7,"Resource":"*"}"#;
+        assert!(serde_json::from_str::<PolicyStatement>(raw).is_err());
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tenancy::aws::{AwsClients, KmsKeyVault};
+use tenancy::aws::{AwsClients, IamRoleIssuer, KmsKeyVault};
 use tenancy::backend::Capabilities;
 use tenancy::conformance::Fixture;
 use tenancy::embedded;
@@ -62,4 +62,56 @@ async fn kms_fixture(_case: &str) -> Fixture {
 mod kms {
     use super::*;
     tenancy::key_vault!(kms_fixture);
+}
+
+/// A fixture whose role issuer is IAM (behind the retry layer), its scoped handles over the
+/// embedded item store; keys and tables stay embedded, so the embedded capabilities hold.
+async fn iam_fixture(_case: &str) -> Fixture {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let mut backend = embedded::open(&options(dir.path())).expect("the embedded backend");
+    backend.roles = Arc::new(IamRoleIssuer::new(
+        clients().await.iam,
+        backend.items.clone(),
+    ));
+    let backend = tenancy::retry::with_retries(backend, Arc::default());
+    Fixture::new(backend).with_guard(dir)
+}
+
+mod iam {
+    use super::*;
+    use tenancy::ErrorKind;
+    use tenancy::ports::{PolicyDocument, RoleSpec};
+
+    tenancy::role_issuer!(iam_fixture);
+
+    const TABLE_ARN: &str = "arn:aws:dynamodb:us-east-1:000000000000:table/t";
+
+    /// IAM alone checks a policy's grammar (a resource must be an ARN or `*`), after the role
+    /// exists: the role made for a refused policy is removed again, so the name stays free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_role_whose_policy_iam_refuses_is_invalid_and_not_left_behind() {
+        let fx = iam_fixture("iam::refused_policy").await;
+        let mut spec = RoleSpec {
+            name: fx.name("refused"),
+            trusted_principal: fx.backend.data_plane_principal.clone(),
+            policy: PolicyDocument::tenant(&[TABLE_ARN], "not-an-arn"),
+            tags: Default::default(),
+        };
+        let refused = fx.backend.roles.create_role(&spec).await;
+        assert_eq!(
+            refused.as_ref().map_err(|e| e.kind()).err(),
+            Some(ErrorKind::Invalid),
+            "{refused:?}"
+        );
+        let described = fx.backend.roles.describe_role(&spec.name).await;
+        assert_eq!(
+            described.as_ref().map_err(|e| e.kind()).err(),
+            Some(ErrorKind::NotFound),
+            "{described:?}"
+        );
+        spec.policy =
+            PolicyDocument::tenant(&[TABLE_ARN], "arn:aws:kms:us-east-1:000000000000:key/k");
+        fx.backend.roles.create_role(&spec).await.unwrap();
+        fx.backend.roles.delete_role(&spec.name).await.unwrap();
+    }
 }

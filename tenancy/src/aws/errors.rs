@@ -21,7 +21,8 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "LimitExceededException"
         | "ProvisionedThroughputExceededException"
         | "RequestLimitExceeded"
-        | "TooManyRequestsException" => ErrorKind::Throttled,
+        | "TooManyRequestsException"
+        | "TransactionConflictException" => ErrorKind::Throttled,
         "AccessDeniedException"
         | "AccessDenied"
         | "UnauthorizedOperation"
@@ -35,7 +36,8 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "InvalidAliasNameException"
         | "InvalidArnException"
         | "MalformedPolicyDocument"
-        | "TagException" => ErrorKind::Invalid,
+        | "TagException"
+        | "ItemCollectionSizeLimitExceededException" => ErrorKind::Invalid,
         "KMSInternalException"
         | "DependencyTimeoutException"
         | "InternalServerError"

@@ -5,14 +5,20 @@
 //! - [`AwsClients`]: the SDK clients, built once from one `aws_config` load and shared.
 //! - `errors`: every SDK failure becomes a neutral [`crate::ErrorKind`] at this edge.
 //! - `key_vault`: [`crate::ports::KeyVault`] on KMS.
+//! - `table_admin`: [`crate::ports::TableAdmin`] on the DynamoDB control plane.
+//! - `item_store`: [`crate::ports::ItemStore`] on DynamoDB items.
 //!
 //! The SDK's own retries are turned off ([`AwsClients::load`]): the retry layer around the
 //! ports (`crate::retry`) is the one place a call is retried, so the two never multiply.
 
 mod errors;
+mod item_store;
 mod key_vault;
+mod table_admin;
 
+pub use item_store::DynamoItemStore;
 pub use key_vault::KmsKeyVault;
+pub use table_admin::DynamoTableAdmin;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -21,6 +27,7 @@ use aws_config::retry::RetryConfig;
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     pub kms: aws_sdk_kms::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl AwsClients {
@@ -38,6 +45,7 @@ impl AwsClients {
     pub fn from_config(config: &aws_config::SdkConfig) -> AwsClients {
         AwsClients {
             kms: aws_sdk_kms::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tenancy::aws::{AwsClients, KmsKeyVault};
+use tenancy::aws::{AwsClients, DynamoItemStore, DynamoTableAdmin, KmsKeyVault};
 use tenancy::backend::Capabilities;
 use tenancy::conformance::Fixture;
 use tenancy::embedded;
@@ -62,4 +62,25 @@ async fn kms_fixture(_case: &str) -> Fixture {
 mod kms {
     use super::*;
     tenancy::key_vault!(kms_fixture);
+}
+
+/// A fixture whose tables and items are DynamoDB (and, since tables name their SSE key, whose
+/// key vault is KMS), behind the retry layer. The role issuer stays embedded; its scoped stores
+/// wrap the embedded item store, so the role issuer suite does not run on this fixture.
+async fn dynamodb_fixture(_case: &str) -> Fixture {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let mut backend = embedded::open(&options(dir.path())).expect("the embedded backend");
+    let clients = clients().await;
+    backend.keys = Arc::new(KmsKeyVault::new(clients.kms));
+    backend.tables = Arc::new(DynamoTableAdmin::new(clients.dynamodb.clone()));
+    backend.items = Arc::new(DynamoItemStore::new(clients.dynamodb));
+    backend.capabilities = AWS_ON_MOTO;
+    let backend = tenancy::retry::with_retries(backend, Arc::default());
+    Fixture::new(backend).with_guard(dir)
+}
+
+mod dynamodb {
+    use super::*;
+    tenancy::table_admin!(dynamodb_fixture);
+    tenancy::item_store!(dynamodb_fixture);
 }

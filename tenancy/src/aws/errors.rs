@@ -21,7 +21,8 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "LimitExceededException"
         | "ProvisionedThroughputExceededException"
         | "RequestLimitExceeded"
-        | "TooManyRequestsException" => ErrorKind::Throttled,
+        | "TooManyRequestsException"
+        | "TransactionConflictException" => ErrorKind::Throttled,
         "AccessDeniedException"
         | "AccessDenied"
         | "UnmodifiableEntity"
@@ -40,7 +41,8 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "ValidationError"
         // IAM's account quotas (roles, policy size): not a throttle, retrying cannot help.
         | "LimitExceeded"
-        | "TagException" => ErrorKind::Invalid,
+        | "TagException"
+        | "ItemCollectionSizeLimitExceededException" => ErrorKind::Invalid,
         "KMSInternalException"
         | "DependencyTimeoutException"
         | "InternalServerError"

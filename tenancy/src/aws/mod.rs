@@ -5,17 +5,23 @@
 //! - [`AwsClients`]: the SDK clients, built once from one `aws_config` load and shared.
 //! - `errors`: every SDK failure becomes a neutral [`crate::ErrorKind`] at this edge.
 //! - `key_vault`: [`crate::ports::KeyVault`] on KMS.
+//! - `table_admin`: [`crate::ports::TableAdmin`] on the DynamoDB control plane.
+//! - `item_store`: [`crate::ports::ItemStore`] on DynamoDB items.
 //! - `role_issuer`: [`crate::ports::RoleIssuer`] on IAM.
 //!
 //! The SDK's own retries are turned off ([`AwsClients::load`]): the retry layer around the
 //! ports (`crate::retry`) is the one place a call is retried, so the two never multiply.
 
 mod errors;
+mod item_store;
 mod key_vault;
 mod role_issuer;
+mod table_admin;
 
+pub use item_store::DynamoItemStore;
 pub use key_vault::KmsKeyVault;
 pub use role_issuer::IamRoleIssuer;
+pub use table_admin::DynamoTableAdmin;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -25,6 +31,7 @@ use aws_config::retry::RetryConfig;
 pub struct AwsClients {
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl AwsClients {
@@ -43,6 +50,7 @@ impl AwsClients {
         AwsClients {
             iam: aws_sdk_iam::Client::new(config),
             kms: aws_sdk_kms::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tenancy::aws::{AwsClients, IamRoleIssuer, KmsKeyVault};
+use tenancy::aws::{AwsClients, DynamoItemStore, DynamoTableAdmin, IamRoleIssuer, KmsKeyVault};
 use tenancy::backend::Capabilities;
 use tenancy::conformance::Fixture;
 use tenancy::embedded;
@@ -77,6 +77,21 @@ async fn iam_fixture(_case: &str) -> Fixture {
     Fixture::new(backend).with_guard(dir)
 }
 
+/// A fixture whose tables and items are DynamoDB (and, since tables name their SSE key, whose
+/// key vault is KMS), behind the retry layer. The role issuer stays embedded; its scoped stores
+/// wrap the embedded item store, so the role issuer suite does not run on this fixture.
+async fn dynamodb_fixture(_case: &str) -> Fixture {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let mut backend = embedded::open(&options(dir.path())).expect("the embedded backend");
+    let clients = clients().await;
+    backend.keys = Arc::new(KmsKeyVault::new(clients.kms));
+    backend.tables = Arc::new(DynamoTableAdmin::new(clients.dynamodb.clone()));
+    backend.items = Arc::new(DynamoItemStore::new(clients.dynamodb));
+    backend.capabilities = AWS_ON_MOTO;
+    let backend = tenancy::retry::with_retries(backend, Arc::default());
+    Fixture::new(backend).with_guard(dir)
+}
+
 mod iam {
     use super::*;
     use tenancy::ErrorKind;
@@ -113,5 +128,53 @@ mod iam {
             PolicyDocument::tenant(&[TABLE_ARN], "arn:aws:kms:us-east-1:000000000000:key/k");
         fx.backend.roles.create_role(&spec).await.unwrap();
         fx.backend.roles.delete_role(&spec.name).await.unwrap();
+    }
+}
+
+mod dynamodb {
+    use super::*;
+    use tenancy::ports::{Condition, Item, ItemKey, Query};
+
+    tenancy::table_admin!(dynamodb_fixture);
+    tenancy::item_store!(dynamodb_fixture);
+
+    /// DynamoDB applies a query's `Limit` before its filter, and serves expired items until it
+    /// purges them: a page must still hold `limit` live items when expired ones come first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_page_is_filled_past_expired_items() {
+        let fx = dynamodb_fixture("dynamodb::a_query_page_is_filled_past_expired_items").await;
+        let (t, _) = fx.tenant_table("tn", "ttl").await;
+        let items = &fx.backend.items;
+        let past = time::OffsetDateTime::now_utc().unix_timestamp() - 60;
+        let expired: Vec<Item> = (0..6)
+            .map(|i| {
+                let mut it = Item::new(ItemKey::new("P", format!("A#{i}")));
+                it.ttl = Some(past);
+                it
+            })
+            .collect();
+        items.batch_write(&t, &expired, &[]).await.unwrap();
+        for sk in ["B#0", "B#1", "B#2"] {
+            items
+                .put(&t, &Item::new(ItemKey::new("P", sk)), Condition::None)
+                .await
+                .unwrap();
+        }
+        let q = Query {
+            pk: "P".into(),
+            limit: 2,
+            ..Query::default()
+        };
+        let first = items.query(&t, &q).await.unwrap();
+        let sks: Vec<&str> = first.items.iter().map(|i| i.key.sk.as_str()).collect();
+        assert_eq!(sks, ["B#0", "B#1"]);
+        let next = Query {
+            start_after: Some(first.next.clone().expect("one more live item follows")),
+            ..q
+        };
+        let second = items.query(&t, &next).await.unwrap();
+        let sks: Vec<&str> = second.items.iter().map(|i| i.key.sk.as_str()).collect();
+        assert_eq!(sks, ["B#2"]);
+        assert_eq!(second.next, None, "nothing live follows the last page");
     }
 }

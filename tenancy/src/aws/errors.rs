@@ -21,7 +21,10 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "LimitExceededException"
         | "ProvisionedThroughputExceededException"
         | "RequestLimitExceeded"
-        | "TooManyRequestsException" => ErrorKind::Throttled,
+        | "TooManyRequestsException"
+        // DynamoDB: another transaction holds an item; the write is safe to retry.
+        | "TransactionConflictException"
+        | "TransactionInProgressException" => ErrorKind::Throttled,
         "AccessDeniedException"
         | "AccessDenied"
         | "UnauthorizedOperation"

@@ -5,14 +5,17 @@
 //! - [`AwsClients`]: the SDK clients, built once from one `aws_config` load and shared.
 //! - `errors`: every SDK failure becomes a neutral [`crate::ErrorKind`] at this edge.
 //! - `key_vault`: [`crate::ports::KeyVault`] on KMS.
+//! - `registry`: [`crate::ports::Registry`] on one DynamoDB table (`{prefix}_tenants-metadata`).
 //!
 //! The SDK's own retries are turned off ([`AwsClients::load`]): the retry layer around the
 //! ports (`crate::retry`) is the one place a call is retried, so the two never multiply.
 
 mod errors;
 mod key_vault;
+mod registry;
 
 pub use key_vault::KmsKeyVault;
+pub use registry::{DynamoRegistry, ensure_table as ensure_registry_table};
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -20,6 +23,7 @@ use aws_config::retry::RetryConfig;
 /// The SDK clients every AWS adapter uses, from one configuration load.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
     pub kms: aws_sdk_kms::Client,
 }
 
@@ -37,6 +41,7 @@ impl AwsClients {
     /// The clients over an already loaded configuration (tests point it at a local endpoint).
     pub fn from_config(config: &aws_config::SdkConfig) -> AwsClients {
         AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
             kms: aws_sdk_kms::Client::new(config),
         }
     }

@@ -64,7 +64,7 @@ use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update,
+    TimeToLiveStatus, TransactWriteItem, Update,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -168,24 +168,33 @@ pub async fn ensure_table(client: &Client, name: &str) -> Result<()> {
         .wait(std::time::Duration::from_secs(300))
         .await
         .map_err(|e| Error::unavailable(format!("waiting for registry table {name}: {e}")))?;
+    let what = format!("enabling TTL on registry table {name}");
     let ttl = client
-        .update_time_to_live()
+        .describe_time_to_live()
         .table_name(name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name("ttl")
-                .build()
-                .map_err(build_error)?,
-        )
         .send()
-        .await;
-    if let Err(e) = ttl {
-        // Enabling TTL twice is a ValidationException ("already enabled"): that is success.
-        let err = sdk_error(format!("enabling TTL on registry table {name}"), e);
-        if err.kind() != ErrorKind::Invalid {
-            return Err(err);
-        }
+        .await
+        .map_err(|e| sdk_error(&what, e))?;
+    let status = ttl
+        .time_to_live_description()
+        .and_then(|d| d.time_to_live_status());
+    if !matches!(
+        status,
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    ) {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("ttl")
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error(&what, e))?;
     }
     Ok(())
 }
@@ -1240,4 +1249,19 @@ async fn found_claim(
         fingerprint,
         response,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::sortable;
+
+    proptest! {
+        #[test]
+        fn sortable_timestamps_sort_as_their_numbers(a: i64, b: i64) {
+            prop_assert_eq!(sortable(a).cmp(&sortable(b)), a.cmp(&b));
+            prop_assert_eq!(sortable(a).len(), 20);
+        }
+    }
 }

@@ -103,6 +103,8 @@ async fn revoking_a_key_removes_the_responses_showing_it_from_the_registry_table
     let table = TablePrefix::parse(&prefix).unwrap().registry_table();
     let client = clients().await.dynamodb;
     ensure_registry_table(&client, &table).await.unwrap();
+    // Ensuring it again finds it as it should be (and its TTL on).
+    ensure_registry_table(&client, &table).await.unwrap();
     let registry = DynamoRegistry::new(client.clone(), table.clone());
     let now = time::OffsetDateTime::now_utc();
     let key = ApiKeyRecord {

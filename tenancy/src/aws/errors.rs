@@ -22,7 +22,9 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "ProvisionedThroughputExceededException"
         | "RequestLimitExceeded"
         | "TooManyRequestsException"
-        | "TransactionConflictException" => ErrorKind::Throttled,
+        // DynamoDB: another transaction holds an item; the write is safe to retry.
+        | "TransactionConflictException"
+        | "TransactionInProgressException" => ErrorKind::Throttled,
         "AccessDeniedException"
         | "AccessDenied"
         | "UnmodifiableEntity"

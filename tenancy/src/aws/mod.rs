@@ -8,6 +8,7 @@
 //! - `table_admin`: [`crate::ports::TableAdmin`] on the DynamoDB control plane.
 //! - `item_store`: [`crate::ports::ItemStore`] on DynamoDB items.
 //! - `role_issuer`: [`crate::ports::RoleIssuer`] on IAM.
+//! - `registry`: [`crate::ports::Registry`] on one DynamoDB table (`{prefix}_tenants-metadata`).
 //!
 //! The SDK's own retries are turned off ([`AwsClients::load`]): the retry layer around the
 //! ports (`crate::retry`) is the one place a call is retried, so the two never multiply.
@@ -15,11 +16,13 @@
 mod errors;
 mod item_store;
 mod key_vault;
+mod registry;
 mod role_issuer;
 mod table_admin;
 
 pub use item_store::DynamoItemStore;
 pub use key_vault::KmsKeyVault;
+pub use registry::{DynamoRegistry, ensure_table as ensure_registry_table};
 pub use role_issuer::IamRoleIssuer;
 pub use table_admin::DynamoTableAdmin;
 
@@ -29,9 +32,9 @@ use aws_config::retry::RetryConfig;
 /// The SDK clients every AWS adapter uses, from one configuration load.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
-    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl AwsClients {
@@ -48,9 +51,9 @@ impl AwsClients {
     /// The clients over an already loaded configuration (tests point it at a local endpoint).
     pub fn from_config(config: &aws_config::SdkConfig) -> AwsClients {
         AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
             iam: aws_sdk_iam::Client::new(config),
             kms: aws_sdk_kms::Client::new(config),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
         }
     }
 }

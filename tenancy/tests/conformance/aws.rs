@@ -5,7 +5,11 @@
 
 use std::sync::Arc;
 
-use tenancy::aws::{AwsClients, DynamoItemStore, DynamoTableAdmin, IamRoleIssuer, KmsKeyVault};
+use tenancy::TablePrefix;
+use tenancy::aws::{
+    AwsClients, DynamoItemStore, DynamoRegistry, DynamoTableAdmin, IamRoleIssuer, KmsKeyVault,
+    ensure_registry_table,
+};
 use tenancy::backend::Capabilities;
 use tenancy::conformance::Fixture;
 use tenancy::embedded;
@@ -73,6 +77,24 @@ async fn iam_fixture(_case: &str) -> Fixture {
         clients().await.iam,
         backend.items.clone(),
     ));
+    let backend = tenancy::retry::with_retries(backend, Arc::default());
+    Fixture::new(backend).with_guard(dir)
+}
+
+/// A fixture whose registry is DynamoDB, on a registry table of its own: the listing cases
+/// list every tenant of the table, so no two cases share one.
+async fn dynamodb_registry_fixture(_case: &str) -> Fixture {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let mut backend = embedded::open(&options(dir.path())).expect("the embedded backend");
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let table = TablePrefix::parse(&format!("cf{}", &random[..8]))
+        .expect("a valid prefix")
+        .registry_table();
+    let client = clients().await.dynamodb;
+    ensure_registry_table(&client, &table)
+        .await
+        .expect("the registry table");
+    backend.registry = Arc::new(DynamoRegistry::new(client, table));
     let backend = tenancy::retry::with_retries(backend, Arc::default());
     Fixture::new(backend).with_guard(dir)
 }
@@ -177,4 +199,87 @@ mod dynamodb {
         assert_eq!(sks, ["B#2"]);
         assert_eq!(second.next, None, "nothing live follows the last page");
     }
+}
+
+mod dynamodb_registry {
+    use super::*;
+    tenancy::registry!(dynamodb_registry_fixture);
+}
+
+/// What the registry suite cannot see through the port: a revocation removes the secret a
+/// stored response shows from the table itself, not only from what a retry is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_key_removes_the_responses_showing_it_from_the_registry_table() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use tenancy::ports::Registry;
+    use tenancy::record::{
+        ApiKeyKind, ApiKeyRecord, IdempotencyClaim, RevealedKey, StoredResponse,
+    };
+
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = format!("cf{}", &random[..8]);
+    let table = TablePrefix::parse(&prefix).unwrap().registry_table();
+    let client = clients().await.dynamodb;
+    ensure_registry_table(&client, &table).await.unwrap();
+    // Ensuring it again finds it as it should be (and its TTL on).
+    ensure_registry_table(&client, &table).await.unwrap();
+    let registry = DynamoRegistry::new(client.clone(), table.clone());
+    let now = time::OffsetDateTime::now_utc();
+    let key = ApiKeyRecord {
+        key_id: format!("key_{prefix}"),
+        tenant: tenancy::TenantId::parse(&format!("{prefix}-acme")).unwrap(),
+        kind: ApiKeyKind::Secret,
+        prefix: "sk_live_abcd".to_owned(),
+        hash: format!("{prefix}-hash"),
+        created_at: now,
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+        created_by_request: None,
+    };
+    registry.put_api_key(&key).await.unwrap();
+    let idem = format!("{prefix}-idem");
+    let lease = time::Duration::minutes(5);
+    let later = now + time::Duration::days(1);
+    let IdempotencyClaim::Claimed { token, .. } = registry
+        .claim_idempotency_key(&idem, "fp", now, later, lease)
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh key is claimed");
+    };
+    let shown = StoredResponse {
+        status: 201,
+        headers: Vec::new(),
+        body: b"the secret".to_vec(),
+        reveals: Some(RevealedKey {
+            tenant: key.tenant.clone(),
+            key_id: key.key_id.clone(),
+        }),
+    };
+    registry
+        .complete_idempotency_key(&idem, &token, &shown)
+        .await
+        .unwrap();
+    let stored = || async {
+        client
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(format!("IDEM#{idem}")))
+            .key("sk", AttributeValue::S("IDEM".to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+    };
+    assert!(stored().await.contains_key("response"), "stored before");
+    registry
+        .revoke_api_key(&key.tenant, &key.key_id, now)
+        .await
+        .unwrap();
+    let after = stored().await;
+    assert!(!after.contains_key("response"), "purged: {after:?}");
+    assert!(!after.contains_key("gsi1pk"), "and out of the index");
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
 use tenancy::{ErrorKind, OwnerEmail, TenantId, TenantName, TenantStatus, Tier};
 
-use crate::config::Settings;
+use crate::config::{BackendKind, Settings};
 use crate::error::Error;
 use crate::reconcile::RunEnd;
 use crate::runner::{NewTenant, Provisioner};
@@ -34,6 +34,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Ensure the platform resources a deployment needs before its first tenant — on AWS the
+    /// registry table `{prefix}_tenants-metadata` (created if missing, checked if present); on
+    /// the embedded backend the data directory — and print the settings in use as JSON.
+    /// Idempotent. In production Terraform creates them instead.
+    Bootstrap,
     /// Print the tenant's resource plan as JSON. No side effects.
     Plan {
         #[arg(long)]
@@ -147,11 +152,43 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
         );
         return print(out, &plan);
     }
+    if let Command::Bootstrap = &cli.command {
+        return bootstrap(&settings, out).await;
+    }
     let backend = tenancy::open(&settings)
         .await
         .context("opening the backend")?;
     let provisioner = Provisioner::new(backend, settings);
     execute(&provisioner, cli.command, out).await
+}
+
+/// `provisioner bootstrap`: see [`Command::Bootstrap`].
+async fn bootstrap(settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {
+    let ensured = match settings.backend {
+        BackendKind::Embedded => {
+            tenancy::open(settings)
+                .await
+                .context("opening the data directory")?;
+            format!("data directory {}", settings.data_dir.display())
+        }
+        BackendKind::Aws => {
+            let clients = tenancy::aws::AwsClients::load().await;
+            let table = settings.table_prefix.registry_table();
+            tenancy::aws::ensure_registry_table(&clients.dynamodb, &table)
+                .await
+                .with_context(|| format!("ensuring the registry table {table}"))?;
+            format!("registry table {table}")
+        }
+    };
+    print(
+        out,
+        &serde_json::json!({
+            "ensured": ensured,
+            "backend": settings.backend,
+            "table_prefix": settings.table_prefix.as_str(),
+            "data_plane_principal": settings.data_plane_principal,
+        }),
+    )
 }
 
 /// Runs one command against `provisioner`.
@@ -162,6 +199,7 @@ pub async fn execute(
 ) -> anyhow::Result<()> {
     match command {
         Command::Plan { tenant } => print(out, &provisioner.plan(&tenant)),
+        Command::Bootstrap => bootstrap(provisioner.settings(), out).await,
         Command::Apply {
             tenant,
             name,

@@ -24,9 +24,11 @@ impl From<&Settings> for crate::embedded::EmbeddedOptions {
 
 /// Opens the backend `settings` name, with every port behind the retry layer.
 ///
-/// Errors: `Invalid` for a backend this build cannot open (AWS, until its adapters land), or
-/// an embedded data directory that belongs to another deployment; `Unavailable` when the
-/// backend cannot be reached.
+/// `aws` loads the standard AWS configuration (`AWS_REGION`, `AWS_ENDPOINT_URL`, the credential
+/// chain) once and builds every SDK client from it; nothing is called until a port is used.
+///
+/// Errors: `Invalid` for an embedded data directory that belongs to another deployment;
+/// `Unavailable` when the embedded backend cannot be opened.
 pub async fn open(settings: &Settings) -> Result<Backend> {
     let raw = match settings.backend {
         BackendKind::Embedded => {
@@ -37,9 +39,12 @@ pub async fn open(settings: &Settings) -> Result<Backend> {
                 .map_err(|e| Error::unavailable(format!("opening the embedded backend: {e}")))??
         }
         BackendKind::Aws => {
-            return Err(Error::invalid(
-                "SPOTLIGHT_BACKEND=aws is not available yet in this build; use embedded",
-            ));
+            let clients = crate::aws::AwsClients::load().await;
+            crate::aws::backend(
+                &clients,
+                &settings.table_prefix,
+                &settings.data_plane_principal,
+            )
         }
     };
     Ok(with_retries(raw, Arc::new(RetryPolicy::default())))

@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod aws;
 mod cli;
 mod lifecycle;
 mod offboarding;

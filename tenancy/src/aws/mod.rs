@@ -26,8 +26,43 @@ pub use registry::{DynamoRegistry, ensure_table as ensure_registry_table};
 pub use role_issuer::IamRoleIssuer;
 pub use table_admin::DynamoTableAdmin;
 
+use std::sync::Arc;
+
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+
+use crate::backend::{Backend, Capabilities};
+use crate::naming::TablePrefix;
+
+/// What the AWS adapters can do, against AWS itself (see [`Capabilities`]' table).
+pub const CAPABILITIES: Capabilities = Capabilities {
+    min_key_deletion_window_days: key_vault::MIN_WINDOW_DAYS,
+    destroys_keys_itself: true,
+    cross_tenant_transactions: true,
+    disabled_key_denies_item_access: false,
+    pending_deletion_refuses_key_use: true,
+};
+
+/// One adapter per port on AWS, over `clients`, for the deployment with `prefix` (its
+/// registry is the table `{prefix}_tenants-metadata`, which `provisioner bootstrap` or
+/// Terraform creates). The ports are returned bare: `tenancy::open` puts the retry layer
+/// around them.
+pub fn backend(clients: &AwsClients, prefix: &TablePrefix, data_plane_principal: &str) -> Backend {
+    let items: Arc<dyn crate::ports::ItemStore> =
+        Arc::new(DynamoItemStore::new(clients.dynamodb.clone()));
+    Backend {
+        registry: Arc::new(DynamoRegistry::new(
+            clients.dynamodb.clone(),
+            prefix.registry_table(),
+        )),
+        tables: Arc::new(DynamoTableAdmin::new(clients.dynamodb.clone())),
+        keys: Arc::new(KmsKeyVault::new(clients.kms.clone())),
+        roles: Arc::new(IamRoleIssuer::new(clients.iam.clone(), items.clone())),
+        items,
+        data_plane_principal: data_plane_principal.to_owned(),
+        capabilities: CAPABILITIES,
+    }
+}
 
 /// The SDK clients every AWS adapter uses, from one configuration load.
 #[derive(Debug, Clone)]

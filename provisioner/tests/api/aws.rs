@@ -1,0 +1,114 @@
+//! The `provisioner` CLI on `SPOTLIGHT_BACKEND=aws`, through the real AWS SDK, against moto on
+//! loopback (`scripts/test.sh` starts it and sets `SPOTLIGHT_TEST_MOTO_ENDPOINT`): bootstrap,
+//! onboard a tenant to `active`, check its resources through the AWS adapters, offboard it.
+
+use serde_json::Value;
+use tenancy::ports::KeyState;
+use tenancy::{ErrorKind, TablePrefix};
+
+use crate::helpers::{TestEnv, tenant};
+
+const ENDPOINT: &str = "SPOTLIGHT_TEST_MOTO_ENDPOINT";
+
+fn moto() -> String {
+    std::env::var(ENDPOINT).unwrap_or_else(|_| {
+        panic!("{ENDPOINT} is not set: run ./scripts/test.sh, which starts moto")
+    })
+}
+
+/// The environment of a process talking to moto as deployment `prefix`.
+fn aws_env(prefix: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("SPOTLIGHT_BACKEND", "aws".to_owned()),
+        ("SPOTLIGHT_TABLE_PREFIX", prefix.to_owned()),
+        ("AWS_ENDPOINT_URL", moto()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ]
+}
+
+fn run(env: &TestEnv, prefix: &str, args: &[&str]) -> Value {
+    let vars = aws_env(prefix);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = env.cli_with(args, None, &vars);
+    assert!(
+        out.status.success(),
+        "provisioner {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_onboarded_on_aws_has_its_resources_and_offboarding_removes_them() {
+    let env = TestEnv::new().await;
+    // A deployment of its own: moto is shared by every test of the run.
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = format!("e2e{}", &random[..6]);
+    let boot = run(&env, &prefix, &["bootstrap"]);
+    assert_eq!(
+        boot["ensured"],
+        format!("registry table {prefix}_tenants-metadata")
+    );
+    run(&env, &prefix, &["bootstrap"]); // idempotent
+
+    let id = tenant("acme");
+    let active = run(
+        &env,
+        &prefix,
+        &["apply", "--tenant", "acme", "--owner-email", "ops@acme.io"],
+    );
+    assert_eq!(active["status"], "active", "{active}");
+
+    // What exists, seen through the AWS adapters themselves.
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    let clients = tenancy::aws::AwsClients::from_config(&config);
+    let prefix = TablePrefix::parse(&prefix).unwrap();
+    let aws = tenancy::aws::backend(&clients, &prefix, &env.settings.data_plane_principal);
+    let plan = provisioner::TenantPlan::new(&prefix, &id, &env.settings.data_plane_principal);
+    let key = aws.keys.describe_key(&plan.names.key_alias).await.unwrap();
+    assert_eq!(key.state, KeyState::Enabled);
+    assert_eq!(key.tags, plan.tags);
+    for name in plan.names.tables() {
+        let table = aws.tables.describe_table(name).await.unwrap();
+        assert_eq!(
+            table.spec.sse_key.as_deref(),
+            Some(key.arn.as_str()),
+            "{name}"
+        );
+        assert_eq!(table.spec.tags, plan.tags, "{name}");
+    }
+    let role = aws.roles.describe_role(&plan.role_name).await.unwrap();
+    assert_eq!(role.spec.policy.allowed_tables(), plan.names.tables());
+    assert_eq!(
+        role.spec.trusted_principal,
+        env.settings.data_plane_principal
+    );
+
+    let deleted = run(&env, prefix.as_str(), &["destroy", "--tenant", "acme"]);
+    assert_eq!(deleted["status"], "deleted", "{deleted}");
+    for name in plan.names.tables() {
+        let gone = aws.tables.describe_table(name).await.map_err(|e| e.kind());
+        assert_eq!(gone.err(), Some(ErrorKind::NotFound), "{name}");
+    }
+    let role = aws
+        .roles
+        .describe_role(&plan.role_name)
+        .await
+        .map_err(|e| e.kind());
+    assert_eq!(role.err(), Some(ErrorKind::NotFound));
+    let key = aws.keys.describe_key(&key.key_id).await.unwrap();
+    assert!(
+        matches!(key.state, KeyState::PendingDeletion { .. }),
+        "{:?}",
+        key.state
+    );
+}

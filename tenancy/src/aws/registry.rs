@@ -711,6 +711,12 @@ impl Registry for DynamoRegistry {
                     .expression_attribute_values(":p", s(TENANTS))
                     .expression_attribute_values(":after", s(format!("T#{after}")))
                     .consistent_read(true),
+                // DynamoDB refuses an empty string as a key value, so the first page of a
+                // status has no sort-key condition at all.
+                Some(status) if after.is_empty() => q
+                    .index_name(GSI)
+                    .key_condition_expression("gsi1pk = :p")
+                    .expression_attribute_values(":p", s(format!("STATUS#{}", status.as_str()))),
                 Some(status) => q
                     .index_name(GSI)
                     .key_condition_expression("gsi1pk = :p AND gsi1sk > :after")

@@ -339,6 +339,42 @@ cases!(
         assert_eq!(requested, vec![fx.tenant("bbb")]);
     }
 
+    /// The first page, with no cursor, of every tenant and of one status (what a restarted
+    /// process lists to find its in-flight tenants). Other cases' tenants may share the
+    /// backend, so only this case's are asserted.
+    pub async fn the_first_page_of_a_listing_needs_no_cursor(fx: &Fixture) {
+        let reg = &fx.backend.registry;
+        let mine = created(fx, "first").await;
+        for status in [None, Some(TenantStatus::Requested)] {
+            let page = reg
+                .list_tenants(&TenantFilter {
+                    status,
+                    after: None,
+                    limit: 1000,
+                })
+                .await
+                .unwrap();
+            assert!(
+                page.tenants.iter().any(|t| t.id == mine.id),
+                "{status:?}: {:?}",
+                page.tenants
+            );
+        }
+        let none = reg
+            .list_tenants(&TenantFilter {
+                status: Some(TenantStatus::Deleted),
+                after: None,
+                limit: 0,
+            })
+            .await
+            .unwrap();
+        assert!(
+            none.tenants
+                .iter()
+                .all(|t| t.status == TenantStatus::Deleted)
+        );
+    }
+
     pub async fn a_list_limit_over_the_cap_is_invalid(fx: &Fixture) {
         let filter = TenantFilter {
             limit: 1001,

@@ -96,6 +96,60 @@ impl TableSpec {
     }
 }
 
+/// DynamoDB's naming rule for tables and indexes: 3–255 of `[a-zA-Z0-9_.-]`.
+pub fn valid_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+impl TableSpec {
+    /// The checks DynamoDB makes of a table spec, made first by every adapter, so that a bad
+    /// spec is `Invalid` with the same message whatever the backend.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let spec = self;
+        let name = &spec.name;
+        if !valid_table_name(name) {
+            return Err(crate::error::Error::invalid(format!(
+                "table name {name:?} must be 3 to 255 characters of letters, digits, '_', '.' and '-'"
+            )));
+        }
+        let attr_ok = |a: &str| !a.is_empty() && a.len() <= 255;
+        if !attr_ok(&spec.partition_key) || !attr_ok(&spec.sort_key) {
+            return Err(crate::error::Error::invalid(format!(
+                "table {name}: key attribute names must be 1 to 255 characters"
+            )));
+        }
+        if spec.partition_key == spec.sort_key {
+            return Err(crate::error::Error::invalid(format!(
+                "table {name}: partition and sort key must be different attributes"
+            )));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for index in &spec.indexes {
+            if !valid_table_name(&index.name) || !seen.insert(index.name.as_str()) {
+                return Err(crate::error::Error::invalid(format!(
+                    "table {name}: index name {:?} is invalid or repeated",
+                    index.name
+                )));
+            }
+            if !attr_ok(&index.partition_key) || !attr_ok(&index.sort_key) {
+                return Err(crate::error::Error::invalid(format!(
+                    "table {name}: index {} key attribute names must be 1 to 255 characters",
+                    index.name
+                )));
+            }
+        }
+        if spec.ttl_attribute.as_deref().is_some_and(|a| !attr_ok(a)) {
+            return Err(crate::error::Error::invalid(format!(
+                "table {name}: TTL attribute name must be 1 to 255 characters"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The table plan for one tenant: app table then events table.
 pub fn tenant_tables(
     names: &ResourceNames,

@@ -26,7 +26,7 @@
 //! cursor is the last returned item's key (with its index key on `gsi1`), which DynamoDB takes
 //! back as `ExclusiveStartKey`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -300,44 +300,10 @@ fn condition_failed(table: &str, key: &ItemKey, condition: Condition, e: Error) 
     .with_source(e)
 }
 
-/// The table, key and condition of a transaction op.
-fn op_parts(op: &WriteOp) -> (&str, &ItemKey, Condition) {
-    match op {
-        WriteOp::Put {
-            table,
-            item,
-            condition,
-        } => (table, &item.key, *condition),
-        WriteOp::Delete {
-            table,
-            key,
-            condition,
-        }
-        | WriteOp::ConditionCheck {
-            table,
-            key,
-            condition,
-        } => (table, key, *condition),
-    }
-}
-
-fn ensure_unique<'a>(what: &str, keys: impl Iterator<Item = (&'a str, &'a ItemKey)>) -> Result<()> {
-    let mut seen = BTreeSet::new();
-    for (table, key) in keys {
-        if !seen.insert((table, key)) {
-            return Err(Error::invalid(format!(
-                "{what} names item ({}, {}) of table {table} more than once",
-                key.pk, key.sk
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// One op of a transaction as DynamoDB's. A condition check needs an expression even when the
 /// op has no condition: one that always holds.
 fn transact_item(op: &WriteOp, now: i64) -> Result<TransactWriteItem> {
-    let (table, key, condition) = op_parts(op);
+    let (table, key, condition) = crate::ports::item_store::op_parts(op);
     let expression = condition_expression(table, condition, now)?;
     let built = |e: aws_sdk_dynamodb::error::BuildError| {
         Error::invalid(format!("table {table}: transaction op: {e}"))
@@ -423,7 +389,7 @@ fn cancelled(
     };
     let first = |code: &str| reasons.iter().find(|(_, c, _)| c == code);
     let classified = if let Some((i, _, _)) = first("ConditionalCheckFailed") {
-        let which = match ops.get(*i).map(op_parts) {
+        let which = match ops.get(*i).map(crate::ports::item_store::op_parts) {
             Some((table, key, condition)) => format!(
                 "table {table}: condition {condition:?} does not hold for item ({}, {})",
                 key.pk, key.sk
@@ -662,13 +628,13 @@ impl ItemStore for DynamoItemStore {
             )));
         }
         for op in ops {
-            let (table, key, _) = op_parts(op);
+            let (table, key, _) = crate::ports::item_store::op_parts(op);
             check_key(table, key)?;
         }
-        ensure_unique(
+        crate::ports::item_store::ensure_unique(
             "transaction",
             ops.iter().map(|op| {
-                let (table, key, _) = op_parts(op);
+                let (table, key, _) = crate::ports::item_store::op_parts(op);
                 (table, key)
             }),
         )?;
@@ -697,7 +663,7 @@ impl ItemStore for DynamoItemStore {
         for key in keys {
             check_key(table, key)?;
         }
-        ensure_unique("batch get", keys.iter().map(|k| (table, k)))?;
+        crate::ports::item_store::ensure_unique("batch get", keys.iter().map(|k| (table, k)))?;
         if keys.is_empty() {
             self.ensure_table(table).await?;
             return Ok(Vec::new());
@@ -768,7 +734,7 @@ impl ItemStore for DynamoItemStore {
         for key in puts.iter().map(|i| &i.key).chain(deletes) {
             check_key(table, key)?;
         }
-        ensure_unique(
+        crate::ports::item_store::ensure_unique(
             "batch write",
             puts.iter()
                 .map(|i| &i.key)

@@ -177,60 +177,6 @@ fn key_arn(table_arn: &str, key: &str) -> String {
     }
 }
 
-/// DynamoDB's naming rule for tables and indexes: 3–255 of `[a-zA-Z0-9_.-]`.
-fn valid_name(name: &str) -> bool {
-    (3..=255).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
-/// The checks DynamoDB would make, made first, so that a bad spec is `Invalid` with a message
-/// that says why (and the same one the embedded adapter gives).
-fn validate(spec: &TableSpec) -> Result<()> {
-    let name = &spec.name;
-    if !valid_name(name) {
-        return Err(Error::invalid(format!(
-            "table name {name:?} must be 3 to 255 characters of letters, digits, '_', '.' and '-'"
-        )));
-    }
-    let attr_ok = |a: &str| !a.is_empty() && a.len() <= 255;
-    if !attr_ok(&spec.partition_key) || !attr_ok(&spec.sort_key) {
-        return Err(Error::invalid(format!(
-            "table {name}: key attribute names must be 1 to 255 characters"
-        )));
-    }
-    if spec.partition_key == spec.sort_key {
-        return Err(Error::invalid(format!(
-            "table {name}: partition and sort key must be different attributes"
-        )));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for index in &spec.indexes {
-        if !valid_name(&index.name) || !seen.insert(index.name.as_str()) {
-            return Err(Error::invalid(format!(
-                "table {name}: index name {:?} is invalid or repeated",
-                index.name
-            )));
-        }
-        if !attr_ok(&index.partition_key)
-            || !attr_ok(&index.sort_key)
-            || index.partition_key == index.sort_key
-        {
-            return Err(Error::invalid(format!(
-                "table {name}: index {} key attribute names must be 1 to 255 characters and differ",
-                index.name
-            )));
-        }
-    }
-    if spec.ttl_attribute.as_deref().is_some_and(|a| !attr_ok(a)) {
-        return Err(Error::invalid(format!(
-            "table {name}: TTL attribute name must be 1 to 255 characters"
-        )));
-    }
-    Ok(())
-}
-
 fn build_error(name: &str) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> Error + '_ {
     move |e| Error::invalid(format!("table {name}: {e}"))
 }
@@ -276,7 +222,7 @@ impl TableAdmin for DynamoTableAdmin {
     /// fail, the table stays; describing it shows what is missing (drift to the provisioner),
     /// and creating it again is `AlreadyExists`.
     async fn create_table(&self, spec: &TableSpec) -> Result<TableInfo> {
-        validate(spec)?;
+        spec.validate()?;
         let name = spec.name.as_str();
         let mut attributes: Vec<&str> = vec![&spec.partition_key, &spec.sort_key];
         for index in &spec.indexes {

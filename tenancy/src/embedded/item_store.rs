@@ -6,7 +6,6 @@
 //! effect on the next call; only the unwrapped key material is cached. Items whose TTL has
 //! passed are treated as absent everywhere (reads, conditions), as if already purged.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -172,40 +171,6 @@ impl Inner {
     }
 }
 
-/// The table, key and condition of a transaction op.
-fn op_parts(op: &WriteOp) -> (&str, &ItemKey, Condition) {
-    match op {
-        WriteOp::Put {
-            table,
-            item,
-            condition,
-        } => (table, &item.key, *condition),
-        WriteOp::Delete {
-            table,
-            key,
-            condition,
-        }
-        | WriteOp::ConditionCheck {
-            table,
-            key,
-            condition,
-        } => (table, key, *condition),
-    }
-}
-
-fn ensure_unique<'a>(what: &str, keys: impl Iterator<Item = (&'a str, &'a ItemKey)>) -> Result<()> {
-    let mut seen = BTreeSet::new();
-    for (table, key) in keys {
-        if !seen.insert((table, key)) {
-            return Err(Error::invalid(format!(
-                "{what} names item ({}, {}) of table {table} more than once",
-                key.pk, key.sk
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl ItemStore for EmbeddedItemStore {
     async fn put(&self, table: &str, item: &Item, condition: Condition) -> Result<()> {
@@ -303,13 +268,13 @@ impl ItemStore for EmbeddedItemStore {
         let ops = ops.to_vec();
         self.run(move |inner| {
             for op in &ops {
-                let (table, key, _) = op_parts(op);
+                let (table, key, _) = crate::ports::item_store::op_parts(op);
                 item_codec::check_key(table, key)?;
             }
-            ensure_unique(
+            crate::ports::item_store::ensure_unique(
                 "transaction",
                 ops.iter().map(|op| {
-                    let (table, key, _) = op_parts(op);
+                    let (table, key, _) = crate::ports::item_store::op_parts(op);
                     (table, key)
                 }),
             )?;
@@ -333,7 +298,7 @@ impl ItemStore for EmbeddedItemStore {
             inner.file(&tables[0])?.transaction(|tx| {
                 let at = now_secs();
                 for (i, op) in ops.iter().enumerate() {
-                    let (table, key, condition) = op_parts(op);
+                    let (table, key, condition) = crate::ports::item_store::op_parts(op);
                     check_condition(tx, table, key, condition, at).map_err(|e| {
                         if e.kind() != ErrorKind::ConditionFailed {
                             return e;
@@ -368,7 +333,10 @@ impl ItemStore for EmbeddedItemStore {
             for key in &keys {
                 item_codec::check_key(&table, key)?;
             }
-            ensure_unique("batch get", keys.iter().map(|k| (table.as_str(), k)))?;
+            crate::ports::item_store::ensure_unique(
+                "batch get",
+                keys.iter().map(|k| (table.as_str(), k)),
+            )?;
             let r = inner.resolve(&table)?;
             inner.file(&r)?.with_conn(|conn| {
                 let at = now_secs();
@@ -398,7 +366,7 @@ impl ItemStore for EmbeddedItemStore {
             for key in puts.iter().map(|i| &i.key).chain(&deletes) {
                 item_codec::check_key(&table, key)?;
             }
-            ensure_unique(
+            crate::ports::item_store::ensure_unique(
                 "batch write",
                 puts.iter()
                     .map(|i| &i.key)

@@ -139,6 +139,45 @@ impl WriteOp {
     }
 }
 
+/// The table, key and condition of a transaction op.
+pub(crate) fn op_parts(op: &WriteOp) -> (&str, &ItemKey, Condition) {
+    match op {
+        WriteOp::Put {
+            table,
+            item,
+            condition,
+        } => (table, &item.key, *condition),
+        WriteOp::Delete {
+            table,
+            key,
+            condition,
+        }
+        | WriteOp::ConditionCheck {
+            table,
+            key,
+            condition,
+        } => (table, key, *condition),
+    }
+}
+
+/// `Invalid` when `keys` names one item of one table twice (transactions and batches may not),
+/// checked by every adapter before any call.
+pub(crate) fn ensure_unique<'a>(
+    what: &str,
+    keys: impl Iterator<Item = (&'a str, &'a ItemKey)>,
+) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (table, key) in keys {
+        if !seen.insert((table, key)) {
+            return Err(crate::error::Error::invalid(format!(
+                "{what} names item ({}, {}) of table {table} more than once",
+                key.pk, key.sk
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Errors common to every method: `NotFound` when the table does not exist; `AccessDenied` when
 /// a scoped handle names a table outside its policy, or the table's key is disabled; `Invalid`
 /// for keys over 1 KiB, empty keys, items over 400 KiB, or more ops than the limits allow.

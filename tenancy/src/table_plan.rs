@@ -66,6 +66,10 @@ pub struct TableSpec {
     /// Key id or ARN of the customer-managed key encrypting the table at rest.
     pub sse_key: Option<String>,
     pub point_in_time_recovery: bool,
+    /// A change stream of new and old item images (the events table's, which the outbox
+    /// processor reads on AWS). Absent in records written before it existed: no stream.
+    #[serde(default)]
+    pub stream: bool,
     pub tags: Tags,
 }
 
@@ -91,6 +95,9 @@ impl TableSpec {
         }
         if self.point_in_time_recovery != actual.point_in_time_recovery {
             diffs.push("point_in_time_recovery");
+        }
+        if self.stream != actual.stream {
+            diffs.push("stream");
         }
         diffs
     }
@@ -156,7 +163,7 @@ pub fn tenant_tables(
     sse_key: Option<&str>,
     tags: &Tags,
 ) -> [(TableRole, TableSpec); 2] {
-    let spec = |name: &str, ttl: bool| TableSpec {
+    let spec = |name: &str, stream: bool| TableSpec {
         name: name.to_owned(),
         partition_key: PARTITION_KEY.to_owned(),
         sort_key: SORT_KEY.to_owned(),
@@ -165,13 +172,14 @@ pub fn tenant_tables(
             partition_key: GSI1_PARTITION_KEY.to_owned(),
             sort_key: GSI1_SORT_KEY.to_owned(),
         }],
-        ttl_attribute: ttl.then(|| TTL_ATTRIBUTE.to_owned()),
+        ttl_attribute: Some(TTL_ATTRIBUTE.to_owned()),
         sse_key: sse_key.map(str::to_owned),
         point_in_time_recovery: true,
+        stream,
         tags: tags.clone(),
     };
     [
-        (TableRole::App, spec(&names.app_table, true)),
+        (TableRole::App, spec(&names.app_table, false)),
         (TableRole::Events, spec(&names.events_table, true)),
     ]
 }

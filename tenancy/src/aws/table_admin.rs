@@ -17,8 +17,8 @@ use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Projection, ProjectionType,
-    ScalarAttributeType, SseSpecification, SseType, TableDescription, TableStatus as DynamoStatus,
-    Tag, TimeToLiveSpecification, TimeToLiveStatus,
+    ScalarAttributeType, SseSpecification, SseType, StreamSpecification, StreamViewType,
+    TableDescription, TableStatus as DynamoStatus, Tag, TimeToLiveSpecification, TimeToLiveStatus,
 };
 
 use crate::aws::errors::sdk_error;
@@ -155,6 +155,9 @@ impl DynamoTableAdmin {
             ttl_attribute: self.ttl_attribute(&name).await?,
             sse_key,
             point_in_time_recovery: self.point_in_time_recovery(&name).await?,
+            stream: table
+                .stream_specification()
+                .is_some_and(|s| s.stream_enabled()),
             tags: self.tags(&name, &arn).await?,
             name,
         };
@@ -259,6 +262,15 @@ impl TableAdmin for DynamoTableAdmin {
                             .projection_type(ProjectionType::All)
                             .build(),
                     )
+                    .build()
+                    .map_err(build_error(name))?,
+            );
+        }
+        if spec.stream {
+            create = create.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
                     .build()
                     .map_err(build_error(name))?,
             );

@@ -25,6 +25,7 @@ fn table_spec() -> TableSpec {
         ttl_attribute: None,
         sse_key: None,
         point_in_time_recovery: false,
+        stream: false,
         tags: Default::default(),
     }
 }

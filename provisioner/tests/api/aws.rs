@@ -86,7 +86,11 @@ async fn a_tenant_onboarded_on_aws_has_its_resources_and_offboarding_removes_the
         );
         assert_eq!(table.spec.tags, plan.tags, "{name}");
         // The events table streams new and old images (the outbox); the app table does not.
-        assert_eq!(table.spec.stream, *name == plan.names.events_table, "{name}");
+        assert_eq!(
+            table.spec.stream,
+            *name == plan.names.events_table,
+            "{name}"
+        );
     }
     let role = aws.roles.describe_role(&plan.role_name).await.unwrap();
     assert_eq!(role.spec.policy.allowed_tables(), plan.names.tables());

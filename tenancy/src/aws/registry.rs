@@ -78,8 +78,6 @@ use crate::record::{
     TenantRecord,
 };
 
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
 /// Most items one `TransactWriteItems` takes.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 /// Attempts of a read-then-conditional-write before giving up as contended (retryable).
@@ -682,17 +680,7 @@ impl Registry for DynamoRegistry {
     }
 
     async fn list_tenants(&self, filter: &TenantFilter) -> Result<TenantPage> {
-        if filter.limit > MAX_LIMIT {
-            return Err(Error::invalid(format!(
-                "limit {} is over the cap of {MAX_LIMIT}",
-                filter.limit
-            )));
-        }
-        let limit = if filter.limit == 0 {
-            DEFAULT_LIMIT
-        } else {
-            filter.limit
-        } as usize;
+        let limit = filter.page_size()? as usize;
         let after = filter.after.as_ref().map(|a| a.as_str()).unwrap_or("");
         let mut found = Vec::new();
         let mut from = None;
@@ -773,7 +761,7 @@ impl Registry for DynamoRegistry {
         run_id: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<JournalEntry>> {
-        let limit = if limit == 0 { DEFAULT_LIMIT } else { limit } as usize;
+        let limit = crate::ports::registry::journal_limit(limit) as usize;
         let what = format!("reading the journal of tenant {tenant}");
         let mut entries = Vec::new();
         let mut from = None;

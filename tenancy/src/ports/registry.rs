@@ -19,6 +19,30 @@ pub struct TenantFilter {
     pub limit: u32,
 }
 
+/// Page size when a listing asks for 0, and the largest one accepted: the port's rule, which
+/// every adapter applies through [`TenantFilter::page_size`] and [`journal_limit`].
+pub const DEFAULT_LIMIT: u32 = 100;
+pub const MAX_LIMIT: u32 = 1000;
+
+impl TenantFilter {
+    /// The page size this filter asks for: 0 is [`DEFAULT_LIMIT`]. Errors: `Invalid` over
+    /// [`MAX_LIMIT`].
+    pub fn page_size(&self) -> Result<u32> {
+        if self.limit > MAX_LIMIT {
+            return Err(crate::error::Error::invalid(format!(
+                "limit {} is over the cap of {MAX_LIMIT}",
+                self.limit
+            )));
+        }
+        Ok(journal_limit(self.limit))
+    }
+}
+
+/// How many journal entries a request for `limit` gets: 0 is [`DEFAULT_LIMIT`].
+pub fn journal_limit(limit: u32) -> u32 {
+    if limit == 0 { DEFAULT_LIMIT } else { limit }
+}
+
 /// One page of tenants in id order; `next` is set when more may follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantPage {

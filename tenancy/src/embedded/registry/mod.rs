@@ -148,9 +148,6 @@ fn purge_revealing(tx: &Connection, tenant: &TenantId, key_id: Option<&str>) -> 
 /// near its live size, rarely enough that the purge costs nothing per request.
 pub(crate) const PURGE_EVERY: u64 = 64;
 
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
-
 pub(crate) struct EmbeddedRegistry {
     db: Db,
     /// Claims made by this process; every [`PURGE_EVERY`]th (the first included) also deletes
@@ -267,17 +264,7 @@ impl Registry for EmbeddedRegistry {
     }
 
     async fn list_tenants(&self, filter: &TenantFilter) -> Result<TenantPage> {
-        if filter.limit > MAX_LIMIT {
-            return Err(Error::invalid(format!(
-                "limit {} is over the cap of {MAX_LIMIT}",
-                filter.limit
-            )));
-        }
-        let limit = if filter.limit == 0 {
-            DEFAULT_LIMIT
-        } else {
-            filter.limit
-        };
+        let limit = filter.page_size()?;
         let filter = filter.clone();
         self.db
             .call(move |conn| {
@@ -327,7 +314,7 @@ impl Registry for EmbeddedRegistry {
         run_id: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<JournalEntry>> {
-        let limit = if limit == 0 { DEFAULT_LIMIT } else { limit };
+        let limit = crate::ports::registry::journal_limit(limit);
         let tenant = tenant.clone();
         self.db
             .call(move |conn| {

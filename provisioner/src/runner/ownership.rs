@@ -13,6 +13,7 @@
 //! journal (`Kept`) and left in place, for an operator to remove by hand if it should go.
 
 use tenancy::naming::{TAG_MANAGED_BY, TAG_TENANT, Tags};
+use tenancy::ports::role_issuer::{INDEX_SUFFIX, KEY_SID, TABLES_SID};
 use tenancy::ports::{PolicyDocument, RoleInfo, TableInfo};
 use tenancy::table_plan::TableSpec;
 
@@ -87,11 +88,6 @@ pub(crate) fn foreign_role<'r>(
     Ok(key)
 }
 
-/// Statement ids and the index resource suffix of `PolicyDocument::tenant`.
-const TABLES_SID: &str = "TenantTables";
-const KEY_SID: &str = "TenantKey";
-const INDEX_SUFFIX: &str = "/index/*";
-
 /// Why the table is not the tenant's table as planned (tags, then every spec field but the
 /// encryption key, which the caller checks against the key itself), or `None`.
 pub(crate) fn foreign_table(table: &TableInfo, planned: &TableSpec) -> Option<String> {
@@ -157,6 +153,15 @@ mod tests {
             .actions
             .push("dynamodb:Scan".to_owned());
         assert!(foreign_role(&role(more_actions), &tags("xyz", "a"), "arn:dp", &PLANNED).is_err());
+
+        let mut list_streams = PolicyDocument::tenant(&TABLES, "arn:key");
+        list_streams.statements[1]
+            .actions
+            .push("dynamodb:ListStreams".to_owned());
+        list_streams.statements[1].resources.push("*".to_owned());
+        let why =
+            foreign_role(&role(list_streams), &tags("xyz", "a"), "arn:dp", &PLANNED).unwrap_err();
+        assert!(why.contains("not the tenant policy"), "{why}");
 
         let elsewhere = PolicyDocument::tenant(&["arn:aws:dynamodb:r:1:table/other"], "arn:key");
         let why =

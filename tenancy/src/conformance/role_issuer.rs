@@ -3,7 +3,7 @@
 use crate::conformance::support::{Fixture, assert_kind};
 use crate::error::ErrorKind;
 use crate::ports::item_store::{Condition, Item, ItemKey, Query, WriteOp};
-use crate::ports::role_issuer::{PolicyDocument, RoleSpec};
+use crate::ports::role_issuer::{PolicyDocument, RoleSpec, STREAMS_SID};
 
 /// A key ARN for the policies (IAM refuses a resource that is not an ARN).
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:000000000000:key/k";
@@ -170,6 +170,40 @@ cases!(
                 .unwrap()
                 .is_some(),
             "the other table is untouched"
+        );
+    }
+
+    /// Reading a table's stream gives no access to its items: a role whose stream statement
+    /// also names another table's streams still reaches only the tables of its item
+    /// statement.
+    pub async fn a_stream_grant_reaches_no_items(fx: &Fixture) {
+        let (mine, _) = fx.tenant_table("tn", "mine").await;
+        let (streamed, _) = fx.tenant_table("other", "streamed").await;
+        let mut spec = role_spec(fx, "role", &[&mine], KEY_ARN);
+        let streams = spec
+            .policy
+            .statements
+            .iter_mut()
+            .find(|s| s.sid == STREAMS_SID)
+            .expect("the tenant policy has a stream statement");
+        streams.resources.push(format!(
+            "arn:aws:dynamodb:us-east-1:000000000000:table/{streamed}/stream/*"
+        ));
+        fx.backend.roles.create_role(&spec).await.unwrap();
+        let described = fx.backend.roles.describe_role(&spec.name).await.unwrap();
+        assert_eq!(described.spec.policy, spec.policy);
+        let store = fx.backend.roles.scoped_store(&spec.name).await.unwrap();
+        let it = Item::new(ItemKey::new("P", "S"));
+        store.put(&mine, &it, Condition::None).await.unwrap();
+        assert_kind(
+            store.put(&streamed, &it, Condition::None).await,
+            ErrorKind::AccessDenied,
+            "put on a table named only by its stream",
+        );
+        assert_kind(
+            store.get(&streamed, &it.key).await,
+            ErrorKind::AccessDenied,
+            "get on a table named only by its stream",
         );
     }
 

@@ -1,5 +1,6 @@
-//! `RoleIssuer`: one role per tenant whose policy names exactly that tenant's tables and key,
-//! and store handles that act with that role's permissions.
+//! `RoleIssuer`: one role per tenant whose policy names exactly that tenant's tables (with
+//! their indexes and streams) and key, and store handles that act with that role's
+//! permissions.
 
 use std::sync::Arc;
 
@@ -66,6 +67,7 @@ pub fn validate_role_name(name: &str) -> Result<()> {
     }
 }
 
+/// What the tenant role may do with the items of its tables and their indexes.
 pub const DYNAMODB_ITEM_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -77,6 +79,16 @@ pub const DYNAMODB_ITEM_ACTIONS: &[&str] = &[
     "dynamodb:ConditionCheckItem",
 ];
 
+/// What the tenant role may do with its tables' streams: read them, nothing else.
+/// `dynamodb:ListStreams` is not among them: IAM only grants it on `*`, which would name
+/// every table's streams in the account, so a reader is handed its stream ARN instead (the
+/// platform reads it from the table's description).
+pub const DYNAMODB_STREAM_ACTIONS: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+];
+
 pub const KMS_DATA_ACTIONS: &[&str] = &[
     "kms:Encrypt",
     "kms:Decrypt",
@@ -84,47 +96,69 @@ pub const KMS_DATA_ACTIONS: &[&str] = &[
     "kms:DescribeKey",
 ];
 
+/// The statement ids of [`PolicyDocument::tenant`].
+pub const TABLES_SID: &str = "TenantTables";
+pub const STREAMS_SID: &str = "TenantStreams";
+pub const KEY_SID: &str = "TenantKey";
+
+/// The resource suffixes under a table ARN: its indexes and its streams.
+pub const INDEX_SUFFIX: &str = "/index/*";
+pub const STREAM_SUFFIX: &str = "/stream/*";
+
 impl PolicyDocument {
-    /// The tenant policy: item actions on exactly these tables and their indexes, and data
-    /// actions on exactly this key.
+    /// The tenant policy, three statements: item actions on exactly these tables and their
+    /// indexes; stream reads on exactly these tables' streams; data actions on exactly this
+    /// key.
+    ///
+    /// Every table gets its stream resource, whether its spec streams or not: a table without
+    /// a stream has no stream ARN for it to match, and a table that gains one later needs no
+    /// change to the roles already issued.
     pub fn tenant(table_arns: &[&str], key_arn: &str) -> Self {
         let mut tables = Vec::new();
+        let mut streams = Vec::new();
         for arn in table_arns {
             tables.push((*arn).to_owned());
-            tables.push(format!("{arn}/index/*"));
+            tables.push(format!("{arn}{INDEX_SUFFIX}"));
+            streams.push(format!("{arn}{STREAM_SUFFIX}"));
         }
+        let statement = |sid: &str, actions: &[&str], resources: Vec<String>| PolicyStatement {
+            sid: sid.to_owned(),
+            effect: "Allow".to_owned(),
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+            resources,
+        };
         PolicyDocument {
             version: "2012-10-17".to_owned(),
             statements: vec![
-                PolicyStatement {
-                    sid: "TenantTables".to_owned(),
-                    effect: "Allow".to_owned(),
-                    actions: DYNAMODB_ITEM_ACTIONS
-                        .iter()
-                        .map(|a| (*a).to_owned())
-                        .collect(),
-                    resources: tables,
-                },
-                PolicyStatement {
-                    sid: "TenantKey".to_owned(),
-                    effect: "Allow".to_owned(),
-                    actions: KMS_DATA_ACTIONS.iter().map(|a| (*a).to_owned()).collect(),
-                    resources: vec![key_arn.to_owned()],
-                },
+                statement(TABLES_SID, DYNAMODB_ITEM_ACTIONS, tables),
+                statement(STREAMS_SID, DYNAMODB_STREAM_ACTIONS, streams),
+                statement(KEY_SID, KMS_DATA_ACTIONS, vec![key_arn.to_owned()]),
             ],
         }
     }
 
-    /// Table names this policy allows item actions on (`…:table/{name}` resources, index
-    /// resources folded into their table).
+    /// Table names this policy allows item actions on: the `…:table/{name}` resources (and
+    /// `…:table/{name}/index/…`, folded into their table) of the statements that allow an
+    /// item action. A table named only by its stream is not among them: reading a stream
+    /// gives no access to the table's items.
     pub fn allowed_tables(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .statements
             .iter()
-            .filter(|s| s.effect == "Allow" && s.actions.iter().any(|a| a.starts_with("dynamodb:")))
+            .filter(|s| {
+                s.effect == "Allow"
+                    && s.actions
+                        .iter()
+                        .any(|a| DYNAMODB_ITEM_ACTIONS.contains(&a.as_str()))
+            })
             .flat_map(|s| s.resources.iter())
             .filter_map(|r| r.split_once(":table/").map(|(_, rest)| rest))
-            .map(|rest| rest.split('/').next().unwrap_or(rest).to_owned())
+            .filter_map(|rest| match rest.split_once('/') {
+                None => Some(rest),
+                Some((name, sub)) if sub.starts_with("index/") => Some(name),
+                Some(_) => None,
+            })
+            .map(str::to_owned)
             .collect();
         names.sort();
         names.dedup();
@@ -206,6 +240,63 @@ mod tests {
             serde_json::from_str::<PolicyDocument>(&raw).unwrap(),
             policy
         );
+    }
+
+    #[test]
+    fn the_tenant_policy_names_tables_indexes_streams_and_key_in_three_statements() {
+        let app = "arn:aws:dynamodb:us-east-1:1:table/p_tenant-a-app";
+        let events = "arn:aws:dynamodb:us-east-1:1:table/p_tenant-a-events";
+        let policy = PolicyDocument::tenant(&[app, events], "arn:aws:kms:us-east-1:1:key/k");
+        let by_sid = |sid: &str| {
+            policy
+                .statements
+                .iter()
+                .find(|s| s.sid == sid)
+                .unwrap_or_else(|| panic!("no statement {sid}"))
+        };
+        assert_eq!(policy.statements.len(), 3);
+        assert_eq!(
+            by_sid(TABLES_SID).resources,
+            [
+                app.to_owned(),
+                format!("{app}/index/*"),
+                events.to_owned(),
+                format!("{events}/index/*")
+            ]
+        );
+        let streams = by_sid(STREAMS_SID);
+        assert_eq!(
+            streams.resources,
+            [format!("{app}/stream/*"), format!("{events}/stream/*")]
+        );
+        assert_eq!(streams.actions, DYNAMODB_STREAM_ACTIONS);
+        assert!(!streams.actions.iter().any(|a| a == "dynamodb:ListStreams"));
+        assert_eq!(by_sid(KEY_SID).resources, ["arn:aws:kms:us-east-1:1:key/k"]);
+        assert_eq!(
+            policy.allowed_tables(),
+            ["p_tenant-a-app", "p_tenant-a-events"]
+        );
+    }
+
+    #[test]
+    fn a_table_named_only_by_its_stream_allows_no_item_access() {
+        let mut policy = PolicyDocument::tenant(
+            &["arn:aws:dynamodb:r:1:table/mine"],
+            "arn:aws:kms:r:1:key/k",
+        );
+        // A stream resource in the item statement, and an item action on a stream: neither
+        // makes the table's items reachable.
+        policy.statements[0]
+            .resources
+            .push("arn:aws:dynamodb:r:1:table/theirs/stream/*".to_owned());
+        policy.statements[1]
+            .resources
+            .push("arn:aws:dynamodb:r:1:table/other".to_owned());
+        assert_eq!(policy.allowed_tables(), ["mine"]);
+        policy.statements[1]
+            .actions
+            .push("dynamodb:GetItem".to_owned());
+        assert_eq!(policy.allowed_tables(), ["mine", "other"]);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every Spotlight check: formatting, lints, every test of every crate (with the
 # failpoints compiled in, so the crash tests run; the AWS adapters' conformance cases against
-# moto, started here on loopback), and schemathesis against the real binary. Installs nothing
-# it cannot find, except the pinned Python tools (moto, schemathesis) into ./.venv
-# (scripts/venv.sh).
+# moto, started here on loopback; the tenant policies through a real IAM policy evaluator),
+# and schemathesis against the real binary. Installs nothing it cannot find, except the pinned
+# Python tools (moto, schemathesis) into ./.venv (scripts/venv.sh) and the pinned IAM policy
+# evaluator into ./.tools/iam-simulate (scripts/iam-simulate.sh, needs node and npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,9 @@ export "$(echo "$moto_env" | grep '^SPOTLIGHT_TEST_MOTO_ENDPOINT=')"
 moto_pid=$(echo "$moto_env" | sed -n 's/^MOTO_PID=//p')
 trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
 echo "    at $SPOTLIGHT_TEST_MOTO_ENDPOINT"
+
+echo "==> IAM policy evaluator (the tenant policies are checked with it)"
+bash scripts/iam-simulate.sh
 
 echo "==> cargo test (all crates, all features)"
 cargo test --workspace --all-features --locked

@@ -10,6 +10,7 @@ mod helpers;
 
 mod aws;
 mod cli;
+mod iam_policy;
 mod lifecycle;
 mod offboarding;
 mod onboarding;

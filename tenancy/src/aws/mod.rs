@@ -23,7 +23,7 @@ mod table_admin;
 pub use item_store::DynamoItemStore;
 pub use key_vault::KmsKeyVault;
 pub use registry::{DynamoRegistry, ensure_table as ensure_registry_table};
-pub use role_issuer::IamRoleIssuer;
+pub use role_issuer::{IamRoleIssuer, trust_policy_document};
 pub use table_admin::DynamoTableAdmin;
 
 use std::sync::Arc;

@@ -95,8 +95,7 @@ impl RoleIssuer for IamRoleIssuer {
     async fn create_role(&self, spec: &RoleSpec) -> Result<RoleInfo> {
         validate_role_name(&spec.name)?;
         let name = &spec.name;
-        let trust = serde_json::to_string(&TrustPolicy::trusting(&spec.trusted_principal))
-            .map_err(|e| Error::invalid(format!("trust policy of role {name}: {e}")))?;
+        let trust = trust_policy_document(&spec.trusted_principal).to_string();
         let policy = serde_json::to_string(&spec.policy)
             .map_err(|e| Error::invalid(format!("policy of role {name}: {e}")))?;
         let mut create = self
@@ -243,6 +242,14 @@ fn decode_document(raw: &str) -> std::result::Result<String, String> {
 fn parse_policy_document(raw: &str) -> std::result::Result<PolicyDocument, String> {
     let json = decode_document(raw)?;
     serde_json::from_str(&json).map_err(|e| format!("not a policy document: {e}"))
+}
+
+/// The trust policy document a tenant role is created with, trusting only `principal`: what
+/// [`IamRoleIssuer::create_role`] sends to IAM, exposed so that a policy evaluator can be
+/// asked what it admits (moto does not enforce trust policies).
+pub fn trust_policy_document(principal: &str) -> serde_json::Value {
+    serde_json::to_value(TrustPolicy::trusting(principal))
+        .expect("a trust policy of strings always serialises")
 }
 
 /// The trust policy of a tenant role: the one principal that may assume it.

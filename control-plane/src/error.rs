@@ -14,6 +14,7 @@
 //! | `UnsupportedMediaType` | 415 | `unsupported_media_type` |
 //! | `Unprocessable` | 422 | `idempotency_key_reused` |
 //! | `Unavailable` | 503 | `unavailable` (retryable backend failure) |
+//! | `QuotaExceeded` | 503 | `quota_exceeded` (a new tenant would exceed an account quota; `details` say which) |
 //! | `Internal` | 500 | `internal` — the cause is logged, never sent |
 
 use axum::Json;
@@ -57,6 +58,10 @@ pub enum ApiError {
     Unprocessable { code: &'static str, message: String },
     #[error("{0}")]
     Unavailable(String),
+    /// A new tenant refused before any side effect: the account cannot hold its resources
+    /// until tenants are offboarded or the quota is raised.
+    #[error("{message}")]
+    QuotaExceeded { message: String, details: Value },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -126,7 +131,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::QuotaExceeded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -152,6 +159,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(m) => ("unsupported_media_type", m.clone(), None),
             ApiError::Unprocessable { code, message } => (code, message.clone(), None),
             ApiError::Unavailable(m) => ("unavailable", m.clone(), None),
+            ApiError::QuotaExceeded { message, details } => {
+                ("quota_exceeded", message.clone(), Some(details.clone()))
+            }
             // The cause is logged where the error is turned into a response, never echoed.
             ApiError::Internal(_) => (
                 "internal",
@@ -253,6 +263,17 @@ impl From<&provisioner::Error> for ApiError {
             provisioner::Error::Superseded { .. } => {
                 ApiError::conflict("superseded", e.to_string())
             }
+            provisioner::Error::QuotaExceeded(q) => ApiError::QuotaExceeded {
+                message: q.to_string(),
+                details: serde_json::json!({
+                    "resource": q.resource,
+                    "quota": q.quota,
+                    "in_use": q.in_use,
+                    "needed": q.needed,
+                    "live_tenants": q.live_tenants,
+                    "setting": q.resource.setting(),
+                }),
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -32,6 +32,10 @@ pub enum Error {
     },
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
+    /// A new tenant was refused: its resources would exceed an account quota. Nothing was
+    /// written or created.
+    #[error(transparent)]
+    QuotaExceeded(#[from] crate::quota::QuotaExceeded),
     /// A failure injected by a failpoint (feature `failpoints` only).
     #[error("injected failure at {0}")]
     Injected(String),

@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: settings shared by every Spotlight binary (`SPOTLIGHT_*`), and backend opening.
 //! - [`plan`]: the per-tenant resource plan (key + alias, tables, role + policy, tags).
+//! - [`quota`]: admission of a new tenant against the account's table, role and key quotas.
 //! - [`error`]: this crate's error type.
 //! - [`cli`]: the `provisioner` command line (`plan`, `apply`, `destroy`, `status`,
 //!   `reconcile`).
@@ -18,7 +19,8 @@
 //! ```text
 //! Provisioner::new(backend, settings)
 //! plan(&id) -> TenantPlan                         what would be created, no side effects
-//! request(NewTenant) -> TenantRecord              store a Requested tenant (AlreadyExists → 409)
+//! request(NewTenant) -> TenantRecord              admit (QuotaExceeded → 503), then store a
+//!                                                 Requested tenant (AlreadyExists → 409)
 //! provision(&id) -> TenantRecord                  drive Requested/Provisioning to Active or Failed
 //!                                                 (an in-flight run is taken over under a fresh run id)
 //! retry(&id) -> TenantRecord                      Failed → Provisioning (then call provision)
@@ -56,6 +58,7 @@ pub mod config;
 pub mod error;
 mod failpoint;
 pub mod plan;
+pub mod quota;
 pub mod reconcile;
 mod runner;
 pub mod runs;

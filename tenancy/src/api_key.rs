@@ -614,6 +614,9 @@ mod tests {
         async fn list_tenants(&self, _: &TenantFilter) -> Result<TenantPage> {
             unreachable!("resolve does not list tenants")
         }
+        async fn count_live_tenants(&self) -> Result<u64> {
+            unreachable!("resolve does not count tenants")
+        }
         async fn append_journal(&self, _: &JournalEntry) -> Result<()> {
             unreachable!("resolve does not journal")
         }

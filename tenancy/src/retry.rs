@@ -146,6 +146,9 @@ impl Registry for RetryingRegistry {
     async fn list_tenants(&self, filter: &TenantFilter) -> Result<TenantPage> {
         retried!(self, "list tenants", list_tenants(filter))
     }
+    async fn count_live_tenants(&self) -> Result<u64> {
+        retried!(self, "count live tenants", count_live_tenants())
+    }
     async fn append_journal(&self, entry: &JournalEntry) -> Result<()> {
         retried!(self, "append journal", append_journal(entry))
     }

@@ -52,6 +52,15 @@ pub struct Settings {
     /// `SPOTLIGHT_OPEN_TENANT_FILES`: embedded backend's bound on open tenant databases
     /// (1–100000; each holds a file descriptor or two).
     pub open_tenant_files: Bounded<1, 100_000>,
+    /// `SPOTLIGHT_QUOTA_TABLES`: DynamoDB tables the account may hold in the region (AWS's
+    /// default quota is 2,500; raised on request up to 10,000, or beyond it by AWS support).
+    pub quota_tables: Bounded<1, 1_000_000>,
+    /// `SPOTLIGHT_QUOTA_ROLES`: IAM roles the account may hold (default quota 1,000; 5,000 at
+    /// most).
+    pub quota_roles: Bounded<1, 5_000>,
+    /// `SPOTLIGHT_QUOTA_KEYS`: KMS customer managed keys the account may hold in the region
+    /// (default quota 100,000).
+    pub quota_keys: Bounded<1, 10_000_000>,
 }
 
 impl Default for Settings {
@@ -63,6 +72,9 @@ impl Default for Settings {
             key_deletion_window_days: Bounded::must(7),
             data_plane_principal: "arn:aws:iam::000000000000:role/spotlight-data-plane".to_owned(),
             open_tenant_files: Bounded::must(256),
+            quota_tables: Bounded::must(2_500),
+            quota_roles: Bounded::must(1_000),
+            quota_keys: Bounded::must(100_000),
         }
     }
 }
@@ -378,6 +390,15 @@ mod tests {
             .unwrap();
         assert_eq!(s.backend, BackendKind::Embedded);
         assert_eq!(s.table_prefix.as_str(), "spotlight");
+        // AWS's default account quotas.
+        assert_eq!(
+            (
+                s.quota_tables.get(),
+                s.quota_roles.get(),
+                s.quota_keys.get()
+            ),
+            (2_500, 1_000, 100_000)
+        );
     }
 
     #[test]
@@ -424,11 +445,18 @@ mod tests {
             ("key_deletion_window_days", " 12 ", 12),
             ("open_tenant_files", "1", 1),
             ("open_tenant_files", "100000", 100_000),
+            ("quota_tables", "1", 1),
+            ("quota_tables", "1000000", 1_000_000),
+            ("quota_roles", "5000", 5_000),
+            ("quota_keys", "10000000", 10_000_000),
         ] {
             let s = Settings::from_figment(&as_from_env(key, raw))
                 .unwrap_or_else(|e| panic!("{key}={raw}: {e}"));
             let got = match key {
                 "key_deletion_window_days" => s.key_deletion_window_days.get(),
+                "quota_tables" => s.quota_tables.get(),
+                "quota_roles" => s.quota_roles.get(),
+                "quota_keys" => s.quota_keys.get(),
                 _ => s.open_tenant_files.get(),
             };
             assert_eq!(got, expected, "{key}={raw}");
@@ -465,6 +493,9 @@ mod tests {
             ("key_deletion_window_days", "true", "from 0 to 30"),
             ("open_tenant_files", "0", "from 1 to 100000"),
             ("open_tenant_files", "100001", "from 1 to 100000"),
+            ("quota_tables", "0", "from 1 to 1000000"),
+            ("quota_roles", "5001", "from 1 to 5000"),
+            ("quota_keys", "-1", "from 1 to 10000000"),
         ] {
             let err = Settings::from_figment(&as_from_env(key, raw))
                 .expect_err(raw)

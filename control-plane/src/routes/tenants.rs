@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             headers(("Location" = String, description = "/tenants/{id}"))),
         (status = 400, description = "`invalid_request`: a missing or invalid field (`details.field`), or an invalid `wait`", body = ErrorBody),
         (status = 409, description = "`tenant_exists`: the id is taken (ids of offboarded tenants are never reused)", body = ErrorBody),
+        (status = 503, description = "`quota_exceeded`: the tenant's tables, role or key would exceed an account quota (`details`: `resource`, `quota`, `in_use`, `needed`, `live_tenants`, `setting`); nothing was written or created", body = ErrorBody),
     ))]
 pub async fn create_tenant(
     State(state): State<AppState>,

@@ -11,5 +11,6 @@ mod isolation;
 mod lifecycle;
 mod openapi;
 mod process;
+mod quota;
 mod runs;
 mod tenants;

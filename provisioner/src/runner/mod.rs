@@ -29,6 +29,7 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::plan::TenantPlan;
+use crate::quota::{self, AccountQuota, Usage};
 use cleanup::{Cleanup, Purpose};
 use provision::Run;
 use records::{append, apply_transition, entry, fresh_run, owned_by, read, update};
@@ -185,11 +186,26 @@ impl Provisioner {
         )
     }
 
-    /// Stores a `Requested` tenant and the journal entry that opens its first run.
-    /// Errors: port `AlreadyExists` when the id is taken, by a live tenant or a tombstone.
+    /// Admits a new tenant against the account quotas ([`quota`](crate::quota)), then stores
+    /// it `Requested` with the journal entry that opens its first run. Admission counts the
+    /// registry's live tenants and writes nothing: a refused tenant leaves no record and no
+    /// resource. It is best effort under concurrency (two requests at once may both take the
+    /// last free slot; AWS then refuses the create past its real quota and that run rolls
+    /// back).
+    ///
+    /// Errors: [`Error::QuotaExceeded`] when its resources would exceed a quota; port
+    /// `AlreadyExists` when the id is taken, by a live tenant or a tombstone.
     pub async fn request(&self, new: NewTenant) -> Result<TenantRecord> {
+        let plan = self.plan(&new.id);
+        let live_tenants = self.backend.registry.count_live_tenants().await?;
+        quota::admit(
+            new.id.as_str(),
+            AccountQuota::from_settings(&self.settings),
+            live_tenants,
+            Usage::of_tenant(&plan),
+        )?;
         let now = OffsetDateTime::now_utc();
-        let names = self.plan(&new.id).names;
+        let names = plan.names;
         let mut record = TenantRecord::new(
             new.id,
             new.name,

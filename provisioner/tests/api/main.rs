@@ -15,6 +15,7 @@ mod lifecycle;
 mod offboarding;
 mod onboarding;
 mod ownership;
+mod quota;
 mod runs;
 
 #[cfg(feature = "failpoints")]

@@ -375,6 +375,40 @@ cases!(
         );
     }
 
+    /// Every status but `Deleted` holds resources and is counted; a tombstone is not. The
+    /// counts are taken as differences from the first, on a registry no other case writes to
+    /// meanwhile (every fixture gives each case its own).
+    pub async fn live_tenants_are_counted_and_tombstones_are_not(fx: &Fixture) {
+        let reg = &fx.backend.registry;
+        let before = reg.count_live_tenants().await.unwrap();
+        let gone = created(fx, "gone").await;
+        let provisioning = created(fx, "provisioning").await;
+        created(fx, "requested").await;
+        assert_eq!(reg.count_live_tenants().await.unwrap(), before + 3);
+
+        reg.update_tenant(
+            &advanced(&provisioning, Transition::BeginProvisioning, 1),
+            &[],
+        )
+        .await
+        .unwrap();
+        let leaving = reg
+            .update_tenant(&advanced(&gone, Transition::BeginOffboarding, 1), &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            reg.count_live_tenants().await.unwrap(),
+            before + 3,
+            "a tenant being offboarded still holds its resources"
+        );
+        let tombstone = reg
+            .update_tenant(&advanced(&leaving, Transition::FinishOffboarding, 2), &[])
+            .await
+            .unwrap();
+        assert_eq!(tombstone.status, TenantStatus::Deleted);
+        assert_eq!(reg.count_live_tenants().await.unwrap(), before + 2);
+    }
+
     pub async fn a_list_limit_over_the_cap_is_invalid(fx: &Fixture) {
         let filter = TenantFilter {
             limit: 1001,

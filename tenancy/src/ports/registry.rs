@@ -76,6 +76,12 @@ pub trait Registry: Send + Sync {
     /// Tenants in id order. Errors: `Invalid` for a limit over the cap.
     async fn list_tenants(&self, filter: &TenantFilter) -> Result<TenantPage>;
 
+    /// How many tenants are not `Deleted`: each of them holds its resources, or may come to
+    /// (a `Requested` tenant is about to, a `Failed` one may be retried). Tombstones are not
+    /// counted. Counted by the store, without returning the records: quota admission asks it
+    /// before every new tenant.
+    async fn count_live_tenants(&self) -> Result<u64>;
+
     /// Appends to the tenant's journal. Entries are kept in the order they were appended.
     async fn append_journal(&self, entry: &JournalEntry) -> Result<()>;
 

@@ -18,6 +18,7 @@ use crate::embedded::sqlite::{Db, is_unique_violation, sql_err};
 use crate::embedded::timestamps::to_nanos;
 use crate::error::{Error, Result};
 use crate::id::TenantId;
+use crate::lifecycle::TenantStatus;
 use crate::ports::registry::{Registry, TenantFilter, TenantPage};
 use crate::record::{ApiKeyRecord, IdempotencyClaim, JournalEntry, StoredResponse, TenantRecord};
 use rows::{
@@ -298,6 +299,21 @@ impl Registry for EmbeddedRegistry {
                     None
                 };
                 Ok(TenantPage { tenants, next })
+            })
+            .await
+    }
+
+    async fn count_live_tenants(&self) -> Result<u64> {
+        self.db
+            .call(|conn| {
+                let count: i64 = conn
+                    .prepare_cached("SELECT COUNT(*) FROM tenants WHERE status != ?1")
+                    .and_then(|mut stmt| {
+                        stmt.query_row(params![TenantStatus::Deleted.as_str()], |r| r.get(0))
+                    })
+                    .map_err(sql_err("counting live tenants".to_owned()))?;
+                u64::try_from(count)
+                    .map_err(|_| Error::unavailable(format!("SQLite counted {count} tenants")))
             })
             .await
     }

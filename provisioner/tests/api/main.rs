@@ -9,6 +9,7 @@
 mod helpers;
 
 mod aws;
+mod aws_wire;
 mod cli;
 mod lifecycle;
 mod offboarding;

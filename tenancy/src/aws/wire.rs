@@ -70,6 +70,8 @@ pub struct Call {
     /// The HTTP status of the answer the SDK read (an injected fault's, if one was injected);
     /// `None` when no answer came.
     pub status: Option<u16>,
+    /// Whether that answer was a [`FaultPlan`]'s rather than the server's.
+    pub injected: bool,
 }
 
 /// Every call made through the clients it is installed on, in the order they were sent.
@@ -120,13 +122,13 @@ impl CallLog {
         counts
     }
 
-    /// How many calls of each operation were answered with `status`.
-    pub fn answered_with(&self, status: u16) -> BTreeMap<OperationName, u32> {
+    /// How many calls of each operation the SDK saw answered with an injected `status`.
+    pub fn injected_answers(&self, status: u16) -> BTreeMap<OperationName, u32> {
         let mut counts = BTreeMap::new();
         for call in self
             .calls()
             .into_iter()
-            .filter(|c| c.status == Some(status))
+            .filter(|c| c.injected && c.status == Some(status))
         {
             *counts.entry(call.operation).or_insert(0) += 1;
         }
@@ -182,6 +184,7 @@ impl Intercept for LogInterceptor {
             operation,
             sent_after: self.0.start.elapsed(),
             status: None,
+            injected: false,
         };
         let index = {
             let mut calls = self.0.calls.lock().expect("call log lock");
@@ -199,9 +202,12 @@ impl Intercept for LogInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(LogIndex(index)) = cfg.load::<LogIndex>().copied() {
-            let status = context.response().status().as_u16();
+            let response = context.response();
+            let status = response.status().as_u16();
+            let injected = response.headers().get(FAULT_HEADER).is_some();
             if let Some(call) = self.0.calls.lock().expect("call log lock").get_mut(index) {
                 call.status = Some(status);
+                call.injected = injected;
             }
         }
         Ok(())
@@ -299,8 +305,9 @@ impl FaultPlan {
     }
 }
 
-/// The request header by which the interceptor tells the connector what to answer; the
-/// connector removes it before anything is sent.
+/// The request header by which the interceptor tells the connector what to answer (the
+/// connector removes it before anything is sent), and the response header that marks an
+/// injected answer.
 const FAULT_HEADER: &str = "x-spotlight-injected-fault";
 
 /// The interceptor half of a [`FaultPlan`]: picks the calls and marks their requests.
@@ -412,6 +419,9 @@ impl Mark {
             SdkBody::from(body),
         );
         response.headers_mut().insert("content-type", content_type);
+        response
+            .headers_mut()
+            .insert(FAULT_HEADER, self.to_string());
         response
     }
 }
@@ -531,6 +541,7 @@ mod tests {
                 kind: CallKind::Mutation,
                 sent_after: Duration::from_millis(ms),
                 status: Some(200),
+                injected: false,
             });
         }
         let peak = log.peak_per_second();

@@ -200,7 +200,10 @@ impl Wired {
             .collect();
         planned.sort();
         assert_eq!(self.tenant_tables().await, planned);
-        assert_eq!(self.deployment_roles().await, [self.plan.role_name.clone()]);
+        assert_eq!(
+            self.deployment_roles().await,
+            std::slice::from_ref(&self.plan.role_name)
+        );
     }
 
     /// No table and no role left; the one key pending deletion, its alias released.

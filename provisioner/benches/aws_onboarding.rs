@@ -1,7 +1,6 @@
 //! Onboarding many tenants at once on the AWS adapters against moto, paced at AWS's published
-//! rates: every tenant is requested and provisioned concurrently, as a burst of sign-ups
-//! would be, and the pacer makes them wait their turn. Run by hand, not in CI (it takes
-//! minutes):
+//! rates: tenants are requested and provisioned concurrently, as a burst of sign-ups would
+//! be, and the pacer makes them wait their turn. Run by hand, not in CI (it takes minutes):
 //!
 //! ```sh
 //! eval "$(bash scripts/moto.sh)"
@@ -10,10 +9,10 @@
 //! ```
 //!
 //! Arguments: the number of tenants (default 1000); `in-flight=N`, how many tenants are
-//! onboarded at a time (default 64: moto, one Python process, grows by gigabytes when a
-//! thousand connections are open to it at once); and `unpaced` to lift every limit to its
-//! highest setting — which measures what moto itself serves. Each run uses a deployment prefix
-//! of its own. Prints failures, p50/p99/max time from the start to `active`, the total time
+//! onboarded at a time (default 64: more only queue on the limiter, each holding a connection
+//! open to moto, one Python process); and `unpaced` to lift every limit to its highest
+//! setting — which measures what moto itself serves. Each run uses a deployment prefix of its
+//! own. Prints failures, p50/p99/max time from a tenant's start to `active`, the total time
 //! against the floor KMS CreateKey's rate sets, AWS calls per tenant (mutating and reads) and
 //! the peak rate of each API in any one second.
 

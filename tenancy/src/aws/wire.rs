@@ -178,9 +178,13 @@ impl Intercept for LogInterceptor {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (operation, name) = operation_of(cfg).ok_or("the SDK named no operation")?;
+        // Every SDK operation names itself; should one not, it is still counted, as a mutation.
+        let (operation, kind) = match operation_of(cfg) {
+            Some((operation, name)) => (operation, CallKind::of(name)),
+            None => ("unnamed".to_owned(), CallKind::Mutation),
+        };
         let call = Call {
-            kind: CallKind::of(name),
+            kind,
             operation,
             sent_after: self.0.start.elapsed(),
             status: None,

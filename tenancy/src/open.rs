@@ -39,7 +39,7 @@ pub async fn open(settings: &Settings) -> Result<Backend> {
                 .map_err(|e| Error::unavailable(format!("opening the embedded backend: {e}")))??
         }
         BackendKind::Aws => {
-            let clients = crate::aws::AwsClients::load().await;
+            let clients = crate::aws::AwsClients::load_paced(settings.pacing()).await;
             crate::aws::backend(
                 &clients,
                 &settings.table_prefix,

@@ -8,6 +8,7 @@
 //! later `Duration` arithmetic panics on.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use figment::Figment;
@@ -61,6 +62,20 @@ pub struct Settings {
     /// `SPOTLIGHT_QUOTA_KEYS`: KMS customer managed keys the account may hold in the region
     /// (default quota 100,000).
     pub quota_keys: Bounded<1, 10_000_000>,
+    /// `SPOTLIGHT_AWS_KMS_CONTROL_RATE`: calls per second of each KMS control API (CreateKey,
+    /// CreateAlias, EnableKeyRotation, DeleteAlias, ScheduleKeyDeletion), 1–1000; KMS's
+    /// default quota is 5.
+    pub aws_kms_control_rate: Bounded<1, 1_000>,
+    /// `SPOTLIGHT_AWS_IAM_MUTATION_RATE`: IAM mutations per second, all APIs together,
+    /// 1–1000. IAM publishes no per-API rate; 10 is a conservative default.
+    pub aws_iam_mutation_rate: Bounded<1, 1_000>,
+    /// `SPOTLIGHT_AWS_DYNAMODB_CONTROL_RATE`: DynamoDB control-plane requests per second,
+    /// 1–10000; DynamoDB's limit is 2,500.
+    pub aws_dynamodb_control_rate: Bounded<1, 10_000>,
+    /// `SPOTLIGHT_AWS_DYNAMODB_TABLE_OPERATIONS`: DynamoDB table operations (create, delete,
+    /// TTL) under way at once, 1–500; DynamoDB allows 500, or 250 while tables with secondary
+    /// indexes are being created, as Spotlight's are.
+    pub aws_dynamodb_table_operations: Bounded<1, 500>,
 }
 
 impl Default for Settings {
@@ -75,6 +90,10 @@ impl Default for Settings {
             quota_tables: Bounded::must(2_500),
             quota_roles: Bounded::must(1_000),
             quota_keys: Bounded::must(100_000),
+            aws_kms_control_rate: Bounded::must(5),
+            aws_iam_mutation_rate: Bounded::must(10),
+            aws_dynamodb_control_rate: Bounded::must(2_500),
+            aws_dynamodb_table_operations: Bounded::must(250),
         }
     }
 }
@@ -371,6 +390,19 @@ pub mod text {
 }
 
 impl Settings {
+    /// The AWS adapters' client-side limits (`crate::aws::Pacer`).
+    pub fn pacing(&self) -> crate::aws::PacingLimits {
+        fn at_least_one(n: u32) -> NonZeroU32 {
+            NonZeroU32::new(n).expect("the setting's bounds start at 1")
+        }
+        crate::aws::PacingLimits {
+            kms_control_per_sec: at_least_one(self.aws_kms_control_rate.as_u32()),
+            iam_mutations_per_sec: at_least_one(self.aws_iam_mutation_rate.as_u32()),
+            dynamodb_control_per_sec: at_least_one(self.aws_dynamodb_control_rate.as_u32()),
+            dynamodb_table_operations: at_least_one(self.aws_dynamodb_table_operations.as_u32()),
+        }
+    }
+
     pub fn load() -> Result<Settings, ConfigError> {
         Self::from_figment(&figment())
     }
@@ -504,6 +536,31 @@ mod tests {
             assert!(err.contains(&variable), "{key}={raw}: {err}");
             assert!(err.contains(bounds), "{key}={raw}: {err}");
             assert!(err.contains(raw.trim()), "{key}={raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_default_pacing_is_awss_published_defaults_and_each_rate_is_configurable() {
+        assert_eq!(
+            Settings::default().pacing(),
+            crate::aws::PacingLimits::AWS_DEFAULTS
+        );
+        let s = Settings::from_figment(&as_from_env("aws_kms_control_rate", "50")).unwrap();
+        assert_eq!(s.pacing().kms_control_per_sec.get(), 50);
+        for (key, raw, bounds) in [
+            ("aws_kms_control_rate", "0", "from 1 to 1000"),
+            ("aws_iam_mutation_rate", "1001", "from 1 to 1000"),
+            ("aws_dynamodb_control_rate", "0", "from 1 to 10000"),
+            ("aws_dynamodb_table_operations", "501", "from 1 to 500"),
+        ] {
+            let err = Settings::from_figment(&as_from_env(key, raw))
+                .expect_err(raw)
+                .to_string();
+            assert!(
+                err.contains(&key.to_ascii_uppercase()),
+                "{key}={raw}: {err}"
+            );
+            assert!(err.contains(bounds), "{key}={raw}: {err}");
         }
     }
 

@@ -10,7 +10,7 @@ use crate::helpers::{TestEnv, tenant};
 
 const ENDPOINT: &str = "SPOTLIGHT_TEST_MOTO_ENDPOINT";
 
-fn moto() -> String {
+pub fn moto() -> String {
     std::env::var(ENDPOINT).unwrap_or_else(|_| {
         panic!("{ENDPOINT} is not set: run ./scripts/test.sh, which starts moto")
     })

@@ -9,6 +9,7 @@
 mod helpers;
 
 mod aws;
+mod aws_wire;
 mod cli;
 mod iam_policy;
 mod lifecycle;

@@ -1,6 +1,8 @@
 //! [`KeyVault`] on KMS: one customer-managed symmetric key per tenant, tagged, with its alias;
 //! encryption context instead of raw associated data; deletion scheduled within KMS's window.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeyMetadata, Tag};
@@ -9,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use time::OffsetDateTime;
 
 use crate::aws::errors::sdk_error;
+use crate::aws::pacing::{ControlCall, Pacer};
 use crate::error::{Error, Result};
 use crate::naming::Tags;
 use crate::ports::key_vault::{KeyInfo, KeySpec, KeyState, KeyVault};
@@ -23,11 +26,20 @@ const AAD_CONTEXT_KEY: &str = "spotlight:aad";
 
 pub struct KmsKeyVault {
     kms: aws_sdk_kms::Client,
+    pacer: Arc<Pacer>,
 }
 
 impl KmsKeyVault {
     pub fn new(kms: aws_sdk_kms::Client) -> Self {
-        KmsKeyVault { kms }
+        KmsKeyVault {
+            kms,
+            pacer: Arc::default(),
+        }
+    }
+
+    /// Control-plane calls wait on `pacer` (shared by every adapter of the process).
+    pub fn paced(self, pacer: Arc<Pacer>) -> Self {
+        KmsKeyVault { pacer, ..self }
     }
 
     /// The key's metadata, by id, ARN or alias.
@@ -138,6 +150,7 @@ impl KeyVault for KmsKeyVault {
                 .map_err(|e| Error::invalid(format!("tag {k}: {e}")))?;
             create = create.tags(tag);
         }
+        self.pacer.ready(ControlCall::KmsCreateKey).await;
         let created = create
             .send()
             .await
@@ -146,12 +159,14 @@ impl KeyVault for KmsKeyVault {
             .key_metadata
             .ok_or_else(|| Error::unavailable("KMS created a key without metadata"))?;
         let key_id = meta.key_id().to_owned();
+        self.pacer.ready(ControlCall::KmsEnableKeyRotation).await;
         self.kms
             .enable_key_rotation()
             .key_id(&key_id)
             .send()
             .await
             .map_err(|e| sdk_error(format!("turning on rotation of key {key_id}"), e))?;
+        self.pacer.ready(ControlCall::KmsCreateAlias).await;
         self.kms
             .create_alias()
             .alias_name(&spec.alias)
@@ -218,6 +233,7 @@ impl KeyVault for KmsKeyVault {
             return Ok(info);
         }
         if let Some(alias) = &info.alias {
+            self.pacer.ready(ControlCall::KmsDeleteAlias).await;
             self.kms
                 .delete_alias()
                 .alias_name(alias)
@@ -225,6 +241,7 @@ impl KeyVault for KmsKeyVault {
                 .await
                 .map_err(|e| sdk_error(format!("releasing alias {alias}"), e))?;
         }
+        self.pacer.ready(ControlCall::KmsScheduleKeyDeletion).await;
         self.kms
             .schedule_key_deletion()
             .key_id(&info.key_id)

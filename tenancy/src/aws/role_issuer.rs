@@ -14,6 +14,7 @@ use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::errors::sdk_error;
+use crate::aws::pacing::{ControlCall, Pacer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::naming::Tags;
 use crate::ports::item_store::ItemStore;
@@ -33,12 +34,22 @@ const TRUST_ACTIONS: &[&str] = &["sts:AssumeRole", "sts:TagSession", "sts:SetSou
 pub struct IamRoleIssuer {
     iam: aws_sdk_iam::Client,
     items: Arc<dyn ItemStore>,
+    pacer: Arc<Pacer>,
 }
 
 impl IamRoleIssuer {
     /// Roles in the account `iam` reaches; scoped store handles over `items`.
     pub fn new(iam: aws_sdk_iam::Client, items: Arc<dyn ItemStore>) -> Self {
-        IamRoleIssuer { iam, items }
+        IamRoleIssuer {
+            iam,
+            items,
+            pacer: Arc::default(),
+        }
+    }
+
+    /// Mutations wait on `pacer` (shared by every adapter of the process).
+    pub fn paced(self, pacer: Arc<Pacer>) -> Self {
+        IamRoleIssuer { pacer, ..self }
     }
 
     /// Every tag of the role, page by page.
@@ -111,6 +122,7 @@ impl RoleIssuer for IamRoleIssuer {
                 .map_err(|e| Error::invalid(format!("tag {k} of role {name}: {e}")))?;
             create = create.tags(tag);
         }
+        self.pacer.ready(ControlCall::IamMutation).await;
         let created = create
             .send()
             .await
@@ -119,6 +131,7 @@ impl RoleIssuer for IamRoleIssuer {
             .role()
             .map(|r| r.arn().to_owned())
             .ok_or_else(|| Error::unavailable(format!("IAM created role {name} without it")))?;
+        self.pacer.ready(ControlCall::IamMutation).await;
         if let Err(e) = self
             .iam
             .put_role_policy()
@@ -130,6 +143,7 @@ impl RoleIssuer for IamRoleIssuer {
         {
             let err = sdk_error(format!("putting the policy of role {name}"), e);
             // Made by this call, so ours to remove; a role left over is reported, not hidden.
+            self.pacer.ready(ControlCall::IamMutation).await;
             if let Err(undo) = self.iam.delete_role().role_name(name).send().await {
                 let undo = sdk_error(format!("deleting role {name} again"), undo);
                 tracing::warn!(role = %name, error = %undo, "a role whose policy failed is left behind");
@@ -191,6 +205,7 @@ impl RoleIssuer for IamRoleIssuer {
     /// A policy that vanished meanwhile is no error; a missing role is `NotFound`.
     async fn delete_role(&self, name: &str) -> Result<()> {
         for policy in self.inline_policies(name).await? {
+            self.pacer.ready(ControlCall::IamMutation).await;
             match self
                 .iam
                 .delete_role_policy()
@@ -208,6 +223,7 @@ impl RoleIssuer for IamRoleIssuer {
                 }
             }
         }
+        self.pacer.ready(ControlCall::IamMutation).await;
         self.iam
             .delete_role()
             .role_name(name)

@@ -10,6 +10,7 @@
 //! SSE lives in the table's account and region. The plan names SSE keys by ARN, so a table it
 //! created describes with no differences.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::aws::errors::sdk_error;
+use crate::aws::pacing::{ControlCall, Pacer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::naming::Tags;
 use crate::ports::table_admin::{TableAdmin, TableInfo, TableStatus};
@@ -35,15 +37,26 @@ const LIST_PAGE: i32 = 100;
 
 pub struct DynamoTableAdmin {
     dynamodb: aws_sdk_dynamodb::Client,
+    pacer: Arc<Pacer>,
 }
 
 impl DynamoTableAdmin {
     pub fn new(dynamodb: aws_sdk_dynamodb::Client) -> Self {
-        DynamoTableAdmin { dynamodb }
+        DynamoTableAdmin {
+            dynamodb,
+            pacer: Arc::default(),
+        }
+    }
+
+    /// Control-plane calls wait on `pacer` (shared by every adapter of the process); a table
+    /// operation holds one of its table-operation permits until its waiter is done.
+    pub fn paced(self, pacer: Arc<Pacer>) -> Self {
+        DynamoTableAdmin { pacer, ..self }
     }
 
     /// The table as DynamoDB describes it (`NotFound` when it does not exist).
     async fn description(&self, name: &str) -> Result<TableDescription> {
+        self.pacer.ready(ControlCall::DynamoControl).await;
         let out = self
             .dynamodb
             .describe_table()
@@ -60,6 +73,7 @@ impl DynamoTableAdmin {
         let mut tags = Tags::new();
         let mut token: Option<String> = None;
         loop {
+            self.pacer.ready(ControlCall::DynamoControl).await;
             let out = self
                 .dynamodb
                 .list_tags_of_resource()
@@ -81,6 +95,7 @@ impl DynamoTableAdmin {
     }
 
     async fn ttl_attribute(&self, name: &str) -> Result<Option<String>> {
+        self.pacer.ready(ControlCall::DynamoControl).await;
         let out = self
             .dynamodb
             .describe_time_to_live()
@@ -99,6 +114,7 @@ impl DynamoTableAdmin {
     }
 
     async fn point_in_time_recovery(&self, name: &str) -> Result<bool> {
+        self.pacer.ready(ControlCall::DynamoControl).await;
         let out = self
             .dynamodb
             .describe_continuous_backups()
@@ -293,6 +309,8 @@ impl TableAdmin for DynamoTableAdmin {
                     .map_err(build_error(name))?,
             );
         }
+        let _operation = self.pacer.table_operation().await;
+        self.pacer.ready(ControlCall::DynamoControl).await;
         create
             .send()
             .await
@@ -323,6 +341,7 @@ impl TableAdmin for DynamoTableAdmin {
             .to_owned();
 
         if let Some(attr) = &spec.ttl_attribute {
+            self.pacer.ready(ControlCall::DynamoControl).await;
             self.dynamodb
                 .update_time_to_live()
                 .table_name(name)
@@ -338,6 +357,7 @@ impl TableAdmin for DynamoTableAdmin {
                 .map_err(|e| sdk_error(format!("turning on TTL of table {name}"), e))?;
         }
         if spec.point_in_time_recovery {
+            self.pacer.ready(ControlCall::DynamoControl).await;
             self.dynamodb
                 .update_continuous_backups()
                 .table_name(name)
@@ -371,6 +391,8 @@ impl TableAdmin for DynamoTableAdmin {
     /// DeleteTable, then waits until DynamoDB no longer knows the table. A table still being
     /// created or updated cannot be deleted yet: that is `Unavailable` (retryable).
     async fn delete_table(&self, name: &str) -> Result<()> {
+        let _operation = self.pacer.table_operation().await;
+        self.pacer.ready(ControlCall::DynamoControl).await;
         self.dynamodb
             .delete_table()
             .table_name(name)
@@ -406,6 +428,7 @@ impl TableAdmin for DynamoTableAdmin {
         let mut names = Vec::new();
         let mut start: Option<String> = None;
         loop {
+            self.pacer.ready(ControlCall::DynamoControl).await;
             let out = self
                 .dynamodb
                 .list_tables()

@@ -1,0 +1,197 @@
+//! Client-side pacing of AWS control-plane calls: every adapter waits here before a
+//! control-plane call, so that onboarding many tenants at once is slowed to the APIs' published
+//! rates instead of failing with throttling errors.
+//!
+//! - KMS: each control API (CreateKey, CreateAlias, EnableKeyRotation, DeleteAlias,
+//!   ScheduleKeyDeletion) has its own request quota, 5 per second by default in every Region;
+//!   each gets a limiter of its own at [`PacingLimits::kms_control_per_sec`].
+//! - IAM publishes no per-API rate; its mutations (CreateRole, PutRolePolicy, DeleteRolePolicy,
+//!   DeleteRole, …) share one conservative limiter at [`PacingLimits::iam_mutations_per_sec`].
+//! - DynamoDB allows 500 simultaneous table operations per account and Region (CreateTable,
+//!   UpdateTable, DeleteTable, UpdateTimeToLive, …), but only 250 while the tables being created
+//!   have secondary indexes, as Spotlight's do: a table operation holds a
+//!   [`TableOperation`] permit from its first call until its waiter has seen the outcome. Its
+//!   control-plane requests also share a rate of 2,500 per second
+//!   ([`PacingLimits::dynamodb_control_per_sec`]).
+//!
+//! Waiting here happens inside one port call, below the retry layer: it is never a failure
+//! and never uses up a retry attempt. Every limiter lets one call through at a time (a burst
+//! of one), so no second of wall-clock time sees more than the rate.
+
+use std::num::NonZeroU32;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// The rates and concurrency the [`Pacer`] keeps to. The defaults are AWS's published
+/// defaults (see the module documentation); accounts with raised quotas configure theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacingLimits {
+    /// Calls per second of each KMS control API.
+    pub kms_control_per_sec: NonZeroU32,
+    /// IAM mutations per second, all APIs together.
+    pub iam_mutations_per_sec: NonZeroU32,
+    /// DynamoDB control-plane requests per second, all APIs together.
+    pub dynamodb_control_per_sec: NonZeroU32,
+    /// DynamoDB table operations under way at once.
+    pub dynamodb_table_operations: NonZeroU32,
+}
+
+impl PacingLimits {
+    /// AWS's published defaults.
+    pub const AWS_DEFAULTS: PacingLimits = PacingLimits {
+        kms_control_per_sec: NonZeroU32::new(5).unwrap(),
+        iam_mutations_per_sec: NonZeroU32::new(10).unwrap(),
+        dynamodb_control_per_sec: NonZeroU32::new(2_500).unwrap(),
+        dynamodb_table_operations: NonZeroU32::new(250).unwrap(),
+    };
+}
+
+impl Default for PacingLimits {
+    fn default() -> Self {
+        PacingLimits::AWS_DEFAULTS
+    }
+}
+
+/// A control-plane call an adapter is about to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlCall {
+    KmsCreateKey,
+    KmsEnableKeyRotation,
+    KmsCreateAlias,
+    KmsDeleteAlias,
+    KmsScheduleKeyDeletion,
+    /// Any IAM call that changes something.
+    IamMutation,
+    /// Any DynamoDB control-plane request made by an adapter itself (not a waiter's poll).
+    DynamoControl,
+}
+
+/// The limiters every AWS adapter of one process shares (held in [`super::AwsClients`]).
+#[derive(Debug)]
+pub struct Pacer {
+    limits: PacingLimits,
+    kms_create_key: DefaultDirectRateLimiter,
+    kms_enable_key_rotation: DefaultDirectRateLimiter,
+    kms_create_alias: DefaultDirectRateLimiter,
+    kms_delete_alias: DefaultDirectRateLimiter,
+    kms_schedule_key_deletion: DefaultDirectRateLimiter,
+    iam_mutations: DefaultDirectRateLimiter,
+    dynamodb_control: DefaultDirectRateLimiter,
+    table_operations: Semaphore,
+}
+
+/// One DynamoDB table operation under way; dropping it lets the next one start.
+#[derive(Debug)]
+#[must_use = "the table operation counts as under way only while the permit is held"]
+pub struct TableOperation<'a> {
+    _permit: SemaphorePermit<'a>,
+}
+
+/// A limiter letting `per_sec` calls a second through, one at a time.
+fn limiter(per_sec: NonZeroU32) -> DefaultDirectRateLimiter {
+    RateLimiter::direct(Quota::per_second(per_sec).allow_burst(NonZeroU32::MIN))
+}
+
+impl Pacer {
+    pub fn new(limits: PacingLimits) -> Pacer {
+        let kms = limits.kms_control_per_sec;
+        Pacer {
+            limits,
+            kms_create_key: limiter(kms),
+            kms_enable_key_rotation: limiter(kms),
+            kms_create_alias: limiter(kms),
+            kms_delete_alias: limiter(kms),
+            kms_schedule_key_deletion: limiter(kms),
+            iam_mutations: limiter(limits.iam_mutations_per_sec),
+            dynamodb_control: limiter(limits.dynamodb_control_per_sec),
+            table_operations: Semaphore::new(limits.dynamodb_table_operations.get() as usize),
+        }
+    }
+
+    pub fn limits(&self) -> PacingLimits {
+        self.limits
+    }
+
+    /// Waits until `call` may be made without exceeding its rate.
+    pub async fn ready(&self, call: ControlCall) {
+        let limiter = match call {
+            ControlCall::KmsCreateKey => &self.kms_create_key,
+            ControlCall::KmsEnableKeyRotation => &self.kms_enable_key_rotation,
+            ControlCall::KmsCreateAlias => &self.kms_create_alias,
+            ControlCall::KmsDeleteAlias => &self.kms_delete_alias,
+            ControlCall::KmsScheduleKeyDeletion => &self.kms_schedule_key_deletion,
+            ControlCall::IamMutation => &self.iam_mutations,
+            ControlCall::DynamoControl => &self.dynamodb_control,
+        };
+        limiter.until_ready().await;
+    }
+
+    /// Waits until fewer than [`PacingLimits::dynamodb_table_operations`] table operations are
+    /// under way, then counts one more until the returned permit is dropped.
+    pub async fn table_operation(&self) -> TableOperation<'_> {
+        let permit = self
+            .table_operations
+            .acquire()
+            .await
+            .expect("the pacer never closes its semaphore");
+        TableOperation { _permit: permit }
+    }
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer::new(PacingLimits::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_table_operation_waits_while_the_limit_is_reached() {
+        let pacer = Pacer::new(PacingLimits {
+            dynamodb_table_operations: NonZeroU32::new(1).unwrap(),
+            ..PacingLimits::default()
+        });
+        let first = pacer.table_operation().await;
+        let second = pacer.table_operation();
+        tokio::pin!(second);
+        assert!(
+            futures_poll_once(second.as_mut()).await.is_none(),
+            "a second operation started while the only permit was held"
+        );
+        drop(first);
+        let _second = second.await;
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_rate_waits() {
+        let pacer = Pacer::new(PacingLimits {
+            kms_control_per_sec: NonZeroU32::new(1).unwrap(),
+            ..PacingLimits::default()
+        });
+        pacer.ready(ControlCall::KmsCreateKey).await;
+        let next = pacer.ready(ControlCall::KmsCreateKey);
+        tokio::pin!(next);
+        assert!(
+            futures_poll_once(next.as_mut()).await.is_none(),
+            "a second CreateKey within the same second was let through"
+        );
+        // Another API has a limiter of its own.
+        pacer.ready(ControlCall::KmsCreateAlias).await;
+    }
+
+    /// Polls `f` once: its output if it was ready.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        let mut f = f;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(out) => Some(out),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
+    }
+}

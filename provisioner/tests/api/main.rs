@@ -10,12 +10,15 @@ mod helpers;
 
 mod aws;
 mod cli;
+mod drift;
 mod lifecycle;
 mod offboarding;
 mod onboarding;
 mod ownership;
 mod runs;
 
+#[cfg(feature = "failpoints")]
+mod aws_faults;
 #[cfg(feature = "failpoints")]
 mod crash;
 #[cfg(feature = "failpoints")]

@@ -222,11 +222,17 @@ async fn expected_role(
     for name in plan.names.tables() {
         let arn = match backend.tables.describe_table(name).await {
             Ok(t) => t.arn,
-            Err(_) => String::new(),
+            // The record's ARN is used instead (`drift::expected_role`).
+            Err(e) if e.kind() == tenancy::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e.into()),
         };
         table_arns.push(arn);
     }
-    let key = backend.keys.describe_key(&plan.names.key_alias).await.ok();
+    let key = match backend.keys.describe_key(&plan.names.key_alias).await {
+        Ok(key) => Some(key),
+        Err(e) if e.kind() == tenancy::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
     Ok(drift::expected_role(
         plan,
         record,

@@ -1,7 +1,6 @@
 //! The `provisioner` command line: `plan`, `apply`, `destroy`, `status`, `reconcile`
-//! (`--repair`), `drift`, `sweep`. Settings
-//! come from `SPOTLIGHT_*` (see [`crate::config`]); output is JSON on stdout, diagnostics on
-//! stderr.
+//! (`--repair`), `drift`, `sweep`. Settings come from `SPOTLIGHT_*` (see [`crate::config`]);
+//! output is JSON on stdout, diagnostics on stderr.
 //!
 //! Built with the `failpoints` feature, the binary reads `FAILPOINTS` at start, so a crash can
 //! be staged by hand, e.g. `FAILPOINTS=provision:after:key=return(abort) provisioner apply

@@ -1,6 +1,6 @@
-//! The `provisioner` command line: `plan`, `apply`, `destroy`, `status`, `reconcile`. Settings
-//! come from `SPOTLIGHT_*` (see [`crate::config`]); output is JSON on stdout, diagnostics on
-//! stderr.
+//! The `provisioner` command line: `plan`, `apply`, `destroy`, `status`, `reconcile`
+//! (`--repair`), `drift`, `sweep`. Settings come from `SPOTLIGHT_*` (see [`crate::config`]);
+//! output is JSON on stdout, diagnostics on stderr.
 //!
 //! Built with the `failpoints` feature, the binary reads `FAILPOINTS` at start, so a crash can
 //! be staged by hand, e.g. `FAILPOINTS=provision:after:key=return(abort) provisioner apply
@@ -92,6 +92,28 @@ pub enum Command {
         #[arg(long, default_value_t = 300,
             value_parser = clap::value_parser!(u64).range(0..=86_400))]
         timeout_secs: u64,
+        /// Then check every active and suspended tenant for drift and converge what can be
+        /// converged (recreate a missing table — empty — or role, put back a changed role
+        /// policy), on resources whose own tags name this deployment and tenant; the summary
+        /// gains `repairs`, one per tenant, with what was repaired and what was not and why.
+        /// Exits non-zero when something was left unrepaired.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Compare the tenant's resources with its record and plan and print the findings as JSON:
+    /// each missing, changed or extra resource with what was expected and what was found.
+    /// Reads only.
+    Drift {
+        #[arg(long)]
+        tenant: TenantId,
+    },
+    /// List resources tagged as this deployment's that no tenant record claims (tables, roles,
+    /// keys) as JSON. With `--delete`, remove each one after reading its tags and its tenant's
+    /// record again; keys are scheduled for deletion with the deployment's deletion window,
+    /// never destroyed at once.
+    Sweep {
+        #[arg(long)]
+        delete: bool,
     },
 }
 
@@ -236,15 +258,45 @@ pub async fn execute(
             lease_secs,
             all,
             timeout_secs,
+            repair,
         } => {
             let lease = if all {
                 Duration::ZERO
             } else {
                 Duration::from_secs(lease_secs)
             };
-            reconcile(provisioner, lease, Duration::from_secs(timeout_secs), out).await
+            reconcile(
+                provisioner,
+                lease,
+                Duration::from_secs(timeout_secs),
+                repair,
+                out,
+            )
+            .await
+        }
+        Command::Drift { tenant } => {
+            let report = provisioner
+                .drift(&tenant)
+                .await
+                .with_context(|| format!("checking tenant {tenant} for drift"))?;
+            print(out, &report)
+        }
+        Command::Sweep { delete } => {
+            let report = provisioner
+                .sweep(delete)
+                .await
+                .context("sweeping unclaimed resources")?;
+            print(out, &report)
         }
     }
+}
+
+/// A reconcile pass's summary with the repairs made after it (`reconcile --repair`).
+#[derive(serde::Serialize)]
+struct RepairedPass<'a> {
+    #[serde(flatten)]
+    pass: &'a crate::reconcile::PassReport,
+    repairs: &'a [crate::repair::RepairReport],
 }
 
 /// One reported reconcile pass; an error names every run that did not reach its goal.
@@ -252,6 +304,7 @@ async fn reconcile(
     provisioner: &Provisioner,
     lease: Duration,
     timeout: Duration,
+    repair: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let tracker = RunTracker::new(provisioner.clone());
@@ -259,8 +312,32 @@ async fn reconcile(
         .reconcile_once(lease, timeout)
         .await
         .context("listing in-flight tenants")?;
-    print(out, &report)?;
-    if report.is_clean() {
+    let repairs = if repair {
+        let repairs = provisioner.repair_all().await.context("repairing drift")?;
+        print(
+            out,
+            &RepairedPass {
+                pass: &report,
+                repairs: &repairs,
+            },
+        )?;
+        repairs
+    } else {
+        print(out, &report)?;
+        Vec::new()
+    };
+    let unrepaired: Vec<String> = repairs
+        .iter()
+        .flat_map(|r| {
+            r.not_repaired.iter().map(move |n| {
+                format!(
+                    "tenant {}: {:?} {} left {:?}: {}",
+                    r.drift.tenant, n.finding.resource, n.finding.name, n.finding.problem, n.reason
+                )
+            })
+        })
+        .collect();
+    if report.is_clean() && unrepaired.is_empty() {
         return Ok(());
     }
     let mut problems: Vec<String> = report
@@ -284,6 +361,7 @@ async fn reconcile(
             RunEnd::Superseded => format!("the {} of tenant {} was superseded", r.run, r.tenant),
         })
         .collect();
+    problems.extend(unrepaired);
     if let Some(e) = &report.keys_error {
         problems.push(format!(
             "destroying keys past their deletion window failed: {e}"

@@ -5,12 +5,15 @@
 //! - [`quota`]: admission of a new tenant against the account's table, role and key quotas.
 //! - [`error`]: this crate's error type.
 //! - [`cli`]: the `provisioner` command line (`plan`, `apply`, `destroy`, `status`,
-//!   `reconcile`).
+//!   `reconcile`, `drift`, `sweep`).
 //! - `failpoint`: named failpoints in every step (feature `failpoints`), for crash tests.
 //! - [`Provisioner`]: ensure steps with a journal, rollback, probe, offboarding cleanup,
 //!   lifecycle transitions.
 //! - [`runs`]: the run table ([`RunTracker`]): background provisioning/offboarding runs, one
 //!   per tenant, re-run with backoff after a retryable failure, drained on stop.
+//! - [`drift`]: the tenant's resources compared with its record and plan, as a typed report;
+//!   [`repair`]: converging what can be converged; [`sweep`]: resources tagged as this
+//!   deployment's that no record claims, and their removal.
 //! - [`reconcile`]: the policy on top of it: lease-based takeover of in-flight tenants, the
 //!   periodic check, key housekeeping, and one reported pass for a scheduled job.
 //!
@@ -31,6 +34,9 @@
 //! record(&id) -> TenantRecord                     the record as stored now
 //! status(&id, n) -> StatusReport                  record + newest n journal entries
 //! in_flight() -> Vec<TenantRecord>                tenants a restarted process must resume
+//! drift(&id) -> DriftReport                       missing, changed, extra resources (reads only)
+//! repair(&id) / repair_all() -> RepairReport      converge what can be, report what cannot
+//! sweep(delete) -> SweepReport                    unclaimed resources tagged as ours (+ removal)
 //! ```
 //!
 //! A permanent provisioning failure is an outcome, not an error: `provision` rolls back and
@@ -55,13 +61,16 @@
 
 pub mod cli;
 pub mod config;
+pub mod drift;
 pub mod error;
 mod failpoint;
 pub mod plan;
 pub mod quota;
 pub mod reconcile;
+pub mod repair;
 mod runner;
 pub mod runs;
+pub mod sweep;
 
 pub use config::Settings;
 pub use error::{Error, Result};

@@ -24,6 +24,7 @@ pub mod aws;
 pub mod backend;
 pub mod embedded;
 pub mod error;
+mod failpoint;
 pub mod id;
 pub mod lifecycle;
 pub mod naming;

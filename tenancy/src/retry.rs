@@ -22,10 +22,11 @@ use time::OffsetDateTime;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::id::TenantId;
+use crate::naming::Tags;
 use crate::ports::registry::{TenantFilter, TenantPage};
 use crate::ports::{
-    Condition, Item, ItemKey, ItemStore, KeyInfo, KeySpec, KeyVault, Page, Query, Registry,
-    RoleInfo, RoleIssuer, RoleSpec, TableAdmin, TableInfo, WriteOp,
+    Condition, Item, ItemKey, ItemStore, KeyInfo, KeySpec, KeyVault, Page, PolicyDocument, Query,
+    Registry, RoleInfo, RoleIssuer, RoleSpec, RoleSummary, TableAdmin, TableInfo, WriteOp,
 };
 use crate::record::{ApiKeyRecord, IdempotencyClaim, JournalEntry, StoredResponse, TenantRecord};
 use crate::table_plan::TableSpec;
@@ -310,6 +311,12 @@ impl KeyVault for RetryingKeyVault {
     async fn destroy_due_keys(&self) -> Result<u32> {
         retried!(self, "destroy due keys", destroy_due_keys())
     }
+    async fn list_keys(&self, tags: &Tags) -> Result<Vec<KeyInfo>> {
+        retried!(self, "list keys", list_keys(tags))
+    }
+    async fn alias_key(&self, key: &str, alias: &str) -> Result<KeyInfo> {
+        retried!(self, "alias key", alias_key(key, alias))
+    }
 }
 
 struct RetryingRoleIssuer {
@@ -327,6 +334,12 @@ impl RoleIssuer for RetryingRoleIssuer {
     }
     async fn delete_role(&self, name: &str) -> Result<()> {
         retried!(self, "delete role", delete_role(name))
+    }
+    async fn put_role_policy(&self, name: &str, policy: &PolicyDocument) -> Result<()> {
+        retried!(self, "put role policy", put_role_policy(name, policy))
+    }
+    async fn list_roles(&self, prefix: &str) -> Result<Vec<RoleSummary>> {
+        retried!(self, "list roles", list_roles(prefix))
     }
     /// The handle is retried too: it is a port of its own, acting as the role.
     async fn scoped_store(&self, role_name: &str) -> Result<Arc<dyn ItemStore>> {

@@ -9,6 +9,7 @@ use crate::openapi::ControlPlaneApi;
 use crate::state::AppState;
 
 pub mod api_keys;
+pub mod drift;
 pub mod health;
 pub mod tenants;
 
@@ -17,5 +18,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ControlPlaneApi::openapi())
         .merge(tenants::router())
         .merge(api_keys::router())
+        .merge(drift::router())
         .merge(health::router())
 }

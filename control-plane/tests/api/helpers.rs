@@ -304,6 +304,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/tenants/{id}/api-keys"),
     ("GET", "/tenants/{id}/api-keys"),
     ("DELETE", "/tenants/{id}/api-keys/{key_id}"),
+    ("GET", "/tenants/{id}/drift"),
     ("POST", "/api-keys/introspect"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),

@@ -5,6 +5,7 @@ mod api_keys;
 mod auth;
 mod connections;
 mod crash;
+mod drift;
 mod helpers;
 mod idempotency;
 mod isolation;

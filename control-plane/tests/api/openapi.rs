@@ -172,7 +172,7 @@ async fn path_and_query_parameters_state_what_the_server_accepts() {
             );
         }
     }
-    assert_eq!(tenant_paths, 9);
+    assert_eq!(tenant_paths, 10);
 
     let list = &doc["paths"]["/tenants"]["get"];
     let limit = &parameter(list, "limit", "query").expect("limit")["schema"];

@@ -11,7 +11,7 @@
 
 mod cleanup;
 mod ensure;
-mod ownership;
+pub(crate) mod ownership;
 mod probe;
 mod provision;
 mod records;

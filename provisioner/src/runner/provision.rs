@@ -98,6 +98,10 @@ impl Run<'_> {
         let key = KeyResource {
             vault: &backend.keys,
             spec: &plan.key,
+            resumed: self
+                .key_step_ran_before()
+                .await
+                .map_err(|e| (Step::Key, e))?,
         };
         let key = self
             .step(Step::Key, &mut arns, &key, |a, k| {
@@ -263,6 +267,19 @@ impl Run<'_> {
             key_deletion_window_days: self.key_deletion_window_days,
             purpose,
         }
+    }
+
+    /// Whether an earlier attempt (of this run or one it took over) journaled the key step's
+    /// intent: only then can a key without its alias have been left behind.
+    async fn key_step_ran_before(&self) -> Result<bool> {
+        let journal = self
+            .backend
+            .registry
+            .journal(&self.tenant, None, RESUME_JOURNAL_LIMIT)
+            .await?;
+        Ok(journal
+            .iter()
+            .any(|e| e.step == Step::Key.as_str() && e.phase == JournalPhase::Intent))
     }
 
     /// When this run had already failed a step (a `Failed` entry in its journal), the step and

@@ -20,10 +20,40 @@ fn tags_differ(planned: &Tags, actual: &Tags) -> bool {
     foreign_tags(planned, actual).is_some()
 }
 
-/// The tenant's key, found by its alias.
+/// The tenant's key, found by its alias — or, when an earlier attempt of the step may have
+/// stopped between creating the key and naming it, by its tags.
 pub(crate) struct KeyResource<'a> {
     pub vault: &'a Arc<dyn KeyVault>,
     pub spec: &'a KeySpec,
+    /// An earlier attempt of the key step journaled its intent: a key it made may exist
+    /// without its alias.
+    pub resumed: bool,
+}
+
+impl KeyResource<'_> {
+    /// A key an interrupted creation left behind: tagged for this tenant and deployment,
+    /// enabled, without an alias. Named here (which turns its rotation on too) so that the
+    /// tenant ends with one key, not a second one next to it. Found by the step, not the
+    /// adapter, because only the step knows that an earlier attempt ran: listing keys reads
+    /// every key of the account, which a first attempt must not pay for.
+    async fn adopt_unnamed(&self) -> tenancy::Result<Option<KeyInfo>> {
+        let left = self.vault.list_keys(&self.spec.tags).await?;
+        let Some(key) = left
+            .into_iter()
+            .find(|k| k.alias.is_none() && k.state == KeyState::Enabled)
+        else {
+            return Ok(None);
+        };
+        tracing::warn!(key = %key.key_id, alias = %self.spec.alias, "adopting a key an interrupted creation left without its alias");
+        match self.vault.alias_key(&key.key_id, &self.spec.alias).await {
+            Ok(named) => Ok(Some(named)),
+            // Another run named a key meanwhile: that one is the tenant's.
+            Err(e) if e.kind() == tenancy::ErrorKind::AlreadyExists => {
+                self.vault.describe_key(&self.spec.alias).await.map(Some)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl Resource for KeyResource<'_> {
@@ -34,7 +64,15 @@ impl Resource for KeyResource<'_> {
     }
 
     async fn lookup(&self) -> tenancy::Result<KeyInfo> {
-        self.vault.describe_key(&self.spec.alias).await
+        match self.vault.describe_key(&self.spec.alias).await {
+            Err(e) if e.kind() == tenancy::ErrorKind::NotFound && self.resumed => {
+                match self.adopt_unnamed().await? {
+                    Some(adopted) => Ok(adopted),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     async fn create(&self) -> tenancy::Result<KeyInfo> {

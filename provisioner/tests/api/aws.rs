@@ -10,14 +10,14 @@ use crate::helpers::{TestEnv, tenant};
 
 const ENDPOINT: &str = "SPOTLIGHT_TEST_MOTO_ENDPOINT";
 
-pub fn moto() -> String {
+pub(crate) fn moto() -> String {
     std::env::var(ENDPOINT).unwrap_or_else(|_| {
         panic!("{ENDPOINT} is not set: run ./scripts/test.sh, which starts moto")
     })
 }
 
 /// The environment of a process talking to moto as deployment `prefix`.
-fn aws_env(prefix: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn aws_env(prefix: &str) -> Vec<(&'static str, String)> {
     vec![
         ("SPOTLIGHT_BACKEND", "aws".to_owned()),
         ("SPOTLIGHT_TABLE_PREFIX", prefix.to_owned()),
@@ -28,7 +28,7 @@ fn aws_env(prefix: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn run(env: &TestEnv, prefix: &str, args: &[&str]) -> Value {
+pub(crate) fn run(env: &TestEnv, prefix: &str, args: &[&str]) -> Value {
     let vars = aws_env(prefix);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = env.cli_with(args, None, &vars);

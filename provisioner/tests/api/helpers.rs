@@ -184,6 +184,21 @@ impl TestEnv {
         assert_eq!(key.state, KeyState::Enabled);
         assert_eq!(record.arns.key_arn.as_deref(), Some(key.arn.as_str()));
         assert_eq!(record.arns.key_id.as_deref(), Some(key.key_id.as_str()));
+        let enabled: Vec<String> = self
+            .backend
+            .keys
+            .list_keys(&plan.tags)
+            .await
+            .expect("keys by tag")
+            .into_iter()
+            .filter(|k| k.state == KeyState::Enabled)
+            .map(|k| k.key_id)
+            .collect();
+        assert_eq!(
+            enabled,
+            std::slice::from_ref(&key.key_id),
+            "exactly one enabled key is tagged for {id}"
+        );
 
         let tables = self.own_tables(id).await;
         assert_eq!(

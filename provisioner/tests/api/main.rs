@@ -11,6 +11,7 @@ mod helpers;
 mod aws;
 mod aws_wire;
 mod cli;
+mod drift;
 mod iam_policy;
 mod lifecycle;
 mod offboarding;
@@ -19,6 +20,8 @@ mod ownership;
 mod quota;
 mod runs;
 
+#[cfg(feature = "failpoints")]
+mod aws_faults;
 #[cfg(feature = "failpoints")]
 mod crash;
 #[cfg(feature = "failpoints")]

@@ -101,6 +101,12 @@ impl KeyVault for CountingKeys {
         self.inner.destroy_due_keys().await?;
         Ok(self.due)
     }
+    async fn list_keys(&self, tags: &tenancy::naming::Tags) -> tenancy::Result<Vec<KeyInfo>> {
+        self.inner.list_keys(tags).await
+    }
+    async fn alias_key(&self, key: &str, alias: &str) -> tenancy::Result<KeyInfo> {
+        self.inner.alias_key(key, alias).await
+    }
 }
 
 /// A provisioner over the environment's data directory whose backend `change` altered.

@@ -14,7 +14,7 @@ use crate::aws::errors::sdk_error;
 use crate::aws::pacing::{ControlCall, Pacer};
 use crate::error::{Error, Result};
 use crate::naming::Tags;
-use crate::ports::key_vault::{KeyInfo, KeySpec, KeyState, KeyVault};
+use crate::ports::key_vault::{KeyInfo, KeySpec, KeyState, KeyVault, has_tags};
 
 /// KMS's shortest and longest deletion windows.
 pub const MIN_WINDOW_DAYS: u32 = 7;
@@ -73,18 +73,7 @@ impl KmsKeyVault {
             .filter_map(|a| a.alias_name())
             .min()
             .map(str::to_owned);
-        let tags = self
-            .kms
-            .list_resource_tags()
-            .key_id(&key_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("listing the tags of key {key_id}"), e))?;
-        let tags: Tags = tags
-            .tags()
-            .iter()
-            .map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned()))
-            .collect();
+        let tags = self.tags(&key_id).await?;
         Ok(KeyInfo {
             state: state_of(&meta),
             key_id,
@@ -92,6 +81,49 @@ impl KmsKeyVault {
             alias,
             tags,
         })
+    }
+
+    /// Every tag of the key, page by page.
+    async fn tags(&self, key_id: &str) -> Result<Tags> {
+        let mut tags = Tags::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .kms
+                .list_resource_tags()
+                .key_id(key_id)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("listing the tags of key {key_id}"), e))?;
+            for t in page.tags() {
+                tags.insert(t.tag_key().to_owned(), t.tag_value().to_owned());
+            }
+            match page.next_marker() {
+                Some(next) if page.truncated() => marker = Some(next.to_owned()),
+                _ => return Ok(tags),
+            }
+        }
+    }
+
+    /// Turns rotation on and points `alias` at the key: the second half of a creation.
+    async fn name_key(&self, key_id: &str, alias: &str) -> Result<()> {
+        self.pacer.ready(ControlCall::KmsEnableKeyRotation).await;
+        self.kms
+            .enable_key_rotation()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("turning on rotation of key {key_id}"), e))?;
+        self.pacer.ready(ControlCall::KmsCreateAlias).await;
+        self.kms
+            .create_alias()
+            .alias_name(alias)
+            .target_key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("pointing alias {alias} at key {key_id}"), e))?;
+        Ok(())
     }
 
     fn context(aad: &[u8]) -> (String, String) {
@@ -121,8 +153,11 @@ fn state_of(meta: &KeyMetadata) -> KeyState {
 
 #[async_trait]
 impl KeyVault for KmsKeyVault {
-    /// CreateKey (tagged), then CreateAlias. KMS has no idempotency token for CreateKey: the
-    /// provisioner journals its intent first and finds the key by alias on a resume.
+    /// CreateKey (tagged), then rotation and CreateAlias. KMS has no idempotency token for
+    /// CreateKey: the provisioner journals its intent first and, on a resume, finds the key by
+    /// alias or — when the earlier attempt stopped between CreateKey and CreateAlias — by its
+    /// tags ([`KeyVault::list_keys`]) and adopts it ([`KeyVault::alias_key`]). The failpoint
+    /// `kms:after:create_key` (feature `failpoints`) stops a process in that gap.
     async fn create_key(&self, spec: &KeySpec) -> Result<KeyInfo> {
         if !spec.alias.starts_with("alias/") || spec.alias.starts_with("alias/aws/") {
             return Err(Error::invalid(format!(
@@ -158,23 +193,68 @@ impl KeyVault for KmsKeyVault {
         let meta = created
             .key_metadata
             .ok_or_else(|| Error::unavailable("KMS created a key without metadata"))?;
-        let key_id = meta.key_id().to_owned();
-        self.pacer.ready(ControlCall::KmsEnableKeyRotation).await;
-        self.kms
-            .enable_key_rotation()
-            .key_id(&key_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("turning on rotation of key {key_id}"), e))?;
-        self.pacer.ready(ControlCall::KmsCreateAlias).await;
-        self.kms
-            .create_alias()
-            .alias_name(&spec.alias)
-            .target_key_id(&key_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("pointing alias {} at key {key_id}", spec.alias), e))?;
+        crate::failpoint::hit("kms:after:create_key")?;
+        self.name_key(meta.key_id(), &spec.alias).await?;
         self.info(meta).await
+    }
+
+    async fn alias_key(&self, key: &str, alias: &str) -> Result<KeyInfo> {
+        if !alias.starts_with("alias/") || alias.starts_with("alias/aws/") {
+            return Err(Error::invalid(format!(
+                "key alias {alias:?} must start with alias/ (and not alias/aws/)"
+            )));
+        }
+        let info = self.info(self.metadata(key).await?).await?;
+        if info.state != KeyState::Enabled {
+            return Err(Error::invalid(format!("key {key} is not enabled")));
+        }
+        if let Some(have) = &info.alias {
+            return Err(Error::invalid(format!(
+                "key {key} has the alias {have} already"
+            )));
+        }
+        self.name_key(&info.key_id, alias).await?;
+        Ok(KeyInfo {
+            alias: Some(alias.to_owned()),
+            ..info
+        })
+    }
+
+    /// ListKeys page by page; each key's tags are read (ListResourceTags) and only the keys
+    /// carrying `tags` are described. KMS cannot filter keys by tag itself, so this reads
+    /// every key of the account: a sweep's cost, and a resumed creation's, never a plain one's.
+    async fn list_keys(&self, tags: &Tags) -> Result<Vec<KeyInfo>> {
+        let mut keys = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .kms
+                .list_keys()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("listing keys", e))?;
+            for entry in page.keys() {
+                let Some(key_id) = entry.key_id() else {
+                    continue;
+                };
+                if !has_tags(&self.tags(key_id).await?, tags) {
+                    continue;
+                }
+                match self.metadata(key_id).await {
+                    Ok(meta) => keys.push(self.info(meta).await?),
+                    // Gone since it was listed.
+                    Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match page.next_marker() {
+                Some(next) if page.truncated() => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        Ok(keys)
     }
 
     async fn describe_key(&self, key: &str) -> Result<KeyInfo> {

@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::naming::Tags;
 use crate::ports::item_store::ItemStore;
 use crate::ports::role_issuer::{
-    PolicyDocument, RoleInfo, RoleIssuer, RoleSpec, one_or_many, validate_role_name,
+    PolicyDocument, RoleInfo, RoleIssuer, RoleSpec, RoleSummary, one_or_many, validate_role_name,
 };
 use crate::scoped::ScopedItemStore;
 
@@ -231,6 +231,59 @@ impl RoleIssuer for IamRoleIssuer {
             .await
             .map_err(|e| sdk_error(format!("deleting role {name}"), e))?;
         Ok(())
+    }
+
+    /// PutRolePolicy under the one policy name: the document replaces whatever was there.
+    async fn put_role_policy(&self, name: &str, policy: &PolicyDocument) -> Result<()> {
+        let document = serde_json::to_string(policy)
+            .map_err(|e| Error::invalid(format!("policy of role {name}: {e}")))?;
+        self.pacer.ready(ControlCall::IamMutation).await;
+        self.iam
+            .put_role_policy()
+            .role_name(name)
+            .policy_name(POLICY_NAME)
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("putting the policy of role {name}"), e))?;
+        Ok(())
+    }
+
+    /// ListRoles page by page, filtered by name here (IAM filters only by path), then each
+    /// matching role's tags (ListRoles does not return them). A role whose policy is missing
+    /// is listed too: its tags still say whose it is.
+    async fn list_roles(&self, prefix: &str) -> Result<Vec<RoleSummary>> {
+        let mut found = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .iam
+                .list_roles()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("listing roles starting with {prefix:?}"), e))?;
+            for role in page.roles() {
+                if role.role_name().starts_with(prefix) {
+                    found.push((role.role_name().to_owned(), role.arn().to_owned()));
+                }
+            }
+            match page.marker() {
+                Some(next) if page.is_truncated() => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        let mut roles = Vec::new();
+        for (name, arn) in found {
+            match self.tags(&name).await {
+                Ok(tags) => roles.push(RoleSummary { name, arn, tags }),
+                // Deleted since it was listed.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(roles)
     }
 
     /// The role's policy enforced in front of the item store this adapter was given, exactly

@@ -5,6 +5,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::conformance::support::{Fixture, assert_kind};
 use crate::error::ErrorKind;
+use crate::naming::Tags;
 use crate::ports::key_vault::KeyState;
 
 cases!(
@@ -276,5 +277,70 @@ cases!(
         assert_eq!(err.kind(), ErrorKind::Invalid);
         let info = fx.backend.keys.describe_key(&key.key_id).await.unwrap();
         assert_eq!(info.state, KeyState::Enabled);
+    }
+
+    pub async fn keys_are_listed_by_their_tags_in_any_state_but_destroyed(fx: &Fixture) {
+        let keys = &fx.backend.keys;
+        let tagged = |tenant: &str| {
+            let mut spec = fx.key_spec(tenant);
+            spec.tags.insert("case".to_owned(), fx.prefix().to_owned());
+            spec.tags.insert("tenant".to_owned(), tenant.to_owned());
+            spec
+        };
+        let a = keys.create_key(&tagged("a")).await.unwrap();
+        let b = keys.create_key(&tagged("b")).await.unwrap();
+        let case = Tags::from([("case".to_owned(), fx.prefix().to_owned())]);
+        let mut both = vec![a.clone(), b.clone()];
+        both.sort_by(|x, y| x.key_id.cmp(&y.key_id));
+        assert_eq!(keys.list_keys(&case).await.unwrap(), both);
+
+        let mut only_a = case.clone();
+        only_a.insert("tenant".to_owned(), "a".to_owned());
+        assert_eq!(
+            keys.list_keys(&only_a).await.unwrap(),
+            std::slice::from_ref(&a)
+        );
+        only_a.insert("tenant".to_owned(), "c".to_owned());
+        assert_eq!(keys.list_keys(&only_a).await.unwrap(), []);
+
+        // Scheduled for deletion, a key is still listed, without its alias.
+        keys.schedule_key_deletion(&b.key_id, 7).await.unwrap();
+        let listed = keys.list_keys(&case).await.unwrap();
+        let b_now = listed.iter().find(|k| k.key_id == b.key_id).unwrap();
+        assert!(
+            matches!(b_now.state, KeyState::PendingDeletion { .. }),
+            "{:?}",
+            b_now.state
+        );
+        assert_eq!(b_now.alias, None);
+        assert_eq!(b_now.tags, b.tags);
+    }
+
+    pub async fn aliasing_a_named_missing_or_disabled_key_is_refused(fx: &Fixture) {
+        let keys = &fx.backend.keys;
+        let key = keys.create_key(&fx.key_spec("k")).await.unwrap();
+        let other = format!("alias/{}", fx.name("other"));
+        assert_kind(
+            keys.alias_key(&key.key_id, &other).await,
+            ErrorKind::Invalid,
+            "a key that has an alias",
+        );
+        assert_kind(
+            keys.alias_key(&uuid::Uuid::new_v4().to_string(), &other)
+                .await,
+            ErrorKind::NotFound,
+            "a missing key",
+        );
+        keys.schedule_key_deletion(&key.key_id, 7).await.unwrap();
+        assert_kind(
+            keys.alias_key(&key.key_id, &other).await,
+            ErrorKind::Invalid,
+            "a key pending deletion",
+        );
+        assert_kind(
+            keys.describe_key(&other).await,
+            ErrorKind::NotFound,
+            "no alias was made",
+        );
     }
 );

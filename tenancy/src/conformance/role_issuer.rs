@@ -2,6 +2,7 @@
 
 use crate::conformance::support::{Fixture, assert_kind};
 use crate::error::ErrorKind;
+use crate::naming::Tags;
 use crate::ports::item_store::{Condition, Item, ItemKey, Query, WriteOp};
 use crate::ports::role_issuer::{PolicyDocument, RoleSpec, STREAMS_SID};
 
@@ -237,5 +238,64 @@ cases!(
             "nothing written to the allowed table"
         );
         assert_eq!(fx.backend.items.get(&theirs, &it.key).await.unwrap(), None);
+    }
+
+    pub async fn roles_are_listed_by_name_prefix_with_their_tags(fx: &Fixture) {
+        let roles = &fx.backend.roles;
+        let one = roles
+            .create_role(&role_spec(fx, "one", &["a-table"], KEY_ARN))
+            .await
+            .unwrap();
+        let two = roles
+            .create_role(&role_spec(fx, "two", &["a-table"], KEY_ARN))
+            .await
+            .unwrap();
+        let listed = roles.list_roles(fx.prefix()).await.unwrap();
+        let seen: Vec<(&str, &str, &Tags)> = listed
+            .iter()
+            .map(|r| (r.name.as_str(), r.arn.as_str(), &r.tags))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (one.spec.name.as_str(), one.arn.as_str(), &one.spec.tags),
+                (two.spec.name.as_str(), two.arn.as_str(), &two.spec.tags),
+            ]
+        );
+        let just_one = roles.list_roles(&one.spec.name).await.unwrap();
+        assert_eq!(just_one.len(), 1, "{just_one:?}");
+        assert_eq!(just_one[0].name, one.spec.name);
+        assert_eq!(
+            roles.list_roles(&fx.name("none")).await.unwrap(),
+            [],
+            "no role starts with that"
+        );
+    }
+
+    pub async fn putting_a_role_policy_replaces_the_one_it_had(fx: &Fixture) {
+        let roles = &fx.backend.roles;
+        let spec = role_spec(fx, "role", &["a-table"], KEY_ARN);
+        roles.create_role(&spec).await.unwrap();
+        let wider = role_spec(fx, "role", &["a-table", "b-table"], KEY_ARN).policy;
+        roles.put_role_policy(&spec.name, &wider).await.unwrap();
+        let described = roles.describe_role(&spec.name).await.unwrap();
+        assert_eq!(described.spec.policy, wider);
+        assert_eq!(described.spec.tags, spec.tags, "tags are untouched");
+        roles
+            .put_role_policy(&spec.name, &spec.policy)
+            .await
+            .unwrap();
+        assert_eq!(
+            roles.describe_role(&spec.name).await.unwrap().spec,
+            spec,
+            "put back as it was"
+        );
+        assert_kind(
+            roles
+                .put_role_policy(&fx.name("missing"), &spec.policy)
+                .await,
+            ErrorKind::NotFound,
+            "a missing role",
+        );
     }
 );

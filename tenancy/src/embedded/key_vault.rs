@@ -25,7 +25,7 @@ use crate::embedded::sqlite::{Db, is_unique_violation, sql_err};
 use crate::embedded::timestamps::{from_nanos, now, to_nanos};
 use crate::error::{Error, Result};
 use crate::naming::Tags;
-use crate::ports::key_vault::{KeyInfo, KeySpec, KeyState, KeyVault};
+use crate::ports::key_vault::{KeyInfo, KeySpec, KeyState, KeyVault, has_tags};
 
 /// Most plaintext `encrypt` accepts, like KMS Encrypt.
 pub const MAX_PLAINTEXT_BYTES: usize = 4096;
@@ -456,6 +456,66 @@ impl KeyVault for EmbeddedKeyVault {
 
     async fn destroy_due_keys(&self) -> Result<u32> {
         self.run(|vault| vault.destroy_due_keys(now())).await
+    }
+
+    /// Embedded keys have no rotation to turn on: their material never changes.
+    async fn alias_key(&self, key: &str, alias: &str) -> Result<KeyInfo> {
+        validate_alias(alias)?;
+        let (key, alias) = (key.to_owned(), alias.to_owned());
+        self.run(move |vault| {
+            vault.write(|tx| {
+                let row = vault.find(tx, &key, now())?;
+                if row.state != KeyState::Enabled {
+                    return Err(Error::invalid(format!("key {key} is not enabled")));
+                }
+                if let Some(have) = &row.alias {
+                    return Err(Error::invalid(format!(
+                        "key {key} has the alias {have} already"
+                    )));
+                }
+                match tx.execute(
+                    "UPDATE keys SET alias = ?2 WHERE key_id = ?1",
+                    params![row.key_id, alias],
+                ) {
+                    Err(e) if is_unique_violation(&e) => Err(Error::already_exists(format!(
+                        "alias {alias} already names a key"
+                    ))),
+                    Err(e) => Err(sql_err(format!("pointing alias {alias} at key {key}"))(e)),
+                    Ok(_) => Ok(KeyInfo {
+                        alias: Some(alias.clone()),
+                        ..row.info()
+                    }),
+                }
+            })
+        })
+        .await
+    }
+
+    /// Every stored key (a tenant has one or two, a deployment one per tenant), filtered by
+    /// tags here: tags are stored as one JSON document per key.
+    async fn list_keys(&self, tags: &Tags) -> Result<Vec<KeyInfo>> {
+        let tags = tags.clone();
+        self.run(move |vault| {
+            let at = now();
+            vault.write(|tx| {
+                let rows: Vec<KeyRow> = tx
+                    .prepare_cached(&format!(
+                        "SELECT {KEY_COLUMNS} FROM keys WHERE state != 'destroyed' ORDER BY key_id"
+                    ))
+                    .and_then(|mut s| s.query_map([], read_row)?.collect())
+                    .map_err(sql_err("listing keys"))?;
+                let mut keys = Vec::new();
+                for row in rows.into_iter().filter(|r| has_tags(&r.tags, &tags)) {
+                    // Read through `find`, which destroys an overdue key first.
+                    let row = vault.find(tx, &row.key_id, at)?;
+                    if row.state != KeyState::Destroyed {
+                        keys.push(row.info());
+                    }
+                }
+                Ok(keys)
+            })
+        })
+        .await
     }
 }
 

@@ -11,7 +11,9 @@ use crate::embedded::sqlite::{Db, is_unique_violation, sql_err};
 use crate::embedded::timestamps::{now, to_nanos};
 use crate::error::{Error, Result};
 use crate::ports::item_store::ItemStore;
-use crate::ports::role_issuer::{RoleInfo, RoleIssuer, RoleSpec, validate_role_name};
+use crate::ports::role_issuer::{
+    PolicyDocument, RoleInfo, RoleIssuer, RoleSpec, RoleSummary, validate_role_name,
+};
 use crate::scoped::ScopedItemStore;
 
 pub(crate) struct EmbeddedRoleIssuer {
@@ -81,6 +83,51 @@ impl RoleIssuer for EmbeddedRoleIssuer {
                     return Err(Error::not_found(format!("role {name} does not exist")));
                 }
                 Ok(())
+            })
+            .await
+    }
+
+    async fn put_role_policy(&self, name: &str, policy: &PolicyDocument) -> Result<()> {
+        let name = name.to_owned();
+        let policy = policy.clone();
+        self.cloud
+            .call(move |conn| {
+                let mut info = load(conn, &name)?;
+                info.spec.policy = policy;
+                let raw = serde_json::to_string(&info.spec).map_err(|e| {
+                    Error::invalid(format!("role {name}: spec does not serialise: {e}"))
+                })?;
+                conn.execute(
+                    "UPDATE roles SET spec = ?2 WHERE name = ?1",
+                    params![name, raw],
+                )
+                .map_err(sql_err(format!("putting the policy of role {name}")))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_roles(&self, prefix: &str) -> Result<Vec<RoleSummary>> {
+        let prefix = prefix.to_owned();
+        self.cloud
+            .call(move |conn| {
+                let names: Vec<String> = conn
+                    .prepare_cached(
+                        "SELECT name FROM roles WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
+                    )
+                    .and_then(|mut s| s.query_map([&prefix], |r| r.get(0))?.collect())
+                    .map_err(sql_err(format!("listing roles starting with {prefix:?}")))?;
+                names
+                    .iter()
+                    .map(|name| {
+                        let info = load(conn, name)?;
+                        Ok(RoleSummary {
+                            name: info.spec.name,
+                            arn: info.arn,
+                            tags: info.spec.tags,
+                        })
+                    })
+                    .collect()
             })
             .await
     }

@@ -68,4 +68,22 @@ pub trait KeyVault: Send + Sync {
     /// Without it a key nobody touches after offboarding would keep its material forever.
     /// KMS destroys keys itself, so the AWS adapter returns 0.
     async fn destroy_due_keys(&self) -> Result<u32>;
+
+    /// Every key whose tags include all of `tags` (a deployment's keys: its
+    /// `spotlight:managed-by` tag; one tenant's: both tags), in any state but destroyed, with
+    /// or without an alias, sorted by key id. What a sweep and a resumed key creation look for:
+    /// keys carry no name of their own, so their tags are how they are found.
+    async fn list_keys(&self, tags: &Tags) -> Result<Vec<KeyInfo>>;
+
+    /// Points `alias` at an existing enabled key that has no alias and turns its rotation on:
+    /// how a key whose creation was cut short after the key was made but before it was named
+    /// (KMS makes the two separate calls) is adopted instead of making a second one.
+    /// Errors: `NotFound`; `AlreadyExists` when `alias` names a key; `Invalid` for an alias
+    /// that does not start with `alias/`, or a key that has an alias or is not enabled.
+    async fn alias_key(&self, key: &str, alias: &str) -> Result<KeyInfo>;
+}
+
+/// Whether `actual` carries every tag of `wanted` with the same value (others may be added).
+pub fn has_tags(actual: &Tags, wanted: &Tags) -> bool {
+    wanted.iter().all(|(k, v)| actual.get(k) == Some(v))
 }

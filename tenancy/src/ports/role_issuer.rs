@@ -181,6 +181,15 @@ pub struct RoleInfo {
     pub arn: String,
 }
 
+/// A role as a listing reports it: its name and tags, read even when its policy is missing (a
+/// role whose creation was cut short has none), so that a sweep can tell whose it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleSummary {
+    pub name: String,
+    pub arn: String,
+    pub tags: Tags,
+}
+
 #[async_trait]
 pub trait RoleIssuer: Send + Sync {
     /// Creates the role with its inline policy. Errors: `AlreadyExists`; `Invalid` for a name
@@ -192,6 +201,13 @@ pub trait RoleIssuer: Send + Sync {
 
     /// Deletes the role and its policy. Errors: `NotFound`.
     async fn delete_role(&self, name: &str) -> Result<()>;
+
+    /// Replaces the role's inline policy with `policy` (what a repair puts back after the
+    /// policy was changed out of band). Errors: `NotFound`.
+    async fn put_role_policy(&self, name: &str, policy: &PolicyDocument) -> Result<()>;
+
+    /// Every role whose name starts with `prefix`, with its tags, sorted by name.
+    async fn list_roles(&self, prefix: &str) -> Result<Vec<RoleSummary>>;
 
     /// A store handle acting as the role: any table its policy does not name is refused with
     /// `AccessDenied`, before the backend is touched. Errors: `NotFound` when the role does not

@@ -9,10 +9,14 @@
 //!
 //! Every port's writes are conditional or idempotent, so a retried write whose first attempt
 //! took effect after all reports what it finds (`AlreadyExists`, `ConditionFailed`), which
-//! callers already handle as a race.
+//! callers already handle as a race. Two creations take more than one call at the wire and
+//! are made safe to repeat where they are: a key (`create_key` below adopts the key an
+//! earlier attempt left without its alias) and a table (the adapter finishes the settings an
+//! earlier attempt of the same creation did not reach, then answers `AlreadyExists`).
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +31,7 @@ use crate::ports::registry::{TenantFilter, TenantPage};
 use crate::ports::{
     Condition, Item, ItemKey, ItemStore, KeyInfo, KeySpec, KeyVault, Page, PolicyDocument, Query,
     Registry, RoleInfo, RoleIssuer, RoleSpec, RoleSummary, TableAdmin, TableInfo, WriteOp,
+    adopt_unnamed_key,
 };
 use crate::record::{ApiKeyRecord, IdempotencyClaim, JournalEntry, StoredResponse, TenantRecord};
 use crate::table_plan::TableSpec;
@@ -289,8 +294,24 @@ struct RetryingKeyVault {
 
 #[async_trait]
 impl KeyVault for RetryingKeyVault {
+    /// CreateKey has no idempotency token, and one creation is three KMS calls (CreateKey,
+    /// EnableKeyRotation, CreateAlias): an attempt that failed may still have made the key.
+    /// So every attempt after the first adopts a key left without its alias before it makes
+    /// one; an alias already made by a lost answer comes back as `AlreadyExists`, which the
+    /// caller's ensure adopts.
     async fn create_key(&self, spec: &KeySpec) -> Result<KeyInfo> {
-        retried!(self, "create key", create_key(spec))
+        let tried = AtomicBool::new(false);
+        let (tried, inner) = (&tried, self.inner.as_ref());
+        self.policy
+            .run("create key", move || async move {
+                if tried.swap(true, Ordering::Relaxed)
+                    && let Some(adopted) = adopt_unnamed_key(inner, spec).await?
+                {
+                    return Ok(adopted);
+                }
+                inner.create_key(spec).await
+            })
+            .await
     }
     async fn describe_key(&self, key: &str) -> Result<KeyInfo> {
         retried!(self, "describe key", describe_key(key))

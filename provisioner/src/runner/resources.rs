@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tenancy::naming::Tags;
 use tenancy::ports::{
     KeyInfo, KeySpec, KeyState, KeyVault, RoleInfo, RoleIssuer, RoleSpec, TableAdmin, TableInfo,
-    TableStatus,
+    TableStatus, adopt_unnamed_key,
 };
 use tenancy::retry::RetryPolicy;
 use tenancy::table_plan::TableSpec;
@@ -30,32 +30,6 @@ pub(crate) struct KeyResource<'a> {
     pub resumed: bool,
 }
 
-impl KeyResource<'_> {
-    /// A key an interrupted creation left behind: tagged for this tenant and deployment,
-    /// enabled, without an alias. Named here (which turns its rotation on too) so that the
-    /// tenant ends with one key, not a second one next to it. Found by the step, not the
-    /// adapter, because only the step knows that an earlier attempt ran: listing keys reads
-    /// every key of the account, which a first attempt must not pay for.
-    async fn adopt_unnamed(&self) -> tenancy::Result<Option<KeyInfo>> {
-        let left = self.vault.list_keys(&self.spec.tags).await?;
-        let Some(key) = left
-            .into_iter()
-            .find(|k| k.alias.is_none() && k.state == KeyState::Enabled)
-        else {
-            return Ok(None);
-        };
-        tracing::warn!(key = %key.key_id, alias = %self.spec.alias, "adopting a key an interrupted creation left without its alias");
-        match self.vault.alias_key(&key.key_id, &self.spec.alias).await {
-            Ok(named) => Ok(Some(named)),
-            // Another run named a key meanwhile: that one is the tenant's.
-            Err(e) if e.kind() == tenancy::ErrorKind::AlreadyExists => {
-                self.vault.describe_key(&self.spec.alias).await.map(Some)
-            }
-            Err(e) => Err(e),
-        }
-    }
-}
-
 impl Resource for KeyResource<'_> {
     type Info = KeyInfo;
 
@@ -66,7 +40,9 @@ impl Resource for KeyResource<'_> {
     async fn lookup(&self) -> tenancy::Result<KeyInfo> {
         match self.vault.describe_key(&self.spec.alias).await {
             Err(e) if e.kind() == tenancy::ErrorKind::NotFound && self.resumed => {
-                match self.adopt_unnamed().await? {
+                // Only the step knows that an earlier attempt ran, and only then is the
+                // account-wide search worth paying for.
+                match adopt_unnamed_key(self.vault.as_ref(), self.spec).await? {
                     Some(adopted) => Ok(adopted),
                     None => Err(e),
                 }

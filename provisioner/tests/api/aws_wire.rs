@@ -426,3 +426,75 @@ async fn offboarding_under_throttling_and_5xx_at_the_wire_converges_to_deleted()
         counts(&[("KMS.ScheduleKeyDeletion", 1)])
     );
 }
+
+/// The creations that take more than one call at the wire, cut short after their first call:
+/// the key made but the answer lost, then its alias made but the answer lost; a table made
+/// but its TTL and point-in-time recovery refused. The retry layer adopts the key and the
+/// adapter finishes the table, so the tenant ends with one key and its tables as planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creations_cut_short_after_their_first_call_converge_to_one_key_and_planned_tables() {
+    let env = TestEnv::new().await;
+    use Fault::*;
+    use Timing::*;
+    let faults = FaultPlan::new(vec![
+        rule(
+            "KMS.CreateKey",
+            InternalError,
+            AfterSending,
+            Which::First(1),
+        ),
+        rule(
+            "KMS.EnableKeyRotation",
+            Unavailable,
+            BeforeSending,
+            Which::First(1),
+        ),
+        rule(
+            "KMS.CreateAlias",
+            InternalError,
+            AfterSending,
+            Which::First(1),
+        ),
+        rule(
+            "DynamoDB.UpdateTimeToLive",
+            Unavailable,
+            BeforeSending,
+            Which::First(1),
+        ),
+        rule(
+            "DynamoDB.UpdateContinuousBackups",
+            InternalError,
+            AfterSending,
+            Which::First(1),
+        ),
+    ]);
+    let aws = wired(
+        &env,
+        &fresh_prefix("fc"),
+        &tenant("acme"),
+        Some(faults.clone()),
+    )
+    .await;
+
+    aws.onboard().await;
+
+    assert_eq!(
+        faults.injected(),
+        counts(&[
+            ("DynamoDB.UpdateContinuousBackups", 1),
+            ("DynamoDB.UpdateTimeToLive", 1),
+            ("KMS.CreateAlias", 1),
+            ("KMS.CreateKey", 1),
+            ("KMS.EnableKeyRotation", 1),
+        ])
+    );
+    // One CreateKey only: every later attempt adopted the key the first one made.
+    let mutating = aws.log.counts(CallKind::Mutation);
+    assert_eq!(mutating.get("KMS.CreateKey"), Some(&1), "{mutating:?}");
+    aws.assert_exactly_one_of_each().await;
+    let record = aws.provisioner.record(&aws.plan.tenant).await.unwrap();
+    let drift = provisioner::drift::check(&aws.backend, &aws.plan, &record)
+        .await
+        .unwrap();
+    assert!(drift.checked && drift.is_clean(), "{drift:#?}");
+}

@@ -234,6 +234,126 @@ fn key_schema(name: &str, pk: &str, sk: &str) -> Result<Vec<KeySchemaElement>> {
         .collect()
 }
 
+/// The creation steps after CreateTable, shared by a creation and by the attempt that
+/// finishes one cut short.
+impl DynamoTableAdmin {
+    /// Waits until `name` is active; its ARN.
+    async fn wait_active(&self, name: &str) -> Result<String> {
+        let active = self
+            .dynamodb
+            .wait_until_table_exists()
+            .table_name(name)
+            .wait(MAX_WAIT)
+            .await
+            .map_err(|e| {
+                wait_error!(
+                    aws_sdk_dynamodb::waiters::table_exists::WaitUntilTableExistsError,
+                    name,
+                    "become active",
+                    e
+                )
+            })?;
+        Ok(active
+            .as_result()
+            .ok()
+            .and_then(|out| out.table())
+            .and_then(|t| t.table_arn())
+            .ok_or_else(|| {
+                Error::unavailable(format!("DynamoDB described table {name} without ARN"))
+            })?
+            .to_owned())
+    }
+
+    /// Turns on the TTL and point-in-time recovery `spec` asks for, skipping what `current`
+    /// (the table as it is, when known) has already: DynamoDB refuses to turn on a TTL that is
+    /// on.
+    async fn apply_settings(&self, spec: &TableSpec, current: Option<&TableSpec>) -> Result<()> {
+        let name = spec.name.as_str();
+        let ttl_done = current.is_some_and(|c| c.ttl_attribute == spec.ttl_attribute);
+        if let Some(attr) = &spec.ttl_attribute
+            && !ttl_done
+        {
+            self.pacer.ready(ControlCall::DynamoControl).await;
+            self.dynamodb
+                .update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .enabled(true)
+                        .attribute_name(attr)
+                        .build()
+                        .map_err(build_error(name))?,
+                )
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("turning on TTL of table {name}"), e))?;
+        }
+        let pitr_done = current.is_some_and(|c| c.point_in_time_recovery);
+        if spec.point_in_time_recovery && !pitr_done {
+            self.pacer.ready(ControlCall::DynamoControl).await;
+            self.dynamodb
+                .update_continuous_backups()
+                .table_name(name)
+                .point_in_time_recovery_specification(
+                    PointInTimeRecoverySpecification::builder()
+                        .point_in_time_recovery_enabled(true)
+                        .build()
+                        .map_err(build_error(name))?,
+                )
+                .send()
+                .await
+                .map_err(|e| {
+                    sdk_error(
+                        format!("turning on point-in-time recovery of table {name}"),
+                        e,
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
+    /// CreateTable found `spec`'s table there already. When it is an earlier attempt of this
+    /// very creation, cut short after CreateTable (its answer lost, or the waiter or a setting
+    /// failed) — the same tags and shape, with TTL and point-in-time recovery each either as
+    /// planned or still off — the settings it did not reach are made now, so that the caller's
+    /// ensure, on `AlreadyExists`, finds the table as planned. Any other table is left alone:
+    /// it is not this creation's to change.
+    async fn finish_cut_short(&self, spec: &TableSpec) -> Result<()> {
+        let name = spec.name.as_str();
+        let found = self.describe_table(name).await?;
+        let current = match found.status {
+            TableStatus::Deleting => return Ok(()),
+            TableStatus::Creating => {
+                self.wait_active(name).await?;
+                self.describe_table(name).await?.spec
+            }
+            TableStatus::Active => found.spec,
+        };
+        if current == *spec || !is_cut_short_creation(&current, spec) {
+            return Ok(());
+        }
+        tracing::warn!(
+            table = name,
+            "finishing a table creation cut short before its settings"
+        );
+        self.apply_settings(spec, Some(&current)).await
+    }
+}
+
+/// Whether the table `current` can be `spec`'s own creation stopped before its settings:
+/// everything CreateTable sets (name, keys, indexes, stream, encryption, tags) is as planned,
+/// and TTL and point-in-time recovery are each as planned or not yet on.
+fn is_cut_short_creation(current: &TableSpec, spec: &TableSpec) -> bool {
+    let created = TableSpec {
+        ttl_attribute: spec.ttl_attribute.clone(),
+        point_in_time_recovery: spec.point_in_time_recovery,
+        ..current.clone()
+    };
+    created == *spec
+        && (current.ttl_attribute.is_none() || current.ttl_attribute == spec.ttl_attribute)
+        && (!current.point_in_time_recovery || spec.point_in_time_recovery)
+}
+
 #[async_trait]
 impl TableAdmin for DynamoTableAdmin {
     /// CreateTable (on demand, keys, `gsi1`, SSE, tags), waits until active, then turns on TTL
@@ -311,71 +431,15 @@ impl TableAdmin for DynamoTableAdmin {
         }
         let _operation = self.pacer.table_operation().await;
         self.pacer.ready(ControlCall::DynamoControl).await;
-        create
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("creating table {name}"), e))?;
-
-        let active = self
-            .dynamodb
-            .wait_until_table_exists()
-            .table_name(name)
-            .wait(MAX_WAIT)
-            .await
-            .map_err(|e| {
-                wait_error!(
-                    aws_sdk_dynamodb::waiters::table_exists::WaitUntilTableExistsError,
-                    name,
-                    "become active",
-                    e
-                )
-            })?;
-        let arn = active
-            .as_result()
-            .ok()
-            .and_then(|out| out.table())
-            .and_then(|t| t.table_arn())
-            .ok_or_else(|| {
-                Error::unavailable(format!("DynamoDB described table {name} without ARN"))
-            })?
-            .to_owned();
-
-        if let Some(attr) = &spec.ttl_attribute {
-            self.pacer.ready(ControlCall::DynamoControl).await;
-            self.dynamodb
-                .update_time_to_live()
-                .table_name(name)
-                .time_to_live_specification(
-                    TimeToLiveSpecification::builder()
-                        .enabled(true)
-                        .attribute_name(attr)
-                        .build()
-                        .map_err(build_error(name))?,
-                )
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("turning on TTL of table {name}"), e))?;
+        if let Err(e) = create.send().await {
+            let e = sdk_error(format!("creating table {name}"), e);
+            if e.kind() == crate::ErrorKind::AlreadyExists {
+                self.finish_cut_short(spec).await?;
+            }
+            return Err(e);
         }
-        if spec.point_in_time_recovery {
-            self.pacer.ready(ControlCall::DynamoControl).await;
-            self.dynamodb
-                .update_continuous_backups()
-                .table_name(name)
-                .point_in_time_recovery_specification(
-                    PointInTimeRecoverySpecification::builder()
-                        .point_in_time_recovery_enabled(true)
-                        .build()
-                        .map_err(build_error(name))?,
-                )
-                .send()
-                .await
-                .map_err(|e| {
-                    sdk_error(
-                        format!("turning on point-in-time recovery of table {name}"),
-                        e,
-                    )
-                })?;
-        }
+        let arn = self.wait_active(name).await?;
+        self.apply_settings(spec, None).await?;
         Ok(TableInfo {
             spec: spec.clone(),
             arn,

@@ -83,6 +83,35 @@ pub trait KeyVault: Send + Sync {
     async fn alias_key(&self, key: &str, alias: &str) -> Result<KeyInfo>;
 }
 
+/// Adopts the key a cut-short creation of `spec` left behind, if there is one: a key tagged
+/// with every tag of `spec`, enabled, without an alias, is named `spec.alias` (which turns its
+/// rotation on too), so that the tenant ends with one key rather than a second one beside it.
+/// `None` when there is no such key.
+///
+/// KMS makes a key and names it in separate calls, and CreateKey has no idempotency token, so
+/// a creation that failed part-way — or whose answer was lost after KMS made the key — may
+/// have left one. Finding it reads every key of the account (keys can only be found by their
+/// tags), so this is for a creation known to have been tried before: the retry layer's
+/// attempts after the first, and a resumed provisioning run.
+pub async fn adopt_unnamed_key(vault: &dyn KeyVault, spec: &KeySpec) -> Result<Option<KeyInfo>> {
+    let left = vault.list_keys(&spec.tags).await?;
+    let Some(key) = left
+        .into_iter()
+        .find(|k| k.alias.is_none() && k.state == KeyState::Enabled)
+    else {
+        return Ok(None);
+    };
+    tracing::warn!(key = %key.key_id, alias = %spec.alias, "adopting a key a cut-short creation left without its alias");
+    match vault.alias_key(&key.key_id, &spec.alias).await {
+        Ok(named) => Ok(Some(named)),
+        // Another creation named a key meanwhile: that one is the tenant's.
+        Err(e) if e.kind() == crate::ErrorKind::AlreadyExists => {
+            vault.describe_key(&spec.alias).await.map(Some)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether `actual` carries every tag of `wanted` with the same value (others may be added).
 pub fn has_tags(actual: &Tags, wanted: &Tags) -> bool {
     wanted.iter().all(|(k, v)| actual.get(k) == Some(v))

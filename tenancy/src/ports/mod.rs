@@ -9,7 +9,7 @@ pub mod role_issuer;
 pub mod table_admin;
 
 pub use item_store::{Condition, Item, ItemKey, ItemStore, Page, Query, SortKeyCondition, WriteOp};
-pub use key_vault::{KeyInfo, KeySpec, KeyState, KeyVault, has_tags};
+pub use key_vault::{KeyInfo, KeySpec, KeyState, KeyVault, adopt_unnamed_key, has_tags};
 pub use registry::{Registry, TenantFilter, TenantPage};
 pub use role_issuer::{
     PolicyDocument, PolicyStatement, RoleInfo, RoleIssuer, RoleSpec, RoleSummary,

@@ -52,6 +52,28 @@ pub struct Settings {
     /// `SPOTLIGHT_OPEN_TENANT_FILES`: embedded backend's bound on open tenant databases
     /// (1–100000; each holds a file descriptor or two).
     pub open_tenant_files: Bounded<1, 100_000>,
+    /// `SPOTLIGHT_COGNITO_USER_POOL_ID` (aws): the user pool of tenant admins, which
+    /// `provisioner bootstrap` prints. Without it (and the client id) the admin routes answer
+    /// that identity is not configured.
+    #[serde(default, deserialize_with = "text::optional")]
+    pub cognito_user_pool_id: Option<String>,
+    /// `SPOTLIGHT_COGNITO_CLIENT_ID` (aws): the app client whose ID tokens are accepted
+    /// (their `aud`).
+    #[serde(default, deserialize_with = "text::optional")]
+    pub cognito_client_id: Option<String>,
+    /// `SPOTLIGHT_IDENTITY_ISSUER` (aws): the `iss` tokens must carry. Default
+    /// `https://cognito-idp.{region}.amazonaws.com/{pool id}`, as Cognito (and moto) issue.
+    #[serde(default, deserialize_with = "text::optional")]
+    pub identity_issuer: Option<String>,
+    /// `SPOTLIGHT_IDENTITY_JWKS_URL` (aws): where the signing keys are published. Default
+    /// `{issuer}/.well-known/jwks.json`; set apart from the issuer because an AWS-compatible
+    /// server serves it at its own endpoint (moto: `{endpoint}/{pool id}/.well-known/jwks.json`).
+    #[serde(default, deserialize_with = "text::optional")]
+    pub identity_jwks_url: Option<String>,
+    /// `SPOTLIGHT_IDENTITY_JWKS_REFETCH_SECS`: the shortest time between two fetches of the
+    /// JWKS caused by tokens naming an unknown key (1–3600), so made-up key ids cannot flood
+    /// the issuer.
+    pub identity_jwks_refetch_secs: Bounded<1, 3600>,
 }
 
 impl Default for Settings {
@@ -63,6 +85,11 @@ impl Default for Settings {
             key_deletion_window_days: Bounded::must(7),
             data_plane_principal: "arn:aws:iam::000000000000:role/spotlight-data-plane".to_owned(),
             open_tenant_files: Bounded::must(256),
+            cognito_user_pool_id: None,
+            cognito_client_id: None,
+            identity_issuer: None,
+            identity_jwks_url: None,
+            identity_jwks_refetch_secs: Bounded::must(30),
         }
     }
 }

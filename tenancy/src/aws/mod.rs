@@ -8,18 +8,24 @@
 //! - `table_admin`: [`crate::ports::TableAdmin`] on the DynamoDB control plane.
 //! - `item_store`: [`crate::ports::ItemStore`] on DynamoDB items.
 //! - `role_issuer`: [`crate::ports::RoleIssuer`] on IAM.
+//! - `identity`: [`crate::ports::Identity`] on a Cognito user pool (admin records in the
+//!   registry table).
 //! - `registry`: [`crate::ports::Registry`] on one DynamoDB table (`{prefix}_tenants-metadata`).
 //!
 //! The SDK's own retries are turned off ([`AwsClients::load`]): the retry layer around the
 //! ports (`crate::retry`) is the one place a call is retried, so the two never multiply.
 
 mod errors;
+mod identity;
 mod item_store;
 mod key_vault;
 mod registry;
 mod role_issuer;
 mod table_admin;
 
+pub use identity::{
+    CognitoConfig, CognitoIdentity, UnconfiguredIdentity, UserPool, ensure_user_pool,
+};
 pub use item_store::DynamoItemStore;
 pub use key_vault::KmsKeyVault;
 pub use registry::{DynamoRegistry, ensure_table as ensure_registry_table};
@@ -41,6 +47,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     cross_tenant_transactions: true,
     disabled_key_denies_item_access: false,
     pending_deletion_refuses_key_use: true,
+    mints_admin_tokens: false,
 };
 
 /// One adapter per port on AWS, over `clients`, for the deployment with `prefix` (its
@@ -59,6 +66,8 @@ pub fn backend(clients: &AwsClients, prefix: &TablePrefix, data_plane_principal:
         keys: Arc::new(KmsKeyVault::new(clients.kms.clone())),
         roles: Arc::new(IamRoleIssuer::new(clients.iam.clone(), items.clone())),
         items,
+        // `tenancy::open` replaces it when the Cognito settings are given.
+        identity: Arc::new(UnconfiguredIdentity),
         data_plane_principal: data_plane_principal.to_owned(),
         capabilities: CAPABILITIES,
     }
@@ -67,6 +76,7 @@ pub fn backend(clients: &AwsClients, prefix: &TablePrefix, data_plane_principal:
 /// The SDK clients every AWS adapter uses, from one configuration load.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
@@ -86,6 +96,7 @@ impl AwsClients {
     /// The clients over an already loaded configuration (tests point it at a local endpoint).
     pub fn from_config(config: &aws_config::SdkConfig) -> AwsClients {
         AwsClients {
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             iam: aws_sdk_iam::Client::new(config),
             kms: aws_sdk_kms::Client::new(config),

@@ -27,6 +27,7 @@ const AWS_ON_MOTO: Capabilities = Capabilities {
     disabled_key_denies_item_access: false,
     // Real KMS refuses a key pending deletion; moto still serves it.
     pending_deletion_refuses_key_use: false,
+    mints_admin_tokens: false,
 };
 
 async fn clients() -> AwsClients {

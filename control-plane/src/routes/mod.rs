@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::openapi::ControlPlaneApi;
 use crate::state::AppState;
 
+pub mod admins;
 pub mod api_keys;
 pub mod health;
 pub mod tenants;
@@ -17,5 +18,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ControlPlaneApi::openapi())
         .merge(tenants::router())
         .merge(api_keys::router())
+        .merge(admins::router())
         .merge(health::router())
 }

@@ -417,6 +417,11 @@ impl Identity for UnconfiguredIdentity {
     }
 }
 
+/// The user pool (and app client) name of the deployment with `prefix`.
+pub fn user_pool_name(prefix: &crate::naming::TablePrefix) -> String {
+    format!("{}-admins", prefix.as_str())
+}
+
 /// A deployment's user pool and app client, as `provisioner bootstrap` ensures them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPool {

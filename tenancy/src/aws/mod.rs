@@ -25,6 +25,7 @@ mod table_admin;
 
 pub use identity::{
     CognitoConfig, CognitoIdentity, UnconfiguredIdentity, UserPool, ensure_user_pool,
+    user_pool_name,
 };
 pub use item_store::DynamoItemStore;
 pub use key_vault::KmsKeyVault;

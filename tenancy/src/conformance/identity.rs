@@ -146,10 +146,7 @@ cases!(
             id.list_admins(&fx.tenant("a")).await.unwrap(),
             std::slice::from_ref(&ann)
         );
-        assert_eq!(
-            id.list_admins(&fx.tenant("b")).await.unwrap(),
-            [bob]
-        );
+        assert_eq!(id.list_admins(&fx.tenant("b")).await.unwrap(), [bob]);
         for who in [
             AdminRef::Email(ann.email.clone()),
             AdminRef::Id(ann.id.clone()),

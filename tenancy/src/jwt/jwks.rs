@@ -54,10 +54,22 @@ fn decoding_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
         .collect()
 }
 
+/// The HTTP(S) client JWKS documents are fetched with.
+pub type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<hyper::body::Bytes>,
+>;
+
+/// The largest JWKS document read (Cognito's is about 1 KiB).
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// How long one fetch may take, connection and body included.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A JWKS fetched over HTTP(S) and cached.
 pub struct RemoteJwks {
     url: String,
-    http: reqwest::Client,
+    http: HttpClient,
     min_refetch: Duration,
     keys: RwLock<Arc<HashMap<String, DecodingKey>>>,
     /// When the last fetch was attempted; held across a fetch, so concurrent misses wait for
@@ -68,7 +80,7 @@ pub struct RemoteJwks {
 impl RemoteJwks {
     /// Fetches from `url` with `http`, refetching for an unknown `kid` at most once per
     /// `min_refetch`.
-    pub fn new(url: &str, http: reqwest::Client, min_refetch: Duration) -> RemoteJwks {
+    pub fn new(url: &str, http: HttpClient, min_refetch: Duration) -> RemoteJwks {
         RemoteJwks {
             url: url.to_owned(),
             http,
@@ -98,25 +110,42 @@ impl RemoteJwks {
     }
 
     async fn fetch(&self) -> Result<JwkSet> {
-        let failed = |e: reqwest::Error| {
-            Error::unavailable(format!("fetching the JWKS at {}: {e}", self.url)).with_source(e)
-        };
-        let response = self
-            .http
-            .get(&self.url)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(failed)?
-            .error_for_status()
-            .map_err(failed)?;
-        response.json::<JwkSet>().await.map_err(failed)
+        use http_body_util::BodyExt;
+        let failed =
+            |what: String| Error::unavailable(format!("fetching the JWKS at {}: {what}", self.url));
+        let uri: hyper::Uri = self
+            .url
+            .parse()
+            .map_err(|e| failed(format!("not a URL: {e}")))?;
+        let request = hyper::Request::get(uri)
+            .header(hyper::header::ACCEPT, "application/json")
+            .body(http_body_util::Empty::new())
+            .map_err(|e| failed(e.to_string()))?;
+        let fetched = tokio::time::timeout(FETCH_TIMEOUT, async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(failed(format!("HTTP {status}")));
+            }
+            http_body_util::Limited::new(response.into_body(), MAX_JWKS_BYTES)
+                .collect()
+                .await
+                .map(|body| body.to_bytes())
+                .map_err(|e| failed(e.to_string()))
+        })
+        .await
+        .map_err(|_| failed("timed out".to_owned()))??;
+        serde_json::from_slice(&fetched).map_err(|e| failed(format!("not a JWKS: {e}")))
     }
 }
 
-/// An HTTP client for JWKS documents: rustls on aws-lc-rs (the AWS SDK's TLS stack, so no
-/// second crypto provider) with the platform's root certificates.
-pub fn http_client() -> Result<reqwest::Client> {
+/// An HTTP(S) client for JWKS documents: hyper with rustls on aws-lc-rs (the AWS SDK's stack,
+/// so no second crypto provider) and the platform's root certificates.
+pub fn http_client() -> Result<HttpClient> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
@@ -128,10 +157,15 @@ pub fn http_client() -> Result<reqwest::Client> {
         .map_err(|e| Error::unavailable(format!("configuring TLS for JWKS fetches: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .map_err(|e| Error::unavailable(format!("building the JWKS HTTP client: {e}")))
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
+    )
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ pub struct AdminToken {
 #[into_params(parameter_in = Path)]
 pub struct AdminPath {
     /// The admin's e-mail address, or its admin id.
-    #[param(schema_with = admin_segment)]
+    #[param(schema_with = admin_segment, required = true)]
     admin: String,
 }
 

@@ -2,10 +2,10 @@
 //! and what tests use to craft tokens a verifier must refuse.
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 
@@ -69,38 +69,6 @@ impl RsaSigner {
         Self::from_pkcs8(&kid, pkcs8)
     }
 
-    /// A private key published as a JWK (`kty: RSA` with `n e d p q dp dq qi`, as moto ships
-    /// its Cognito signing key), under its own `kid`.
-    /// Errors: `Invalid` when a component is missing or they do not form an RSA key.
-    pub fn from_private_jwk(json: &str) -> Result<Self> {
-        use aws_lc_rs::encoding::AsDer;
-        let jwk: PrivateJwk = serde_json::from_str(json)
-            .map_err(|e| Error::invalid(format!("not a private RSA JWK: {e}")))?;
-        let b = |field: &str, v: &str| {
-            URL_SAFE_NO_PAD
-                .decode(v.trim_end_matches('='))
-                .map_err(|e| Error::invalid(format!("private JWK {}: {field}: {e}", jwk.kid)))
-        };
-        let components = aws_lc_rs::rsa::KeyPairComponents {
-            public_key: aws_lc_rs::rsa::PublicKeyComponents {
-                n: b("n", &jwk.n)?,
-                e: b("e", &jwk.e)?,
-            },
-            d: b("d", &jwk.d)?,
-            p: b("p", &jwk.p)?,
-            q: b("q", &jwk.q)?,
-            dP: b("dp", &jwk.dp)?,
-            dQ: b("dq", &jwk.dq)?,
-            qInv: b("qi", &jwk.qi)?,
-        };
-        let pair = aws_lc_rs::rsa::KeyPair::from_components(&components)
-            .map_err(|e| Error::invalid(format!("private JWK {}: {e}", jwk.kid)))?;
-        let der = pair
-            .as_der()
-            .map_err(|e| Error::invalid(format!("private JWK {}: {e}", jwk.kid)))?;
-        Self::from_pkcs8(&jwk.kid, der.as_ref())
-    }
-
     pub fn kid(&self) -> &str {
         &self.kid
     }
@@ -130,17 +98,4 @@ impl RsaSigner {
         jsonwebtoken::encode(header, claims, &self.key)
             .map_err(|e| Error::invalid(format!("signing a token with key {}: {e}", self.kid)))
     }
-}
-
-#[derive(Deserialize)]
-struct PrivateJwk {
-    kid: String,
-    n: String,
-    e: String,
-    d: String,
-    p: String,
-    q: String,
-    dp: String,
-    dq: String,
-    qi: String,
 }

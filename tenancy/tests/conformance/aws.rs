@@ -231,14 +231,28 @@ mod cognito {
     /// public half at each pool's JWKS URL); crafted tokens are signed with it too, so the
     /// verifier under test trusts exactly the keys moto publishes.
     fn moto_signer() -> RsaSigner {
+        // moto ships only n, e and d; the venv's `cryptography` (a moto dependency) recovers
+        // the primes and writes the key as PKCS#8.
+        const SCRIPT: &str = "
+import base64, gzip, json, os
+import moto.cognitoidp as c
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+path = os.path.join(os.path.dirname(c.__file__), 'resources', 'jwks-private.json.gz')
+jwk = json.loads(gzip.open(path).read())
+num = lambda k: int.from_bytes(base64.urlsafe_b64decode(jwk[k] + '=' * (-len(jwk[k]) % 4)), 'big')
+n, e, d = num('n'), num('e'), num('d')
+p, q = rsa.rsa_recover_prime_factors(n, e, d)
+key = rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q),
+    rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, n)).private_key()
+der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+    serialization.NoEncryption())
+print(jwk['kid'])
+print(base64.b64encode(der).decode())
+";
         let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
         let out = std::process::Command::new(python)
-            .args([
-                "-c",
-                "import gzip, os, moto.cognitoidp as c; \
-                 p = os.path.join(os.path.dirname(c.__file__), 'resources', 'jwks-private.json.gz'); \
-                 print(gzip.open(p).read().decode())",
-            ])
+            .args(["-c", SCRIPT])
             .output()
             .expect("running the venv's python (scripts/venv.sh makes it)");
         assert!(
@@ -246,8 +260,13 @@ mod cognito {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        RsaSigner::from_private_jwk(&String::from_utf8(out.stdout).unwrap())
-            .expect("moto's signing key")
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (kid, der) = text.trim().split_once('\n').expect("kid and key");
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(der.trim())
+            .unwrap();
+        RsaSigner::from_pkcs8(kid.trim(), &der).expect("moto's signing key")
     }
 
     struct CognitoLab {

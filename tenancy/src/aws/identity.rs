@@ -78,11 +78,11 @@ impl CognitoIdentity {
         table: String,
         config: &CognitoConfig,
     ) -> Result<Self> {
-        let keys = KeySource::Remote(RemoteJwks::new(
+        let keys = KeySource::Remote(Box::new(RemoteJwks::new(
             &config.jwks_url,
             http_client()?,
             config.jwks_refetch,
-        ));
+        )));
         let rules = TokenRules {
             issuer: config.issuer.clone(),
             audience: config.client_id.clone(),

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 /// The public keys a verifier trusts, by `kid`.
 pub enum KeySource {
     Fixed(HashMap<String, DecodingKey>),
-    Remote(RemoteJwks),
+    Remote(Box<RemoteJwks>),
 }
 
 impl KeySource {

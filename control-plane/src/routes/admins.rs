@@ -87,24 +87,14 @@ pub struct AdminToken {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct AdminPath {
-    /// The admin's e-mail address, or its admin id.
-    #[param(schema_with = admin_segment, required = true)]
+    /// The admin's id (1–128 letters, digits and `-`) or e-mail address (as `owner_email`
+    /// accepts it: the pattern is an id or `owner_email`'s pattern).
+    #[param(
+        pattern = r"^([A-Za-z0-9-]{1,128}|[A-Za-z0-9!#$%*+/=?^_{|}~-]{1,32}(\.[A-Za-z0-9!#$%*+/=?^_{|}~-]{1,15}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,3}(([1-9]|0[0-9-])[0-9-]{0,29})?[A-Za-z]([A-Za-z0-9-]{0,29}[A-Za-z0-9])?)$",
+        min_length = 1,
+        max_length = 254
+    )]
     admin: String,
-}
-
-/// An admin id (1–128 letters, digits and `-`) or an e-mail address as `owner_email` accepts.
-fn admin_segment() -> utoipa::openapi::schema::ObjectBuilder {
-    use crate::routes::tenants::dto::schema::OWNER_EMAIL_PATTERN;
-    let email = OWNER_EMAIL_PATTERN
-        .trim_start_matches('^')
-        .trim_end_matches('$');
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .description(Some(
-            "The admin's id (1–128 letters, digits and `-`) or e-mail address",
-        ))
-        .pattern(Some(format!("^([A-Za-z0-9-]{{1,128}}|{email})$")))
-        .max_length(Some(254))
 }
 
 /// Invites an admin to an active tenant: creates the admin's user (whose tenant can never
@@ -275,5 +265,32 @@ fn admin_port_error(id: &TenantId, who: &AdminRef, e: tenancy::Error) -> ApiErro
         }
     } else {
         e.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::routes::tenants::dto::schema::OWNER_EMAIL_PATTERN;
+
+    /// The `{admin}` pattern is written out (an attribute takes a literal): it must stay an id
+    /// or exactly `owner_email`'s pattern.
+    #[test]
+    fn the_admin_segment_pattern_is_an_id_or_the_owner_email_pattern() {
+        let doc = serde_json::to_value(crate::openapi::document()).unwrap();
+        let params = &doc["paths"]["/tenants/{id}/admins/{admin}"]["delete"]["parameters"];
+        let admin = params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "admin")
+            .expect("the admin parameter");
+        let email = OWNER_EMAIL_PATTERN
+            .trim_start_matches('^')
+            .trim_end_matches('$');
+        assert_eq!(
+            admin["schema"]["pattern"],
+            format!("^([A-Za-z0-9-]{{1,128}}|{email})$")
+        );
+        assert_eq!(admin["required"], true);
     }
 }

@@ -35,6 +35,7 @@ pub const OPERATOR_TOKEN_SCHEME: &str = "operator_token";
     tags(
         (name = "tenants", description = "Tenant lifecycle"),
         (name = "api-keys", description = "Tenant API keys: issue, list, revoke, introspect"),
+        (name = "admins", description = "Tenant admins: invite, list, remove; tokens on the embedded backend"),
         (name = "health", description = "Liveness, readiness, this document (no token needed)"),
     )
 )]

@@ -1,11 +1,13 @@
-//! The `provisioner` command line: `plan`, `apply`, `destroy`, `status`, `reconcile`
-//! (`--repair`), `drift`, `sweep`. Settings come from `SPOTLIGHT_*` (see [`crate::config`]);
-//! output is JSON on stdout, diagnostics on stderr.
+//! The `provisioner` command line: `bootstrap`, `plan`, `apply`, `destroy`, `status`,
+//! `reconcile` (`--repair`), `drift`, `sweep`, `admin` (a tenant's admins). Settings come from
+//! `SPOTLIGHT_*` (see [`crate::config`]); output is JSON on stdout, diagnostics on stderr.
 //!
 //! Built with the `failpoints` feature, the binary reads `FAILPOINTS` at start, so a crash can
 //! be staged by hand, e.g. `FAILPOINTS=provision:after:key=return(abort) provisioner apply
 //! --tenant acme --owner-email ops@example.com`, then resumed with `provisioner apply --tenant
 //! acme`.
+
+pub mod admin;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -35,8 +37,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Ensure the platform resources a deployment needs before its first tenant — on AWS the
-    /// registry table `{prefix}_tenants-metadata` (created if missing, checked if present); on
-    /// the embedded backend the data directory — and print the settings in use as JSON.
+    /// registry table `{prefix}_tenants-metadata` (created if missing, checked if present) and
+    /// the Cognito user pool `{prefix}-admins` (with an immutable `custom:tenantId`) and its app
+    /// client, each found by name first; on the embedded backend the data directory — and print
+    /// the settings in use as JSON (on AWS, the identity settings to set).
     /// Idempotent. In production Terraform creates them instead.
     Bootstrap,
     /// Print the tenant's resource plan as JSON. No side effects.
@@ -58,7 +62,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = TierArg::Standard)]
         tier: TierArg,
     },
-    /// Offboard the tenant: revoke its API keys, remove its resources, keep a tombstone.
+    /// Offboard the tenant: revoke its API keys, remove its admins and its resources, keep a
+    /// tombstone.
     Destroy {
         #[arg(long)]
         tenant: TenantId,
@@ -114,6 +119,11 @@ pub enum Command {
     Sweep {
         #[arg(long)]
         delete: bool,
+    },
+    /// A tenant's admins: invite, list, remove, mint a token (embedded backend).
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
     },
 }
 
@@ -186,6 +196,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
 
 /// `provisioner bootstrap`: see [`Command::Bootstrap`].
 async fn bootstrap(settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut identity = None;
     let ensured = match settings.backend {
         BackendKind::Embedded => {
             tenancy::open(settings)
@@ -199,18 +210,55 @@ async fn bootstrap(settings: &Settings, out: &mut impl Write) -> anyhow::Result<
             tenancy::aws::ensure_registry_table(&clients.dynamodb, &table)
                 .await
                 .with_context(|| format!("ensuring the registry table {table}"))?;
+            let pool_name = tenancy::aws::user_pool_name(&settings.table_prefix);
+            let pool = tenancy::aws::ensure_user_pool(&clients.cognito, &pool_name)
+                .await
+                .with_context(|| format!("ensuring the user pool {pool_name}"))?;
+            identity = Some(identity_settings(&clients, &pool));
             format!("registry table {table}")
         }
     };
-    print(
-        out,
-        &serde_json::json!({
-            "ensured": ensured,
-            "backend": settings.backend,
-            "table_prefix": settings.table_prefix.as_str(),
-            "data_plane_principal": settings.data_plane_principal,
-        }),
-    )
+    let mut report = serde_json::json!({
+        "ensured": ensured,
+        "backend": settings.backend,
+        "table_prefix": settings.table_prefix.as_str(),
+        "data_plane_principal": settings.data_plane_principal,
+    });
+    if let Some(identity) = identity {
+        report["identity"] = identity;
+    }
+    print(out, &report)
+}
+
+/// The identity settings for `pool`, named by their environment variables. The JWKS URL is
+/// Cognito's under the issuer, or, against an AWS-compatible endpoint (`AWS_ENDPOINT_URL`,
+/// as moto and LocalStack are reached), the one that endpoint serves.
+fn identity_settings(
+    clients: &tenancy::aws::AwsClients,
+    pool: &tenancy::aws::UserPool,
+) -> serde_json::Value {
+    use tenancy::aws::CognitoConfig;
+    let region = clients
+        .cognito
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let issuer = CognitoConfig::issuer_for(&region, &pool.user_pool_id);
+    let jwks_url = match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(endpoint) if !endpoint.trim().is_empty() => format!(
+            "{}/{}/.well-known/jwks.json",
+            endpoint.trim_end_matches('/'),
+            pool.user_pool_id
+        ),
+        _ => CognitoConfig::jwks_url_for(&issuer),
+    };
+    serde_json::json!({
+        "SPOTLIGHT_COGNITO_USER_POOL_ID": pool.user_pool_id,
+        "SPOTLIGHT_COGNITO_CLIENT_ID": pool.client_id,
+        "SPOTLIGHT_IDENTITY_ISSUER": issuer,
+        "SPOTLIGHT_IDENTITY_JWKS_URL": jwks_url,
+    })
 }
 
 /// Runs one command against `provisioner`.
@@ -288,6 +336,7 @@ pub async fn execute(
                 .context("sweeping unclaimed resources")?;
             print(out, &report)
         }
+        Command::Admin { command } => print(out, &admin::run(provisioner, command).await?),
     }
 }
 

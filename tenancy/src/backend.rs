@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::ports::{ItemStore, KeyVault, Registry, RoleIssuer, TableAdmin};
+use crate::ports::{Identity, ItemStore, KeyVault, Registry, RoleIssuer, TableAdmin};
 
 /// The set of ports a service runs on. Cheap to clone.
 #[derive(Clone)]
@@ -14,6 +14,8 @@ pub struct Backend {
     /// Unscoped item access (the control plane's own role). Tenant traffic goes through
     /// `roles.scoped_store(..)` instead.
     pub items: Arc<dyn ItemStore>,
+    /// Tenant admins and the platform tokens they present.
+    pub identity: Arc<dyn Identity>,
     /// The principal tenant roles trust (the data plane's role ARN).
     pub data_plane_principal: String,
     /// What these adapters can do where adapters legitimately differ.
@@ -41,6 +43,7 @@ impl std::fmt::Debug for Backend {
 /// | `cross_tenant_transactions` | no | yes (DynamoDB) |
 /// | `disabled_key_denies_item_access` | yes | no |
 /// | `pending_deletion_refuses_key_use` | yes | yes (KMS); no against moto |
+/// | `mints_admin_tokens` | yes | no (Cognito sign-in) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     /// The shortest key deletion window the key vault keeps; a shorter request is raised to
@@ -65,6 +68,9 @@ pub struct Capabilities {
     /// server the AWS adapters are tested against, still serves such a key, so a fixture on
     /// moto declares it false; the key's state is asserted everywhere.
     pub pending_deletion_refuses_key_use: bool,
+    /// `Identity::mint_token` issues tokens (the embedded issuer). When false (Cognito),
+    /// tokens come only from signing in, and `mint_token` is `Invalid`.
+    pub mints_admin_tokens: bool,
 }
 
 impl Capabilities {

@@ -6,7 +6,9 @@
 //! - [`record`]: what the registry stores (tenant records, journal, API keys, idempotency).
 //! - [`naming`]: deployment prefix, per-tenant resource names and tags.
 //! - [`table_plan`]: the tenant tables, their key schema, index and TTL, and key layout.
-//! - [`ports`]: the traits (`Registry`, `ItemStore`, `TableAdmin`, `KeyVault`, `RoleIssuer`).
+//! - [`ports`]: the traits (`Registry`, `ItemStore`, `TableAdmin`, `KeyVault`, `RoleIssuer`,
+//!   `Identity`).
+//! - [`jwt`]: platform ID tokens (RS256): verification against a cached JWKS, and signing.
 //! - [`error`]: the backend-neutral port error.
 //! - [`api_key`]: API key format (kind, checksum) and keyed hashing; shared by both planes.
 //! - [`backend`]: one adapter per port, bundled for injection.
@@ -26,6 +28,7 @@ pub mod embedded;
 pub mod error;
 mod failpoint;
 pub mod id;
+pub mod jwt;
 pub mod lifecycle;
 pub mod naming;
 pub mod ports;

@@ -40,12 +40,53 @@ pub async fn open(settings: &Settings) -> Result<Backend> {
         }
         BackendKind::Aws => {
             let clients = crate::aws::AwsClients::load_paced(settings.pacing()).await;
-            crate::aws::backend(
+            let mut backend = crate::aws::backend(
                 &clients,
                 &settings.table_prefix,
                 &settings.data_plane_principal,
-            )
+            );
+            if let Some(config) = cognito_config(settings, &clients) {
+                backend.identity = Arc::new(crate::aws::CognitoIdentity::new(
+                    clients.cognito.clone(),
+                    clients.dynamodb.clone(),
+                    settings.table_prefix.registry_table(),
+                    &config,
+                )?);
+            }
+            backend
         }
     };
     Ok(with_retries(raw, Arc::new(RetryPolicy::default())))
+}
+
+/// The Cognito settings, when both the pool and the app client are given; the issuer and the
+/// JWKS URL default to Cognito's for the configured region.
+fn cognito_config(
+    settings: &Settings,
+    clients: &crate::aws::AwsClients,
+) -> Option<crate::aws::CognitoConfig> {
+    use crate::aws::CognitoConfig;
+    let pool = settings.cognito_user_pool_id.clone()?;
+    let client_id = settings.cognito_client_id.clone()?;
+    let region = clients
+        .cognito
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let issuer = settings
+        .identity_issuer
+        .clone()
+        .unwrap_or_else(|| CognitoConfig::issuer_for(&region, &pool));
+    let jwks_url = settings
+        .identity_jwks_url
+        .clone()
+        .unwrap_or_else(|| CognitoConfig::jwks_url_for(&issuer));
+    Some(CognitoConfig {
+        user_pool_id: pool,
+        client_id,
+        issuer,
+        jwks_url,
+        jwks_refetch: settings.identity_jwks_refetch_secs.secs(),
+    })
 }

@@ -27,6 +27,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::naming::Tags;
+use crate::ports::identity::{AdminEmail, AdminRef, AdminUser, IdToken, Identity, VerifiedAdmin};
 use crate::ports::registry::{TenantFilter, TenantPage};
 use crate::ports::{
     Condition, Item, ItemKey, ItemStore, KeyInfo, KeySpec, KeyVault, Page, PolicyDocument, Query,
@@ -112,6 +113,10 @@ pub fn with_retries(backend: Backend, policy: Arc<RetryPolicy>) -> Backend {
         }),
         items: Arc::new(RetryingItemStore {
             inner: backend.items,
+            policy: policy.clone(),
+        }),
+        identity: Arc::new(RetryingIdentity {
+            inner: backend.identity,
             policy,
         }),
         ..backend
@@ -369,6 +374,30 @@ impl RoleIssuer for RetryingRoleIssuer {
             inner,
             policy: self.policy.clone(),
         }))
+    }
+}
+
+struct RetryingIdentity {
+    inner: Arc<dyn Identity>,
+    policy: Arc<RetryPolicy>,
+}
+
+#[async_trait]
+impl Identity for RetryingIdentity {
+    async fn invite_admin(&self, tenant: &TenantId, email: &AdminEmail) -> Result<AdminUser> {
+        retried!(self, "invite admin", invite_admin(tenant, email))
+    }
+    async fn list_admins(&self, tenant: &TenantId) -> Result<Vec<AdminUser>> {
+        retried!(self, "list admins", list_admins(tenant))
+    }
+    async fn remove_admin(&self, tenant: &TenantId, admin: &AdminRef) -> Result<AdminUser> {
+        retried!(self, "remove admin", remove_admin(tenant, admin))
+    }
+    async fn verify_token(&self, token: &str) -> Result<VerifiedAdmin> {
+        retried!(self, "verify token", verify_token(token))
+    }
+    async fn mint_token(&self, tenant: &TenantId, admin: &AdminRef) -> Result<IdToken> {
+        retried!(self, "mint token", mint_token(tenant, admin))
     }
 }
 

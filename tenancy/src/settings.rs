@@ -76,6 +76,28 @@ pub struct Settings {
     /// TTL) under way at once, 1–500; DynamoDB allows 500, or 250 while tables with secondary
     /// indexes are being created, as Spotlight's are.
     pub aws_dynamodb_table_operations: Bounded<1, 500>,
+    /// `SPOTLIGHT_COGNITO_USER_POOL_ID` (aws): the user pool of tenant admins, which
+    /// `provisioner bootstrap` prints. Without it (and the client id) the admin routes answer
+    /// that identity is not configured.
+    #[serde(default, deserialize_with = "text::optional")]
+    pub cognito_user_pool_id: Option<String>,
+    /// `SPOTLIGHT_COGNITO_CLIENT_ID` (aws): the app client whose ID tokens are accepted
+    /// (their `aud`).
+    #[serde(default, deserialize_with = "text::optional")]
+    pub cognito_client_id: Option<String>,
+    /// `SPOTLIGHT_IDENTITY_ISSUER` (aws): the `iss` tokens must carry. Default
+    /// `https://cognito-idp.{region}.amazonaws.com/{pool id}`, as Cognito (and moto) issue.
+    #[serde(default, deserialize_with = "text::optional")]
+    pub identity_issuer: Option<String>,
+    /// `SPOTLIGHT_IDENTITY_JWKS_URL` (aws): where the signing keys are published. Default
+    /// `{issuer}/.well-known/jwks.json`; set apart from the issuer because an AWS-compatible
+    /// server serves it at its own endpoint (moto: `{endpoint}/{pool id}/.well-known/jwks.json`).
+    #[serde(default, deserialize_with = "text::optional")]
+    pub identity_jwks_url: Option<String>,
+    /// `SPOTLIGHT_IDENTITY_JWKS_REFETCH_SECS`: the shortest time between two fetches of the
+    /// JWKS caused by tokens naming an unknown key (1–3600), so made-up key ids cannot flood
+    /// the issuer.
+    pub identity_jwks_refetch_secs: Bounded<1, 3600>,
 }
 
 impl Default for Settings {
@@ -94,6 +116,11 @@ impl Default for Settings {
             aws_iam_mutation_rate: Bounded::must(10),
             aws_dynamodb_control_rate: Bounded::must(2_500),
             aws_dynamodb_table_operations: Bounded::must(250),
+            cognito_user_pool_id: None,
+            cognito_client_id: None,
+            identity_issuer: None,
+            identity_jwks_url: None,
+            identity_jwks_refetch_secs: Bounded::must(30),
         }
     }
 }

@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::openapi::ControlPlaneApi;
 use crate::state::AppState;
 
+pub mod admins;
 pub mod api_keys;
 pub mod drift;
 pub mod health;
@@ -19,5 +20,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tenants::router())
         .merge(api_keys::router())
         .merge(drift::router())
+        .merge(admins::router())
         .merge(health::router())
 }

@@ -17,7 +17,7 @@ use crate::extract::{ApiJson, ApiQuery, TenantPath};
 use crate::idempotency::IdempotentRequest;
 use crate::state::AppState;
 
-mod dto;
+pub(crate) mod dto;
 
 pub use dto::{
     CreateTenantRequest, ListParams, TenantDetail, TenantIdParam, TenantList, TenantResources,

@@ -306,6 +306,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/tenants/{id}/api-keys/{key_id}"),
     ("GET", "/tenants/{id}/drift"),
     ("POST", "/api-keys/introspect"),
+    ("POST", "/tenants/{id}/admins"),
+    ("GET", "/tenants/{id}/admins"),
+    ("DELETE", "/tenants/{id}/admins/{admin}"),
+    ("POST", "/tenants/{id}/admins/{admin}/token"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),
@@ -314,9 +318,15 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// Routes anyone may call.
 pub const PUBLIC_ROUTES: &[&str] = &["/healthz", "/readyz", "/openapi.json"];
 
-/// A route template with its parameters filled in.
+/// The admin a filled-in `{admin}` names: the isolation test invites it to tenant B.
+pub const ADMIN_IN_PATHS: &str = "admin@tenant-b.example.com";
+
+/// A route template with its parameters filled in (`{admin}` with [`ADMIN_IN_PATHS`]).
 pub fn fill(template: &str, id: &str, key_id: &str) -> String {
-    template.replace("{id}", id).replace("{key_id}", key_id)
+    template
+        .replace("{id}", id)
+        .replace("{key_id}", key_id)
+        .replace("{admin}", ADMIN_IN_PATHS)
 }
 
 pub fn method(name: &str) -> Method {

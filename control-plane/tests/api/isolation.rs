@@ -3,14 +3,16 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Presence, ROUTES, TestApp, fill, json_of, method};
+use crate::helpers::{ADMIN_IN_PATHS, Presence, ROUTES, TestApp, fill, json_of, method};
 
-/// Everything observable about a tenant through the API: record, journal and API keys.
+/// Everything observable about a tenant through the API: record, journal, API keys, admins.
 async fn snapshot(app: &TestApp, id: &str) -> Value {
     let tenant = app.tenant(id).await;
     let (status, keys) = json_of(app.get(&format!("/tenants/{id}/api-keys")).await).await;
     assert_eq!(status, StatusCode::OK, "{keys}");
-    json!({ "tenant": tenant, "keys": keys })
+    let (status, admins) = json_of(app.get(&format!("/tenants/{id}/admins")).await).await;
+    assert_eq!(status, StatusCode::OK, "{admins}");
+    json!({ "tenant": tenant, "keys": keys, "admins": admins })
 }
 
 /// A body that makes the route do its work, where it takes one.
@@ -22,6 +24,7 @@ fn body_for(verb: &str, template: &str) -> Option<Value> {
             "allowed_origins": ["https://a.example.com"],
         })),
         ("POST", "/tenants/{id}/api-keys") => Some(json!({ "kind": "secret" })),
+        ("POST", "/tenants/{id}/admins") => Some(json!({ "email": "admin@tenant-a.example.com" })),
         _ => None,
     }
 }
@@ -39,6 +42,16 @@ async fn every_tenant_scoped_route_on_one_tenant_leaves_another_untouched() {
     assert_eq!(status, StatusCode::CREATED, "{b_key}");
     // Where a route takes a key id, it gets B's: A's path must still not reach B's key.
     let b_key_id = b_key["key_id"].as_str().expect("key_id").to_owned();
+    // Where a route names an admin, it names B's.
+    let (status, b_admin) = json_of(
+        app.post(
+            "/tenants/tenant-b/admins",
+            &json!({"email": ADMIN_IN_PATHS}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{b_admin}");
     let b_before = snapshot(&app, "tenant-b").await;
 
     let mut scoped: Vec<(&str, &str)> = ROUTES

@@ -87,7 +87,7 @@ async fn every_post_documents_the_idempotency_key_and_its_answers() {
         .into_iter()
         .filter(|(method, _, _)| method == "POST")
         .collect();
-    assert_eq!(posts.len(), 6, "{posts:?}");
+    assert_eq!(posts.len(), 8, "{posts:?}");
     for (_, path, op) in posts {
         let key = parameter(&op, "Idempotency-Key", "header")
             .unwrap_or_else(|| panic!("POST {path} lacks the Idempotency-Key parameter"));
@@ -140,8 +140,8 @@ async fn every_json_body_documents_413_415_and_400() {
         }
     }
     assert_eq!(
-        with_body, 4,
-        "POST /tenants, PATCH /tenants/{{id}}, two API-key POSTs"
+        with_body, 5,
+        "POST /tenants, PATCH /tenants/{{id}}, two API-key POSTs, the admin invitation"
     );
 }
 
@@ -171,8 +171,14 @@ async fn path_and_query_parameters_state_what_the_server_accepts() {
                 "{key_id}"
             );
         }
+        if path.contains("{admin}") {
+            let admin = parameter(&op, "admin", "path").expect("admin parameter");
+            assert_eq!(admin["required"], true, "{method} {path}: {admin}");
+            let pattern = admin["schema"]["pattern"].as_str().expect("a pattern");
+            assert!(pattern.starts_with("^([A-Za-z0-9-]{1,128}|"), "{pattern}");
+        }
     }
-    assert_eq!(tenant_paths, 10);
+    assert_eq!(tenant_paths, 14);
 
     let list = &doc["paths"]["/tenants"]["get"];
     let limit = &parameter(list, "limit", "query").expect("limit")["schema"];

@@ -18,10 +18,10 @@ mod records;
 mod resources;
 
 use serde::Serialize;
-use tenancy::ports::TenantFilter;
+use tenancy::ports::{AdminRef, TenantFilter};
 use tenancy::{
-    Backend, JournalEntry, JournalPhase, Origin, OwnerEmail, RequestId, TenantId, TenantName,
-    TenantRecord, TenantStatus, Tier, Transition,
+    Backend, ErrorKind, JournalEntry, JournalPhase, Origin, OwnerEmail, RequestId, TenantId,
+    TenantName, TenantRecord, TenantStatus, Tier, Transition,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -147,6 +147,8 @@ pub struct StatusReport {
 const REQUEST_STEP: &str = "request";
 /// Journal step name of offboarding's API key revocation.
 const API_KEYS_STEP: &str = "api_keys";
+/// Journal step name of offboarding's removal of the tenant's admins.
+const ADMINS_STEP: &str = "admins";
 /// Page size when listing tenants.
 const LIST_PAGE: u32 = 1000;
 
@@ -438,6 +440,12 @@ impl Provisioner {
             ),
         )
         .await?;
+        let admins = self.remove_admins(id).await?;
+        append(
+            registry,
+            &entry(id, run_id, ADMINS_STEP, JournalPhase::Done, admins),
+        )
+        .await?;
 
         let plan = self.plan(id);
         Cleanup {
@@ -463,6 +471,35 @@ impl Provisioner {
             )?]))
         })
         .await
+    }
+
+    /// Removes every admin of the tenant (each user disabled, its record gone), so that no one
+    /// can sign in to an offboarded tenant; returns what was done, for the journal. The
+    /// identity port checks each user's own tenant before it disables it. A deployment whose
+    /// identity is not configured refuses invitations (`Invalid`), so it has no admins to
+    /// remove: that is said, not failed.
+    async fn remove_admins(&self, id: &TenantId) -> Result<String> {
+        let identity = &self.backend.identity;
+        let admins = match identity.list_admins(id).await {
+            Ok(admins) => admins,
+            Err(e) if e.kind() == ErrorKind::Invalid => {
+                return Ok(format!("no tenant admins to remove: {}", e.message()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for admin in &admins {
+            match identity
+                .remove_admin(id, &AdminRef::Id(admin.id.clone()))
+                .await
+            {
+                // Removed meanwhile (by the admin routes, or an earlier attempt of this run).
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+        Ok(format!("tenant admins removed: {}", admins.len()))
     }
 
     /// Changes the tenant's name, owner e-mail or allowed origins (re-decided on concurrent

@@ -118,3 +118,91 @@ async fn a_tenant_onboarded_on_aws_has_its_resources_and_offboarding_removes_the
         key.state
     );
 }
+
+/// Bootstrap ensures the Cognito user pool and app client once and prints the settings to
+/// use; with them, `provisioner admin` invites, lists and removes admins on Cognito, and
+/// refuses to mint tokens (admins sign in to Cognito).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_ensures_the_user_pool_and_its_settings_drive_the_admin_commands() {
+    let env = TestEnv::new().await;
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = format!("id{}", &random[..6]);
+    let boot = run(&env, &prefix, &["bootstrap"]);
+    let identity = boot["identity"].clone();
+    let pool = identity["SPOTLIGHT_COGNITO_USER_POOL_ID"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no pool id in {boot}"))
+        .to_owned();
+    assert_eq!(
+        run(&env, &prefix, &["bootstrap"])["identity"],
+        identity,
+        "a second bootstrap finds the same pool and client"
+    );
+    assert_eq!(
+        identity["SPOTLIGHT_IDENTITY_JWKS_URL"],
+        format!("{}/{pool}/.well-known/jwks.json", moto())
+    );
+    assert_eq!(
+        identity["SPOTLIGHT_IDENTITY_ISSUER"],
+        format!("https://cognito-idp.us-east-1.amazonaws.com/{pool}")
+    );
+
+    // The settings exactly as bootstrap printed them.
+    let mut vars: Vec<(String, String)> = aws_env(&prefix)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    for (name, value) in identity.as_object().unwrap() {
+        vars.push((name.clone(), value.as_str().unwrap().to_owned()));
+    }
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let cli = |args: &[&str]| env.cli_with(args, None, &vars);
+    let ok = |args: &[&str]| {
+        let out = cli(args);
+        assert!(
+            out.status.success(),
+            "provisioner {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("JSON on stdout")
+    };
+    ok(&["apply", "--tenant", "crew", "--owner-email", "ops@crew.io"]);
+    let ann = ok(&[
+        "admin",
+        "invite",
+        "--tenant",
+        "crew",
+        "--email",
+        "ann@crew.io",
+    ]);
+    assert_eq!(ann["tenant"], "crew");
+    let listed = ok(&["admin", "list", "--tenant", "crew"]);
+    assert_eq!(listed["admins"][0]["id"], ann["id"], "{listed}");
+    let refused = cli(&[
+        "admin",
+        "token",
+        "--tenant",
+        "crew",
+        "--email",
+        "ann@crew.io",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Cognito"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    ok(&[
+        "admin",
+        "remove",
+        "--tenant",
+        "crew",
+        "--email",
+        "ann@crew.io",
+    ]);
+    assert_eq!(
+        ok(&["admin", "list", "--tenant", "crew"])["admins"],
+        serde_json::json!([])
+    );
+    ok(&["destroy", "--tenant", "crew"]);
+}

@@ -256,8 +256,8 @@ const OFFBOARDING_MUTATIONS: &[(&str, u32)] = &[
     ("IAM.DeleteRole", 1),
     ("KMS.DeleteAlias", 1),
     ("KMS.ScheduleKeyDeletion", 1),
-    // The registry (record, journal, API-key revocation).
-    ("DynamoDB.PutItem", 5),
+    // The registry (record, journal, API-key revocation, admin removal).
+    ("DynamoDB.PutItem", 6),
     ("DynamoDB.TransactWriteItems", 2),
 ];
 

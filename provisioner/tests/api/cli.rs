@@ -296,3 +296,88 @@ async fn reconcile_refuses_a_lease_outside_its_bounds() {
         assert!(stderr.contains("--lease-secs"), "{stderr}");
     }
 }
+
+/// `provisioner admin …` on the embedded backend: invite, list, mint a token that the
+/// backend verifies, remove; refusals exit non-zero and say why.
+#[tokio::test]
+async fn admin_commands_invite_list_mint_and_remove_a_tenant_admin() {
+    let env = TestEnv::new().await;
+    let ok = |args: &[&str]| {
+        let out = env.cli(args, None);
+        assert!(
+            out.status.success(),
+            "provisioner {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json(&out.stdout)
+    };
+    let refused = |args: &[&str]| {
+        let out = env.cli(args, None);
+        assert!(!out.status.success(), "provisioner {args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused(&[
+        "admin",
+        "invite",
+        "--tenant",
+        "crew",
+        "--email",
+        "a@crew.io",
+    ]);
+    assert!(stderr.contains("crew"), "{stderr}");
+    ok(&["apply", "--tenant", "crew", "--owner-email", "ops@crew.io"]);
+    let stderr = refused(&["admin", "invite", "--tenant", "crew", "--email", "nope"]);
+    assert!(stderr.contains("email"), "{stderr}");
+
+    let ann = ok(&[
+        "admin",
+        "invite",
+        "--tenant",
+        "crew",
+        "--email",
+        "Ann@Crew.io",
+    ]);
+    assert_eq!(ann["email"], "ann@crew.io");
+    assert_eq!(ann["tenant"], "crew");
+    let listed = ok(&["admin", "list", "--tenant", "crew"]);
+    assert_eq!(listed["admins"].as_array().unwrap().len(), 1, "{listed}");
+    let minted = ok(&[
+        "admin",
+        "token",
+        "--tenant",
+        "crew",
+        "--email",
+        "ann@crew.io",
+    ]);
+    let verified = env
+        .backend
+        .identity
+        .verify_token(minted["token"].as_str().unwrap())
+        .await
+        .expect("the minted token verifies");
+    assert_eq!(verified.tenant.as_str(), "crew");
+    assert_eq!(verified.subject.as_str(), ann["id"]);
+
+    let removed = ok(&[
+        "admin",
+        "remove",
+        "--tenant",
+        "crew",
+        "--email",
+        "ann@crew.io",
+    ]);
+    assert_eq!(removed["id"], ann["id"]);
+    assert_eq!(
+        ok(&["admin", "list", "--tenant", "crew"])["admins"],
+        serde_json::json!([])
+    );
+    let stderr = refused(&[
+        "admin",
+        "token",
+        "--tenant",
+        "crew",
+        "--email",
+        "ann@crew.io",
+    ]);
+    assert!(stderr.contains("no admin"), "{stderr}");
+}

@@ -197,3 +197,41 @@ async fn an_interrupted_offboarding_is_finished_by_offboarding_again() {
         "the existing offboarding run was continued"
     );
 }
+
+#[tokio::test]
+async fn offboarding_removes_the_tenants_admins_and_no_one_elses() {
+    use tenancy::ports::{AdminEmail, AdminRef};
+    let env = TestEnv::new().await;
+    let (leaver, stayer) = (tenant("leaver"), tenant("stayer"));
+    env.onboard(&leaver).await;
+    env.onboard(&stayer).await;
+    let identity = &env.backend.identity;
+    let ann = AdminEmail::parse("ann@leaver.io").unwrap();
+    let bob = AdminEmail::parse("bob@stayer.io").unwrap();
+    identity.invite_admin(&leaver, &ann).await.unwrap();
+    identity.invite_admin(&stayer, &bob).await.unwrap();
+    let token = identity
+        .mint_token(&leaver, &AdminRef::Email(ann.clone()))
+        .await
+        .unwrap();
+
+    env.provisioner.offboard(&leaver).await.unwrap();
+
+    assert_eq!(identity.list_admins(&leaver).await.unwrap(), Vec::new());
+    // A token issued before offboarding no longer verifies: its admin is gone.
+    let refused = identity
+        .verify_token(&token.token)
+        .await
+        .map_err(|e| e.kind());
+    assert_eq!(refused.err(), Some(ErrorKind::AccessDenied));
+    let kept = identity.list_admins(&stayer).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].email, bob);
+    let journal = env.provisioner.status(&leaver, 50).await.unwrap().journal;
+    assert!(
+        journal
+            .iter()
+            .any(|e| e.step == "admins" && e.detail == "tenant admins removed: 1"),
+        "{journal:#?}"
+    );
+}

@@ -8,11 +8,15 @@ use crate::error::{Error, ErrorKind};
 /// The kind of an AWS error `code` (the service's exception name), if it says.
 fn kind_of_code(code: &str) -> Option<ErrorKind> {
     Some(match code {
-        "NotFoundException" | "ResourceNotFoundException" | "NoSuchEntity" => ErrorKind::NotFound,
+        "NotFoundException"
+        | "ResourceNotFoundException"
+        | "NoSuchEntity"
+        | "UserNotFoundException" => ErrorKind::NotFound,
         "AlreadyExistsException"
         | "ResourceInUseException"
         | "EntityAlreadyExists"
-        | "TableAlreadyExistsException" => ErrorKind::AlreadyExists,
+        | "TableAlreadyExistsException"
+        | "UsernameExistsException" => ErrorKind::AlreadyExists,
         "ConditionalCheckFailedException" | "TransactionCanceledException" => {
             ErrorKind::ConditionFailed
         }
@@ -31,7 +35,10 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "UnauthorizedOperation"
         | "KMSInvalidStateException"
         | "DisabledException"
-        | "KMSAccessDeniedException" => ErrorKind::AccessDenied,
+        | "KMSAccessDeniedException"
+        // Cognito: a refused sign-in (wrong password, disabled user).
+        | "NotAuthorizedException"
+        | "UserNotConfirmedException" => ErrorKind::AccessDenied,
         "ValidationException"
         | "InvalidParameterValue"
         | "InvalidCiphertextException"
@@ -40,6 +47,8 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "InvalidArnException"
         | "MalformedPolicyDocument"
         | "InvalidInput"
+        | "InvalidParameterException"
+        | "InvalidPasswordException"
         | "ValidationError"
         // IAM's account quotas (roles, policy size): not a throttle, retrying cannot help.
         | "LimitExceeded"
@@ -50,6 +59,7 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "InternalServerError"
         | "ServiceFailure"
         | "InternalFailure"
+        | "InternalErrorException"
         | "ServiceUnavailable" => ErrorKind::Unavailable,
         _ => return None,
     })

@@ -8,6 +8,8 @@
 //! - `table_admin`: [`crate::ports::TableAdmin`] on the DynamoDB control plane.
 //! - `item_store`: [`crate::ports::ItemStore`] on DynamoDB items.
 //! - `role_issuer`: [`crate::ports::RoleIssuer`] on IAM.
+//! - `identity`: [`crate::ports::Identity`] on a Cognito user pool (admin records in the
+//!   registry table).
 //! - `registry`: [`crate::ports::Registry`] on one DynamoDB table (`{prefix}_tenants-metadata`).
 //! - [`pacing`]: the client-side limiter every adapter waits on before a control-plane call.
 //! - [`wire`]: interceptors counting the calls on the wire and injecting faults, installed
@@ -17,6 +19,7 @@
 //! ports (`crate::retry`) is the one place a call is retried, so the two never multiply.
 
 mod errors;
+mod identity;
 mod item_store;
 mod key_vault;
 pub mod pacing;
@@ -25,6 +28,10 @@ mod role_issuer;
 mod table_admin;
 pub mod wire;
 
+pub use identity::{
+    CognitoConfig, CognitoIdentity, UnconfiguredIdentity, UserPool, ensure_user_pool,
+    user_pool_name,
+};
 pub use item_store::DynamoItemStore;
 pub use key_vault::KmsKeyVault;
 pub use pacing::{ControlCall, Pacer, PacingLimits};
@@ -48,6 +55,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     cross_tenant_transactions: true,
     disabled_key_denies_item_access: false,
     pending_deletion_refuses_key_use: true,
+    mints_admin_tokens: false,
 };
 
 /// One adapter per port on AWS, over `clients`, for the deployment with `prefix` (its
@@ -67,6 +75,8 @@ pub fn backend(clients: &AwsClients, prefix: &TablePrefix, data_plane_principal:
         keys: Arc::new(KmsKeyVault::new(clients.kms.clone()).paced(pacer.clone())),
         roles: Arc::new(IamRoleIssuer::new(clients.iam.clone(), items.clone()).paced(pacer)),
         items,
+        // `tenancy::open` replaces it when the Cognito settings are given.
+        identity: Arc::new(UnconfiguredIdentity),
         data_plane_principal: data_plane_principal.to_owned(),
         capabilities: CAPABILITIES,
     }
@@ -76,6 +86,7 @@ pub fn backend(clients: &AwsClients, prefix: &TablePrefix, data_plane_principal:
 /// they all wait on.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
@@ -148,6 +159,7 @@ impl AwsClients {
             }};
         }
         AwsClients {
+            cognito: client!(aws_sdk_cognitoidentityprovider),
             dynamodb: client!(aws_sdk_dynamodb),
             iam: client!(aws_sdk_iam),
             kms: client!(aws_sdk_kms),

@@ -166,21 +166,27 @@ mod tests {
         let _second = second.await;
     }
 
+    /// Eleven calls at 10 a second take at least a second (ten intervals of 100 ms, a burst
+    /// of one). A lower bound only: a slow machine can make them later, never sooner.
     #[tokio::test]
-    async fn a_call_past_its_rate_waits() {
+    async fn calls_past_their_rate_wait_their_turn() {
         let pacer = Pacer::new(PacingLimits {
-            kms_control_per_sec: NonZeroU32::new(1).unwrap(),
+            kms_control_per_sec: NonZeroU32::new(10).unwrap(),
             ..PacingLimits::default()
         });
-        pacer.ready(ControlCall::KmsCreateKey).await;
-        let next = pacer.ready(ControlCall::KmsCreateKey);
-        tokio::pin!(next);
+        let started = std::time::Instant::now();
+        for _ in 0..11 {
+            pacer.ready(ControlCall::KmsCreateKey).await;
+        }
+        let took = started.elapsed();
         assert!(
-            futures_poll_once(next.as_mut()).await.is_none(),
-            "a second CreateKey within the same second was let through"
+            took >= std::time::Duration::from_millis(900),
+            "11 CreateKey calls at 10/s went through in {took:?}"
         );
-        // Another API has a limiter of its own.
-        pacer.ready(ControlCall::KmsCreateAlias).await;
+        // Another API has a limiter of its own: its first call does not wait.
+        let next = pacer.ready(ControlCall::KmsCreateAlias);
+        tokio::pin!(next);
+        assert!(futures_poll_once(next.as_mut()).await.is_some());
     }
 
     /// Polls `f` once: its output if it was ready.

@@ -97,6 +97,7 @@ macro_rules! cases {
     };
 }
 
+pub mod identity;
 pub mod item_store;
 pub mod key_vault;
 pub mod registry;
@@ -119,5 +120,6 @@ macro_rules! conformance_tests {
         $crate::table_admin!($make);
         $crate::key_vault!($make);
         $crate::role_issuer!($make);
+        $crate::identity!($make);
     };
 }

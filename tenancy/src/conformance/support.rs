@@ -3,10 +3,12 @@
 
 use std::any::Any;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::backend::Backend;
+use crate::conformance::identity::TokenLab;
 use crate::error::{ErrorKind, Result};
 use crate::id::{OwnerEmail, TenantId, TenantName, Tier};
 use crate::naming::{ResourceNames, TAG_TENANT, TablePrefix, Tags};
@@ -22,6 +24,8 @@ pub struct Fixture {
     prefix: String,
     /// Whatever must live as long as the backend (a temporary directory, a server handle).
     _guard: Option<Box<dyn Any + Send + Sync>>,
+    /// How the identity suite signs in and crafts tokens on this backend.
+    token_lab: Option<Arc<dyn TokenLab>>,
 }
 
 impl Fixture {
@@ -31,6 +35,7 @@ impl Fixture {
             backend,
             prefix: format!("cf{}", &random[..8]),
             _guard: None,
+            token_lab: None,
         }
     }
 
@@ -38,6 +43,19 @@ impl Fixture {
     pub fn with_guard(mut self, guard: impl Any + Send + Sync) -> Self {
         self._guard = Some(Box::new(guard));
         self
+    }
+
+    /// Gives the identity suite its way to sign in and to craft tokens on this backend.
+    pub fn with_token_lab(mut self, lab: impl TokenLab + 'static) -> Self {
+        self.token_lab = Some(Arc::new(lab));
+        self
+    }
+
+    /// The fixture's token lab. Panics when it has none: the identity suite needs one.
+    pub fn token_lab(&self) -> &dyn TokenLab {
+        self.token_lab
+            .as_deref()
+            .expect("the identity suite needs a fixture with a token lab (Fixture::with_token_lab)")
     }
 
     /// This case's unique prefix.

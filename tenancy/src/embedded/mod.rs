@@ -7,6 +7,8 @@
 //! registry.db        Registry: tenants, journal, API keys, idempotency records; and the
 //!                    deployment (prefix) the directory belongs to
 //! cloud.db           the embedded cloud account: key vault keys, roles, table catalog
+//! identity.db        tenant admins (one row per admin: the user and its record)
+//! identity.key       the local token issuer's RSA key (PKCS#8, mode 0600)
 //! master.key         32 random bytes (mode 0600) wrapping every tenant key
 //! tables/{group}.db  one file per tenant holding that tenant's tables; removed (with its
 //!                    -wal and -shm) when the tenant's last table is deleted
@@ -34,6 +36,7 @@ mod cloud;
 mod cloud_ids;
 mod crypto;
 mod deployment;
+mod identity;
 mod item_codec;
 mod item_rows;
 mod item_store;
@@ -47,6 +50,9 @@ mod table_admin;
 mod tenant_files;
 mod timestamps;
 
+pub use identity::{
+    KEY_FILE_NAME as IDENTITY_KEY_FILE, TOKEN_LIFETIME, load_or_create_signer, token_rules,
+};
 pub use key_vault::{MAX_PLAINTEXT_BYTES, MAX_WINDOW_DAYS};
 
 /// What the embedded adapters can do (see [`Capabilities`]): a window of 0 days destroys a
@@ -59,6 +65,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     cross_tenant_transactions: false,
     disabled_key_denies_item_access: true,
     pending_deletion_refuses_key_use: true,
+    mints_admin_tokens: true,
 };
 
 /// How to open the embedded backend.
@@ -94,6 +101,11 @@ pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
     let cloud_path = dir.join(cloud::FILE_NAME);
     let cloud_db = sqlite::Db::open(&cloud_path, cloud::SCHEMA)?;
     let catalog_db = sqlite::Db::open(&cloud_path, "")?;
+    let identity = identity::EmbeddedIdentity::new(
+        sqlite::Db::open(&dir.join(identity::FILE_NAME), identity::SCHEMA)?,
+        dir,
+        identity::token_rules(&options.deployment),
+    );
     let files = Arc::new(tenant_files::TenantFiles::new(
         dir.join(tenant_files::DIR_NAME),
         options.open_tenant_files,
@@ -130,6 +142,7 @@ pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
             items.clone(),
         )),
         items,
+        identity: Arc::new(identity),
         data_plane_principal: options.data_plane_principal.clone(),
         capabilities: CAPABILITIES,
     })

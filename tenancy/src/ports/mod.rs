@@ -2,12 +2,14 @@
 //! Each has an embedded adapter (`crate::embedded`) and, later, an AWS adapter; both must pass
 //! the same conformance suite (`crate::conformance`).
 
+pub mod identity;
 pub mod item_store;
 pub mod key_vault;
 pub mod registry;
 pub mod role_issuer;
 pub mod table_admin;
 
+pub use identity::{AdminEmail, AdminId, AdminRef, AdminUser, IdToken, Identity, VerifiedAdmin};
 pub use item_store::{Condition, Item, ItemKey, ItemStore, Page, Query, SortKeyCondition, WriteOp};
 pub use key_vault::{KeyInfo, KeySpec, KeyState, KeyVault, adopt_unnamed_key, has_tags};
 pub use registry::{Registry, TenantFilter, TenantPage};

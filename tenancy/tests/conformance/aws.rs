@@ -27,6 +27,7 @@ const AWS_ON_MOTO: Capabilities = Capabilities {
     disabled_key_denies_item_access: false,
     // Real KMS refuses a key pending deletion; moto still serves it.
     pending_deletion_refuses_key_use: false,
+    mints_admin_tokens: false,
 };
 
 async fn clients() -> AwsClients {
@@ -204,6 +205,183 @@ mod dynamodb {
 mod dynamodb_registry {
     use super::*;
     tenancy::registry!(dynamodb_registry_fixture);
+}
+
+mod cognito {
+    //! The identity suite on a Cognito user pool on moto: admin records in a registry table of
+    //! the fixture's own, tokens from moto's sign-in verified against the JWKS moto serves.
+
+    use std::time::Duration;
+
+    use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
+    use tenancy::aws::{CognitoConfig, CognitoIdentity, ensure_user_pool};
+    use tenancy::conformance::identity::TokenLab;
+    use tenancy::jwt::{RsaSigner, TokenRules};
+    use tenancy::ports::AdminUser;
+
+    use super::*;
+
+    tenancy::identity!(cognito_fixture);
+
+    /// Every admin signs in with this password (set permanent first, as an admin would after
+    /// the invitation's temporary one).
+    const PASSWORD: &str = "Conformance-Passw0rd!";
+
+    /// moto signs every ID token with one key it ships in its package (and publishes the
+    /// public half at each pool's JWKS URL); crafted tokens are signed with it too, so the
+    /// verifier under test trusts exactly the keys moto publishes.
+    fn moto_signer() -> RsaSigner {
+        // moto ships only n, e and d; the venv's `cryptography` (a moto dependency) recovers
+        // the primes and writes the key as PKCS#8.
+        const SCRIPT: &str = "
+import base64, gzip, json, os
+import moto.cognitoidp as c
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+path = os.path.join(os.path.dirname(c.__file__), 'resources', 'jwks-private.json.gz')
+jwk = json.loads(gzip.open(path).read())
+num = lambda k: int.from_bytes(base64.urlsafe_b64decode(jwk[k] + '=' * (-len(jwk[k]) % 4)), 'big')
+n, e, d = num('n'), num('e'), num('d')
+p, q = rsa.rsa_recover_prime_factors(n, e, d)
+key = rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q),
+    rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, n)).private_key()
+der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+    serialization.NoEncryption())
+print(jwk['kid'])
+print(base64.b64encode(der).decode())
+";
+        let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+        let out = std::process::Command::new(python)
+            .args(["-c", SCRIPT])
+            .output()
+            .expect("running the venv's python (scripts/venv.sh makes it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (kid, der) = text.trim().split_once('\n').expect("kid and key");
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(der.trim())
+            .unwrap();
+        RsaSigner::from_pkcs8(kid.trim(), &der).expect("moto's signing key")
+    }
+
+    struct CognitoLab {
+        cognito: aws_sdk_cognitoidentityprovider::Client,
+        pool: String,
+        client_id: String,
+        signer: RsaSigner,
+        rules: TokenRules,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenLab for CognitoLab {
+        async fn sign_in(&self, _fx: &Fixture, admin: &AdminUser) -> tenancy::Result<String> {
+            let refused = |e: String| tenancy::Error::access_denied(e);
+            self.cognito
+                .admin_set_user_password()
+                .user_pool_id(&self.pool)
+                .username(admin.email.as_str())
+                .password(PASSWORD)
+                .permanent(true)
+                .send()
+                .await
+                .map_err(|e| refused(format!("setting the password: {e:?}")))?;
+            let out = self
+                .cognito
+                .admin_initiate_auth()
+                .user_pool_id(&self.pool)
+                .client_id(&self.client_id)
+                .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+                .auth_parameters("USERNAME", admin.email.as_str())
+                .auth_parameters("PASSWORD", PASSWORD)
+                .send()
+                .await
+                .map_err(|e| refused(format!("signing in: {e:?}")))?;
+            out.authentication_result()
+                .and_then(|r| r.id_token())
+                .map(str::to_owned)
+                .ok_or_else(|| refused("sign-in returned no ID token".to_owned()))
+        }
+        fn signer(&self) -> &RsaSigner {
+            &self.signer
+        }
+        fn rules(&self) -> TokenRules {
+            self.rules.clone()
+        }
+    }
+
+    async fn cognito_fixture(_case: &str) -> Fixture {
+        let dir = tempfile::tempdir().expect("temporary data directory");
+        let mut backend = embedded::open(&options(dir.path())).expect("the embedded backend");
+        let clients = clients().await;
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("cf{}", &random[..8]);
+        let table = TablePrefix::parse(&prefix).unwrap().registry_table();
+        ensure_registry_table(&clients.dynamodb, &table)
+            .await
+            .expect("the registry table");
+        let pool = ensure_user_pool(&clients.cognito, &format!("{prefix}-admins"))
+            .await
+            .expect("the user pool");
+        let endpoint = std::env::var(ENDPOINT).unwrap();
+        let issuer = CognitoConfig::issuer_for("us-east-1", &pool.user_pool_id);
+        let config = CognitoConfig {
+            user_pool_id: pool.user_pool_id.clone(),
+            client_id: pool.client_id.clone(),
+            issuer: issuer.clone(),
+            // moto serves the JWKS at its own endpoint, not under the issuer.
+            jwks_url: format!("{endpoint}/{}/.well-known/jwks.json", pool.user_pool_id),
+            jwks_refetch: Duration::from_secs(30),
+        };
+        backend.identity = Arc::new(
+            CognitoIdentity::new(clients.cognito.clone(), clients.dynamodb, table, &config)
+                .expect("the Cognito adapter"),
+        );
+        backend.capabilities.mints_admin_tokens = AWS_ON_MOTO.mints_admin_tokens;
+        let backend = tenancy::retry::with_retries(backend, Arc::default());
+        let lab = CognitoLab {
+            cognito: clients.cognito,
+            pool: pool.user_pool_id,
+            client_id: pool.client_id,
+            signer: moto_signer(),
+            rules: TokenRules {
+                issuer,
+                audience: config.client_id,
+            },
+        };
+        Fixture::new(backend).with_guard(dir).with_token_lab(lab)
+    }
+
+    /// Bootstrap may run any number of times: the pool and its app client are found by name,
+    /// and the pool's `custom:tenantId` is immutable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ensuring_the_user_pool_twice_finds_the_same_pool_with_an_immutable_tenant() {
+        let client = clients().await.cognito;
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("cf{}-admins", &random[..8]);
+        let first = ensure_user_pool(&client, &name).await.unwrap();
+        let second = ensure_user_pool(&client, &name).await.unwrap();
+        assert_eq!(first, second);
+        let described = client
+            .describe_user_pool()
+            .user_pool_id(&first.user_pool_id)
+            .send()
+            .await
+            .unwrap();
+        let tenant = described
+            .user_pool()
+            .unwrap()
+            .schema_attributes()
+            .iter()
+            .find(|a| a.name() == Some("custom:tenantId"))
+            .expect("the pool has custom:tenantId")
+            .clone();
+        assert_eq!(tenant.mutable(), Some(false), "{tenant:?}");
+    }
 }
 
 /// What the registry suite cannot see through the port: a revocation removes the secret a

@@ -23,7 +23,35 @@ pub fn options(dir: &std::path::Path) -> EmbeddedOptions {
 async fn make_fixture(_case: &str) -> Fixture {
     let dir = tempfile::tempdir().expect("temporary data directory");
     let backend = embedded::open(&options(dir.path())).expect("opening the embedded backend");
-    Fixture::new(backend).with_guard(dir)
+    let lab = EmbeddedLab {
+        signer: embedded::load_or_create_signer(dir.path()).expect("the issuer's key"),
+    };
+    Fixture::new(backend).with_guard(dir).with_token_lab(lab)
+}
+
+/// Tokens on the embedded backend: minted by its issuer, crafted with the issuer's own key
+/// (read from the data directory, as any process sharing it would).
+struct EmbeddedLab {
+    signer: tenancy::jwt::RsaSigner,
+}
+
+#[async_trait::async_trait]
+impl tenancy::conformance::identity::TokenLab for EmbeddedLab {
+    async fn sign_in(
+        &self,
+        fx: &Fixture,
+        admin: &tenancy::ports::AdminUser,
+    ) -> tenancy::Result<String> {
+        let who = tenancy::ports::AdminRef::Id(admin.id.clone());
+        let minted = fx.backend.identity.mint_token(&admin.tenant, &who).await?;
+        Ok(minted.token)
+    }
+    fn signer(&self) -> &tenancy::jwt::RsaSigner {
+        &self.signer
+    }
+    fn rules(&self) -> tenancy::jwt::TokenRules {
+        embedded::token_rules(&tenancy::TablePrefix::default())
+    }
 }
 
 tenancy::conformance_tests!(make_fixture);

@@ -284,7 +284,7 @@ fn invalid_param(field: &'static str, reason: impl Into<String>) -> ApiError {
 /// part), and the description states the real rule, which the parsers apply. So the parsers
 /// also take longer dotted forms and IPv6 addresses with an embedded IPv4 part; and a name's
 /// pattern does not list the astral planes' noncharacters, which the parser refuses.
-mod schema {
+pub(crate) mod schema {
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 
     /// [`tenancy::TenantId::parse`]: 3–40 of `[a-z0-9-]`, hyphens only between alphanumerics.

@@ -1,0 +1,252 @@
+//! Where a verifier finds the public key a token names: a fixed JWKS (the embedded issuer's
+//! own), or one fetched from a URL and cached (Cognito's `/.well-known/jwks.json`).
+//!
+//! A remote set is fetched on first use and again only when a token names a `kid` the cache
+//! does not hold (the issuer rotated its keys) — and then at most once per
+//! [`RemoteJwks::min_refetch`]: a flood of tokens with made-up `kid`s costs one fetch per
+//! interval, not one per token. Concurrent misses share one fetch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::JwkSet;
+use tokio::sync::{Mutex, RwLock};
+
+use crate::error::{Error, Result};
+
+/// The public keys a verifier trusts, by `kid`.
+pub enum KeySource {
+    Fixed(HashMap<String, DecodingKey>),
+    Remote(Box<RemoteJwks>),
+}
+
+impl KeySource {
+    /// The keys of `set` (keys without a `kid`, or not usable for signatures, are left out).
+    pub fn fixed(set: &JwkSet) -> KeySource {
+        KeySource::Fixed(decoding_keys(set))
+    }
+
+    /// The key named `kid`. Errors: `AccessDenied` for a `kid` no trusted key has;
+    /// `Unavailable` when a remote set cannot be fetched.
+    pub async fn key(&self, kid: &str) -> Result<DecodingKey> {
+        match self {
+            KeySource::Fixed(keys) => keys.get(kid).cloned().ok_or_else(|| unknown(kid)),
+            KeySource::Remote(remote) => remote.key(kid).await,
+        }
+    }
+}
+
+fn unknown(kid: &str) -> Error {
+    Error::access_denied(format!(
+        "token refused: it names signing key {kid:?}, which the issuer does not publish"
+    ))
+}
+
+fn decoding_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
+    set.keys
+        .iter()
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
+        })
+        .collect()
+}
+
+/// The HTTP(S) client JWKS documents are fetched with.
+pub type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<hyper::body::Bytes>,
+>;
+
+/// The largest JWKS document read (Cognito's is about 1 KiB).
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// How long one fetch may take, connection and body included.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A JWKS fetched over HTTP(S) and cached.
+pub struct RemoteJwks {
+    url: String,
+    http: HttpClient,
+    min_refetch: Duration,
+    keys: RwLock<Arc<HashMap<String, DecodingKey>>>,
+    /// When the last fetch was attempted; held across a fetch, so concurrent misses wait for
+    /// it instead of fetching too.
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+impl RemoteJwks {
+    /// Fetches from `url` with `http`, refetching for an unknown `kid` at most once per
+    /// `min_refetch`.
+    pub fn new(url: &str, http: HttpClient, min_refetch: Duration) -> RemoteJwks {
+        RemoteJwks {
+            url: url.to_owned(),
+            http,
+            min_refetch,
+            keys: RwLock::new(Arc::default()),
+            last_fetch: Mutex::new(None),
+        }
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey> {
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        let mut last = self.last_fetch.lock().await;
+        // Another caller may have fetched while this one waited.
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        if last.is_some_and(|at| at.elapsed() < self.min_refetch) {
+            return Err(unknown(kid));
+        }
+        *last = Some(Instant::now());
+        let set = self.fetch().await?;
+        let keys = Arc::new(decoding_keys(&set));
+        *self.keys.write().await = keys.clone();
+        keys.get(kid).cloned().ok_or_else(|| unknown(kid))
+    }
+
+    async fn fetch(&self) -> Result<JwkSet> {
+        use http_body_util::BodyExt;
+        let failed =
+            |what: String| Error::unavailable(format!("fetching the JWKS at {}: {what}", self.url));
+        let uri: hyper::Uri = self
+            .url
+            .parse()
+            .map_err(|e| failed(format!("not a URL: {e}")))?;
+        let request = hyper::Request::get(uri)
+            .header(hyper::header::ACCEPT, "application/json")
+            .body(http_body_util::Empty::new())
+            .map_err(|e| failed(e.to_string()))?;
+        let fetched = tokio::time::timeout(FETCH_TIMEOUT, async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(failed(format!("HTTP {status}")));
+            }
+            http_body_util::Limited::new(response.into_body(), MAX_JWKS_BYTES)
+                .collect()
+                .await
+                .map(|body| body.to_bytes())
+                .map_err(|e| failed(e.to_string()))
+        })
+        .await
+        .map_err(|_| failed("timed out".to_owned()))??;
+        serde_json::from_slice(&fetched).map_err(|e| failed(format!("not a JWKS: {e}")))
+    }
+}
+
+/// An HTTP(S) client for JWKS documents: hyper with rustls on aws-lc-rs (the AWS SDK's stack,
+/// so no second crypto provider) and the platform's root certificates.
+pub fn http_client() -> Result<HttpClient> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A certificate the store cannot use is skipped, as browsers skip it.
+        let _ = roots.add(cert);
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::unavailable(format!("configuring TLS for JWKS fetches: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::jwt::RsaSigner;
+
+    /// Serves `body` as JSON on a loopback port; returns its URL and the request count.
+    async fn serve(body: String) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        (url, hits)
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_refetch_at_most_once_per_interval_and_known_ones_come_from_the_cache() {
+        let signer = RsaSigner::generate("k1").unwrap();
+        let (url, hits) = serve(serde_json::to_string(&signer.jwks()).unwrap()).await;
+        let remote = RemoteJwks::new(&url, http_client().unwrap(), Duration::from_secs(3600));
+        remote.key("k1").await.unwrap();
+        remote.key("k1").await.unwrap();
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "a known kid is served from the cache"
+        );
+        for i in 0..20 {
+            let refused = remote.key(&format!("bogus-{i}")).await.map(drop);
+            assert_eq!(refused.unwrap_err().kind(), ErrorKind::AccessDenied);
+        }
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "unknown kids within the interval cause no fetch"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_is_refetched_once_the_interval_has_passed() {
+        let signer = RsaSigner::generate("k1").unwrap();
+        let (url, hits) = serve(serde_json::to_string(&signer.jwks()).unwrap()).await;
+        let remote = RemoteJwks::new(&url, http_client().unwrap(), Duration::ZERO);
+        remote.key("k1").await.unwrap();
+        let refused = remote.key("rotated-in-later").await.map(drop);
+        assert_eq!(refused.unwrap_err().kind(), ErrorKind::AccessDenied);
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "the miss fetched again");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_jwks_is_unavailable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        drop(listener);
+        let remote = RemoteJwks::new(&url, http_client().unwrap(), Duration::ZERO);
+        let failed = remote.key("k1").await.map(drop);
+        assert_eq!(failed.unwrap_err().kind(), ErrorKind::Unavailable);
+    }
+}

@@ -13,7 +13,10 @@ bash scripts/venv.sh
 venv=.venv
 
 echo "==> cargo build (control-plane binary)"
-cargo build -p control-plane --bin control-plane --locked
+# The same targets and features as the test run (scripts/test.sh), so that after it this
+# builds nothing: a narrower build would resolve other features of the shared dependencies
+# and compile the AWS SDK crates a second time.
+cargo build --workspace --all-targets --all-features --locked
 binary="${CARGO_TARGET_DIR:-target}/debug/control-plane"
 
 work=$(mktemp -d)

@@ -171,6 +171,13 @@ async fn fix(
                 return Ok(Err(format!("the role is not this tenant's: {why}")));
             }
             let expected = expected_role(backend, plan, record).await?;
+            // A role someone else may assume must not be given the tenant's data.
+            if role.spec.trusted_principal != expected.spec.trusted_principal {
+                return Ok(Err(format!(
+                    "the role trusts {} instead of {}: its policy is not put back",
+                    role.spec.trusted_principal, expected.spec.trusted_principal
+                )));
+            }
             backend
                 .roles
                 .put_role_policy(&plan.role_name, &expected.spec.policy)

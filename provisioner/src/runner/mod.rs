@@ -199,6 +199,19 @@ impl Provisioner {
     /// `AlreadyExists` when the id is taken, by a live tenant or a tombstone.
     pub async fn request(&self, new: NewTenant) -> Result<TenantRecord> {
         let plan = self.plan(&new.id);
+        // A taken id is told as such before the quota is looked at: the live tenants counted
+        // include this one when it exists (a retry of a request that wrote it, say).
+        match self.backend.registry.get_tenant(&new.id).await {
+            Ok(_) => {
+                return Err(tenancy::Error::already_exists(format!(
+                    "tenant {} already exists",
+                    new.id
+                ))
+                .into());
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
         let live_tenants = self.backend.registry.count_live_tenants().await?;
         quota::admit(
             new.id.as_str(),

@@ -20,8 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::types::{
-    AttributeDataType, AttributeType, ExplicitAuthFlowsType, SchemaAttributeType,
-    StringAttributeConstraintsType, UsernameAttributeType,
+    AdminCreateUserConfigType, AttributeDataType, AttributeType, ExplicitAuthFlowsType,
+    SchemaAttributeType, StringAttributeConstraintsType, UsernameAttributeType,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
@@ -71,13 +71,16 @@ pub struct CognitoIdentity {
 }
 
 impl CognitoIdentity {
-    /// Errors: `Unavailable` when the HTTP client for the JWKS cannot be built.
+    /// Errors: `Invalid` for a JWKS URL that is not `https` (plain `http` only to a
+    /// loopback host, such as a local moto); `Unavailable` when the HTTP client for the JWKS
+    /// cannot be built.
     pub fn new(
         cognito: Client,
         dynamodb: aws_sdk_dynamodb::Client,
         table: String,
         config: &CognitoConfig,
     ) -> Result<Self> {
+        crate::jwt::check_jwks_url(&config.jwks_url)?;
         let keys = KeySource::Remote(Box::new(RemoteJwks::new(
             &config.jwks_url,
             http_client()?,
@@ -325,30 +328,21 @@ impl Identity for CognitoIdentity {
         Ok(admins)
     }
 
+    /// The record goes first, then the user is disabled: tokens are verified against the
+    /// record, so from the first step on nothing the admin holds is accepted, even if the
+    /// second step fails.
     async fn remove_admin(&self, tenant: &TenantId, who: &AdminRef) -> Result<AdminUser> {
         let admin = self.find(tenant, who).await?;
         let email = &admin.email;
-        match self.user(email).await? {
-            Some(user) if user.tenant.as_deref() != Some(tenant.as_str()) => {
-                return Err(Error::access_denied(format!(
-                    "user {email} of pool {} does not belong to tenant {tenant}; \
-                     it is left as it is",
-                    self.pool
-                )));
-            }
-            Some(user) if user.enabled => {
-                self.cognito
-                    .admin_disable_user()
-                    .user_pool_id(&self.pool)
-                    .username(email.as_str())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        sdk_error(format!("disabling admin {email} of tenant {tenant}"), e)
-                    })?;
-            }
-            // Already disabled (a resumed removal), or gone from the pool.
-            _ => {}
+        let user = self.user(email).await?;
+        if let Some(user) = &user
+            && user.tenant.as_deref() != Some(tenant.as_str())
+        {
+            return Err(Error::access_denied(format!(
+                "user {email} of pool {} does not belong to tenant {tenant}; \
+                 it is left as it is",
+                self.pool
+            )));
         }
         let [(pk, pv), (sk, sv)] = Self::key(tenant, email);
         self.dynamodb
@@ -359,6 +353,16 @@ impl Identity for CognitoIdentity {
             .send()
             .await
             .map_err(|e| sdk_error(format!("removing admin {email} of tenant {tenant}"), e))?;
+        // Already disabled (a resumed removal), or gone from the pool: nothing to do.
+        if user.is_some_and(|u| u.enabled) {
+            self.cognito
+                .admin_disable_user()
+                .user_pool_id(&self.pool)
+                .username(email.as_str())
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("disabling admin {email} of tenant {tenant}"), e))?;
+        }
         Ok(admin)
     }
 
@@ -453,12 +457,28 @@ pub async fn ensure_user_pool(client: &Client, name: &str) -> Result<UserPool> {
                      it cannot hold tenant admins"
                 )));
             }
+            let invite_only = described.user_pool().is_some_and(|p| {
+                p.admin_create_user_config()
+                    .is_some_and(|c| c.allow_admin_create_user_only())
+            });
+            if !invite_only {
+                return Err(Error::condition_failed(format!(
+                    "user pool {name} ({id}) lets users sign themselves up, choosing their own \
+                     {TENANT_CLAIM}; it cannot hold tenant admins"
+                )));
+            }
             id
         }
         None => client
             .create_user_pool()
             .pool_name(name)
             .username_attributes(UsernameAttributeType::Email)
+            // Only Spotlight creates users: a self sign-up would choose its own tenant.
+            .admin_create_user_config(
+                AdminCreateUserConfigType::builder()
+                    .allow_admin_create_user_only(true)
+                    .build(),
+            )
             .schema(
                 SchemaAttributeType::builder()
                     .name(TENANT_ATTRIBUTE)
@@ -487,6 +507,8 @@ pub async fn ensure_user_pool(client: &Client, name: &str) -> Result<UserPool> {
             .user_pool_id(&pool_id)
             .client_name(name)
             .generate_secret(false)
+            // Signed-in users may change their e-mail, never their tenant.
+            .write_attributes("email")
             .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
             .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
             .send()

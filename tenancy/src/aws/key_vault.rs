@@ -208,10 +208,15 @@ impl KeyVault for KmsKeyVault {
         if info.state != KeyState::Enabled {
             return Err(Error::invalid(format!("key {key} is not enabled")));
         }
-        if let Some(have) = &info.alias {
-            return Err(Error::invalid(format!(
-                "key {key} has the alias {have} already"
-            )));
+        match info.alias.as_deref() {
+            // Named already by an attempt whose answer was lost.
+            Some(have) if have == alias => return Ok(info),
+            Some(have) => {
+                return Err(Error::invalid(format!(
+                    "key {key} has the alias {have} already"
+                )));
+            }
+            None => {}
         }
         self.name_key(&info.key_id, alias).await?;
         Ok(KeyInfo {

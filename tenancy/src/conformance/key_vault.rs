@@ -325,6 +325,11 @@ cases!(
             ErrorKind::Invalid,
             "a key that has an alias",
         );
+        // Naming a key with the alias it has is a retry that finds its work done.
+        let same = keys
+            .alias_key(&key.key_id, &key.alias.clone().unwrap())
+            .await;
+        assert_eq!(same.unwrap().key_id, key.key_id);
         assert_kind(
             keys.alias_key(&uuid::Uuid::new_v4().to_string(), &other)
                 .await,

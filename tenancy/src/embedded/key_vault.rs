@@ -468,10 +468,15 @@ impl KeyVault for EmbeddedKeyVault {
                 if row.state != KeyState::Enabled {
                     return Err(Error::invalid(format!("key {key} is not enabled")));
                 }
-                if let Some(have) = &row.alias {
-                    return Err(Error::invalid(format!(
-                        "key {key} has the alias {have} already"
-                    )));
+                match row.alias.as_deref() {
+                    // Named already by an attempt whose answer was lost.
+                    Some(have) if have == alias => return Ok(row.info()),
+                    Some(have) => {
+                        return Err(Error::invalid(format!(
+                            "key {key} has the alias {have} already"
+                        )));
+                    }
+                    None => {}
                 }
                 match tx.execute(
                     "UPDATE keys SET alias = ?2 WHERE key_id = ?1",

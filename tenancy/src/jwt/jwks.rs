@@ -143,6 +143,29 @@ impl RemoteJwks {
     }
 }
 
+/// Whether the keys at `raw` can be trusted to sign tokens: fetched over `https`, or over
+/// plain `http` only from a loopback host (a local AWS-compatible server). Anyone on the path
+/// of a plain fetch could publish their own keys and forge tokens for any tenant.
+/// Errors: `Invalid`, saying why.
+pub fn check_url(raw: &str) -> Result<()> {
+    let url = url::Url::parse(raw)
+        .map_err(|e| Error::invalid(format!("JWKS URL {raw:?} is not a URL: {e}")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(Error::invalid(format!(
+            "JWKS URL {raw:?} must be https (plain http only to a loopback host): \
+             keys fetched in the clear could be replaced by anyone on the way"
+        ))),
+    }
+}
+
 /// An HTTP(S) client for JWKS documents: hyper with rustls on aws-lc-rs (the AWS SDK's stack,
 /// so no second crypto provider) and the platform's root certificates.
 pub fn http_client() -> Result<HttpClient> {
@@ -171,6 +194,27 @@ pub fn http_client() -> Result<HttpClient> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn keys_are_fetched_over_https_or_from_loopback_only() {
+        for ok in [
+            "https://cognito-idp.us-east-1.amazonaws.com/p/.well-known/jwks.json",
+            "http://127.0.0.1:5000/p/.well-known/jwks.json",
+            "http://localhost:5000/jwks.json",
+            "http://[::1]:5000/jwks.json",
+        ] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://keys.example.com/jwks.json",
+            "http://10.0.0.1/jwks.json",
+            "ftp://127.0.0.1/jwks.json",
+            "not a url",
+        ] {
+            let refused = check_url(bad).map_err(|e| e.kind());
+            assert_eq!(refused.err(), Some(ErrorKind::Invalid), "{bad}");
+        }
+    }
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

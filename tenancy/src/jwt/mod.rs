@@ -9,7 +9,7 @@
 mod jwks;
 mod signer;
 
-pub use jwks::{KeySource, RemoteJwks, http_client};
+pub use jwks::{KeySource, RemoteJwks, check_url as check_jwks_url, http_client};
 pub use signer::RsaSigner;
 
 use jsonwebtoken::errors::ErrorKind as JwtErrorKind;

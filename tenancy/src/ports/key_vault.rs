@@ -79,7 +79,8 @@ pub trait KeyVault: Send + Sync {
     /// how a key whose creation was cut short after the key was made but before it was named
     /// (KMS makes the two separate calls) is adopted instead of making a second one.
     /// Errors: `NotFound`; `AlreadyExists` when `alias` names a key; `Invalid` for an alias
-    /// that does not start with `alias/`, or a key that has an alias or is not enabled.
+    /// that does not start with `alias/`, or a key that has another alias or is not enabled.
+    /// A key that has `alias` already is returned as it is, so a retried call succeeds.
     async fn alias_key(&self, key: &str, alias: &str) -> Result<KeyInfo>;
 }
 

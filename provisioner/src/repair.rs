@@ -107,6 +107,19 @@ pub async fn repair(
         return Ok(report);
     }
     for finding in drift.findings {
+        // Read again right before each change: a tenant that offboarding (or any run) has
+        // taken since must not get back what that run is removing.
+        let now = backend.registry.get_tenant(&record.id).await?;
+        if now.version != record.version || now.run_id.is_some() {
+            report.not_repaired.push(NotRepaired {
+                finding,
+                reason: format!(
+                    "the tenant changed while being repaired (now {}): left for the next pass",
+                    now.status
+                ),
+            });
+            continue;
+        }
         match fix(backend, plan, record, &finding).await? {
             Ok(action) => report.repaired.push(Repaired { finding, action }),
             Err(reason) => report.not_repaired.push(NotRepaired { finding, reason }),

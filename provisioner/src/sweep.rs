@@ -149,6 +149,19 @@ impl Provisioner {
         tenant: Option<&str>,
         alias: Option<&str>,
     ) -> Result<Claim> {
+        // A table or role named for a live tenant is that tenant's whatever its tags say: a
+        // copied or mistaken tag must never make a sweep delete a live tenant's table (drift
+        // reports its tags instead).
+        if let Some(named) = named_tenant(&self.settings().table_prefix, kind, id)
+            && Some(named.as_str()) != tenant
+        {
+            match self.record(&named).await {
+                Ok(record) if record.status != TenantStatus::Deleted => return Ok(Claim::Claimed),
+                Ok(_) => {}
+                Err(crate::Error::Port(e)) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
         let Some(tenant) = tenant else {
             return Ok(Claim::Unclaimed(format!("it has no {TAG_TENANT} tag")));
         };
@@ -274,5 +287,56 @@ fn claimed_by(
             ),
             _ => format!("{id} is not a planned name of tenant {tenant}"),
         })
+    }
+}
+
+/// The tenant whose planned name `id` is, if it is one: `{prefix}_tenant-{id}` for a role,
+/// with `-app` or `-events` for a table. Keys have no name of their own.
+fn named_tenant(prefix: &tenancy::TablePrefix, kind: OrphanKind, id: &str) -> Option<TenantId> {
+    let rest = id.strip_prefix(&format!("{}tenant-", prefix.name_start()))?;
+    let candidate = match kind {
+        OrphanKind::Role => rest,
+        OrphanKind::Table => rest
+            .strip_suffix("-app")
+            .or_else(|| rest.strip_suffix("-events"))?,
+        OrphanKind::Key => return None,
+    };
+    let tenant = TenantId::parse(candidate).ok()?;
+    let names = tenancy::ResourceNames::for_tenant(prefix, &tenant);
+    let planned = match kind {
+        OrphanKind::Role => names.role_name == id,
+        _ => names.tables().contains(&id),
+    };
+    planned.then_some(tenant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_planned_table_or_role_name_names_its_tenant() {
+        let prefix = tenancy::TablePrefix::parse("spotlight").unwrap();
+        let named = |kind, id| named_tenant(&prefix, kind, id).map(|t| t.to_string());
+        assert_eq!(
+            named(OrphanKind::Table, "spotlight_tenant-globex-app").as_deref(),
+            Some("globex")
+        );
+        assert_eq!(
+            named(OrphanKind::Table, "spotlight_tenant-big-co-events").as_deref(),
+            Some("big-co")
+        );
+        assert_eq!(
+            named(OrphanKind::Role, "spotlight_tenant-globex").as_deref(),
+            Some("globex")
+        );
+        for (kind, id) in [
+            (OrphanKind::Table, "spotlight_tenant-globex-other"),
+            (OrphanKind::Table, "other_tenant-globex-app"),
+            (OrphanKind::Role, "spotlight_tenants-metadata"),
+            (OrphanKind::Key, "spotlight_tenant-globex"),
+        ] {
+            assert_eq!(named(kind, id), None, "{id}");
+        }
     }
 }

@@ -128,6 +128,18 @@ pub async fn invite_admin(
         }
         Err(e) => return Err(e.into()),
     };
+    // Offboarding may have begun between the check above and the invitation, and removed the
+    // tenant's admins before this one existed: look again, and take the invitation back
+    // rather than leave an admin of a tenant on its way out. (An offboarding that begins
+    // after this look lists the tenant's admins later still, so it removes this one itself.)
+    if let Err(refused) =
+        refuse_unless_active(&tenant(&state, &id).await?, "cannot be given admins")
+    {
+        identity(&state)
+            .remove_admin(&id, &AdminRef::Id(admin.id.clone()))
+            .await?;
+        return Err(refused);
+    }
     tracing::info!(tenant = %id, admin = %admin.id, "admin invited");
     Ok((StatusCode::CREATED, Json(admin.into())))
 }

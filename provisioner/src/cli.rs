@@ -238,12 +238,7 @@ fn identity_settings(
     pool: &tenancy::aws::UserPool,
 ) -> serde_json::Value {
     use tenancy::aws::CognitoConfig;
-    let region = clients
-        .cognito
-        .config()
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "us-east-1".to_owned());
+    let region = clients.region();
     let issuer = CognitoConfig::issuer_for(&region, &pool.user_pool_id);
     let jwks_url = match std::env::var("AWS_ENDPOINT_URL") {
         Ok(endpoint) if !endpoint.trim().is_empty() => format!(

@@ -68,12 +68,7 @@ fn cognito_config(
     use crate::aws::CognitoConfig;
     let pool = settings.cognito_user_pool_id.clone()?;
     let client_id = settings.cognito_client_id.clone()?;
-    let region = clients
-        .cognito
-        .config()
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "us-east-1".to_owned());
+    let region = clients.region();
     let issuer = settings
         .identity_issuer
         .clone()

@@ -103,6 +103,16 @@ pub struct WireHooks {
 }
 
 impl AwsClients {
+    /// The region the clients were configured for, or `us-east-1` when none was (the region
+    /// a Cognito issuer is then named after).
+    pub fn region(&self) -> String {
+        self.cognito
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".to_owned())
+    }
+
     /// [`AwsClients::load_paced`] at AWS's published default rates.
     pub async fn load() -> AwsClients {
         AwsClients::load_paced(PacingLimits::default()).await

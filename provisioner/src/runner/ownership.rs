@@ -13,7 +13,7 @@
 //! journal (`Kept`) and left in place, for an operator to remove by hand if it should go.
 
 use tenancy::naming::{TAG_MANAGED_BY, TAG_TENANT, Tags};
-use tenancy::ports::role_issuer::{INDEX_SUFFIX, KEY_SID, TABLES_SID};
+use tenancy::ports::role_issuer::{INDEX_SUFFIX, KEY_SID, STREAMS_SID, TABLES_SID};
 use tenancy::ports::{PolicyDocument, RoleInfo, TableInfo};
 use tenancy::table_plan::TableSpec;
 
@@ -70,7 +70,8 @@ pub(crate) fn foreign_role<'r>(
         [key] => key.as_str(),
         _ => return Err("its policy does not name exactly one key".to_owned()),
     };
-    if PolicyDocument::tenant(&tables, key) != *policy {
+    let current = PolicyDocument::tenant(&tables, key);
+    if current != *policy && without_streams(current) != *policy {
         return Err(
             "its policy is not the tenant policy: statements, actions or resources were added \
              or changed"
@@ -86,6 +87,15 @@ pub(crate) fn foreign_role<'r>(
         ));
     }
     Ok(key)
+}
+
+/// The tenant policy as roles made before stream reads were granted carry it: the same
+/// document without its `TenantStreams` statement. It grants less than today's, so such a
+/// role is still the tenant's own: offboarding removes it, and drift reports its policy
+/// changed, which `reconcile --repair` puts back.
+fn without_streams(mut policy: PolicyDocument) -> PolicyDocument {
+    policy.statements.retain(|s| s.sid != STREAMS_SID);
+    policy
 }
 
 /// Why the table is not the tenant's table as planned (tags, then every spec field but the
@@ -132,6 +142,17 @@ mod tests {
         let ours = role(PolicyDocument::tenant(&TABLES, "arn:key"));
         assert_eq!(
             foreign_role(&ours, &tags("xyz", "a"), "arn:dp", &PLANNED),
+            Ok("arn:key")
+        );
+    }
+
+    #[test]
+    fn a_role_made_before_stream_reads_were_granted_is_still_ours() {
+        let mut older = PolicyDocument::tenant(&TABLES, "arn:key");
+        older.statements.retain(|s| s.sid != STREAMS_SID);
+        assert_eq!(older.statements.len(), 2);
+        assert_eq!(
+            foreign_role(&role(older), &tags("xyz", "a"), "arn:dp", &PLANNED),
             Ok("arn:key")
         );
     }

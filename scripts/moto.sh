@@ -4,13 +4,27 @@
 #   SPOTLIGHT_TEST_MOTO_ENDPOINT=http://127.0.0.1:PORT
 #   MOTO_PID=PID
 # The caller stops it (kill "$MOTO_PID"). scripts/test.sh does all of this around the tests.
+#
+# --bench runs moto as scripts/moto_bench_server.py, which takes out two of moto's costs that
+# grow with a table (a transaction's whole-table snapshot, a query's whole-table scan; see that
+# file). The paced onboarding benchmark uses it; the tests run stock moto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/venv.sh >&2
 
+server=(.venv/bin/moto_server)
+case "${1:-}" in
+  "") ;;
+  --bench) server=(.venv/bin/python scripts/moto_bench_server.py) ;;
+  *)
+    echo "scripts/moto.sh: unknown argument '$1' (the one option is --bench)" >&2
+    exit 2
+    ;;
+esac
+
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 log=$(mktemp)
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+"${server[@]}" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   if .venv/bin/python - "$port" <<'PY' 2>/dev/null; then break; fi

@@ -3,10 +3,13 @@
 //! be, and the pacer makes them wait their turn. Run by hand, not in CI (it takes minutes):
 //!
 //! ```sh
-//! eval "$(bash scripts/moto.sh)"
-//! cargo bench -p provisioner --bench aws_onboarding --profile dev -- 1000
-//! kill "$MOTO_PID"
+//! bash scripts/bench-aws-onboarding.sh 1000
 //! ```
+//!
+//! That script starts moto (DynamoDB in a process of its own, the other services in a second:
+//! moto serves one request at a time per process), points the SDK at them through the
+//! standard `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_DYNAMODB`, runs this benchmark and reports
+//! what moto itself spent.
 //!
 //! Arguments: the number of tenants (default 1000); `in-flight=N`, how many tenants are
 //! onboarded at a time (default 64: more only queue on the limiter, each holding a connection
@@ -28,8 +31,6 @@ use tenancy::retry::{RetryPolicy, with_retries};
 use tenancy::settings::BackendKind;
 use tenancy::{OwnerEmail, TablePrefix, TenantId, TenantName, TenantStatus, Tier};
 
-const ENDPOINT: &str = "SPOTLIGHT_TEST_MOTO_ENDPOINT";
-
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,8 +42,12 @@ async fn main() {
         .unwrap_or(64);
     let slots = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let endpoint = std::env::var(ENDPOINT)
-        .unwrap_or_else(|_| panic!("{ENDPOINT} is not set: start moto with scripts/moto.sh"));
+    // The endpoints come from the environment, as the SDK resolves them for any Spotlight
+    // binary: one set in code would override the service-specific `AWS_ENDPOINT_URL_<SERVICE>`.
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "AWS_ENDPOINT_URL is not set: run scripts/bench-aws-onboarding.sh, which starts moto"
+    );
     let limits = if unpaced {
         let most = |n| NonZeroU32::new(n).expect("non-zero");
         PacingLimits {
@@ -56,7 +61,6 @@ async fn main() {
     };
 
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_kms::config::Credentials::new(
             "bench", "bench", None, None, "bench",

@@ -28,6 +28,25 @@ pub(crate) fn aws_env(prefix: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A deployment prefix of its own, `tag` and six random hex digits: moto is shared by every
+/// test of the run.
+pub(crate) fn fresh_prefix(tag: &str) -> TablePrefix {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    TablePrefix::parse(&format!("{tag}{}", &random[..6])).expect("a valid prefix")
+}
+
+/// The SDK configuration of a test talking to moto directly, with the SDK's default retries.
+pub(crate) async fn moto_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
 pub(crate) fn run(env: &TestEnv, prefix: &str, args: &[&str]) -> Value {
     let vars = aws_env(prefix);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -43,9 +62,7 @@ pub(crate) fn run(env: &TestEnv, prefix: &str, args: &[&str]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_onboarded_on_aws_has_its_resources_and_offboarding_removes_them() {
     let env = TestEnv::new().await;
-    // A deployment of its own: moto is shared by every test of the run.
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    let prefix = format!("e2e{}", &random[..6]);
+    let prefix = fresh_prefix("e2e").as_str().to_owned();
     let boot = run(&env, &prefix, &["bootstrap"]);
     assert_eq!(
         boot["ensured"],
@@ -62,15 +79,7 @@ async fn a_tenant_onboarded_on_aws_has_its_resources_and_offboarding_removes_the
     assert_eq!(active["status"], "active", "{active}");
 
     // What exists, seen through the AWS adapters themselves.
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    let clients = tenancy::aws::AwsClients::from_config(&config);
+    let clients = tenancy::aws::AwsClients::from_config(&moto_sdk_config().await);
     let prefix = TablePrefix::parse(&prefix).unwrap();
     let aws = tenancy::aws::backend(&clients, &prefix, &env.settings.data_plane_principal);
     let plan = provisioner::TenantPlan::new(&prefix, &id, &env.settings.data_plane_principal);
@@ -125,8 +134,7 @@ async fn a_tenant_onboarded_on_aws_has_its_resources_and_offboarding_removes_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_ensures_the_user_pool_and_its_settings_drive_the_admin_commands() {
     let env = TestEnv::new().await;
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    let prefix = format!("id{}", &random[..6]);
+    let prefix = fresh_prefix("id").as_str().to_owned();
     let boot = run(&env, &prefix, &["bootstrap"]);
     let identity = boot["identity"].clone();
     let pool = identity["SPOTLIGHT_COGNITO_USER_POOL_ID"]

@@ -8,24 +8,15 @@ use tenancy::naming::TAG_MANAGED_BY;
 use tenancy::ports::{KeyState, PolicyStatement};
 use tenancy::{Backend, ErrorKind, TablePrefix};
 
-use crate::aws::{aws_env, moto, run};
+use crate::aws::{aws_env, fresh_prefix, moto_sdk_config, run};
 use crate::helpers::{TestEnv, tenant};
 
 /// A deployment of its own on the shared moto, bootstrapped, and the AWS adapters over it.
 async fn deployment(env: &TestEnv, name: &str) -> (String, Backend) {
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    let prefix = format!("{name}{}", &random[..6]);
+    let parsed = fresh_prefix(name);
+    let prefix = parsed.as_str().to_owned();
     run(env, &prefix, &["bootstrap"]);
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    let clients = tenancy::aws::AwsClients::from_config(&config);
-    let parsed = TablePrefix::parse(&prefix).unwrap();
+    let clients = tenancy::aws::AwsClients::from_config(&moto_sdk_config().await);
     let aws = tenancy::aws::backend(&clients, &parsed, &env.settings.data_plane_principal);
     (prefix, aws)
 }

@@ -18,7 +18,7 @@ use tenancy::ports::KeyState;
 use tenancy::retry::{RetryPolicy, with_retries};
 use tenancy::{Backend, ErrorKind, TablePrefix, TenantId, TenantStatus};
 
-use crate::aws::moto;
+use crate::aws::{fresh_prefix, moto_sdk_config};
 use crate::helpers::{TestEnv, tenant};
 
 /// One deployment of its own on the shared moto, its clients logged (and faulted, if asked).
@@ -31,22 +31,14 @@ struct Wired {
     prefix: TablePrefix,
 }
 
+/// moto's SDK configuration with the SDK's own retries off, so every call the wire sees is
+/// one the adapters made.
 async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .retry_config(RetryConfig::disabled())
-        .load()
+    moto_sdk_config()
         .await
-}
-
-/// A fresh deployment prefix: moto is shared by every test of the run.
-fn fresh_prefix(tag: &str) -> TablePrefix {
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    TablePrefix::parse(&format!("{tag}{}", &random[..6])).unwrap()
+        .to_builder()
+        .retry_config(RetryConfig::disabled())
+        .build()
 }
 
 /// The deployment `prefix` (its registry table ensured) for tenant `id`, with `faults`.

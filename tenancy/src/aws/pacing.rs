@@ -21,7 +21,7 @@
 use std::num::NonZeroU32;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 
 /// The rates and concurrency the [`Pacer`] keeps to. The defaults are AWS's published
 /// defaults (see the module documentation); accounts with raised quotas configure theirs.
@@ -71,14 +71,39 @@ pub enum ControlCall {
 #[derive(Debug)]
 pub struct Pacer {
     limits: PacingLimits,
-    kms_create_key: DefaultDirectRateLimiter,
-    kms_enable_key_rotation: DefaultDirectRateLimiter,
-    kms_create_alias: DefaultDirectRateLimiter,
-    kms_delete_alias: DefaultDirectRateLimiter,
-    kms_schedule_key_deletion: DefaultDirectRateLimiter,
-    iam_mutations: DefaultDirectRateLimiter,
-    dynamodb_control: DefaultDirectRateLimiter,
+    kms_create_key: Paced,
+    kms_enable_key_rotation: Paced,
+    kms_create_alias: Paced,
+    kms_delete_alias: Paced,
+    kms_schedule_key_deletion: Paced,
+    iam_mutations: Paced,
+    dynamodb_control: Paced,
     table_operations: Semaphore,
+}
+
+/// One API's rate, served first come, first served. A rate limiter alone lets every waiter
+/// try again when it wakes, and whoever wakes first goes: under a burst of onboardings some
+/// callers would wait many times longer than others. The queue (tokio's mutex is fair) makes
+/// the wait of each caller the number of callers ahead of it divided by the rate.
+#[derive(Debug)]
+struct Paced {
+    rate: DefaultDirectRateLimiter,
+    queue: Mutex<()>,
+}
+
+impl Paced {
+    /// `per_sec` calls a second, one at a time.
+    fn new(per_sec: NonZeroU32) -> Paced {
+        Paced {
+            rate: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(NonZeroU32::MIN)),
+            queue: Mutex::new(()),
+        }
+    }
+
+    async fn ready(&self) {
+        let _turn = self.queue.lock().await;
+        self.rate.until_ready().await;
+    }
 }
 
 /// One DynamoDB table operation under way; dropping it lets the next one start.
@@ -88,23 +113,18 @@ pub struct TableOperation<'a> {
     _permit: SemaphorePermit<'a>,
 }
 
-/// A limiter letting `per_sec` calls a second through, one at a time.
-fn limiter(per_sec: NonZeroU32) -> DefaultDirectRateLimiter {
-    RateLimiter::direct(Quota::per_second(per_sec).allow_burst(NonZeroU32::MIN))
-}
-
 impl Pacer {
     pub fn new(limits: PacingLimits) -> Pacer {
         let kms = limits.kms_control_per_sec;
         Pacer {
             limits,
-            kms_create_key: limiter(kms),
-            kms_enable_key_rotation: limiter(kms),
-            kms_create_alias: limiter(kms),
-            kms_delete_alias: limiter(kms),
-            kms_schedule_key_deletion: limiter(kms),
-            iam_mutations: limiter(limits.iam_mutations_per_sec),
-            dynamodb_control: limiter(limits.dynamodb_control_per_sec),
+            kms_create_key: Paced::new(kms),
+            kms_enable_key_rotation: Paced::new(kms),
+            kms_create_alias: Paced::new(kms),
+            kms_delete_alias: Paced::new(kms),
+            kms_schedule_key_deletion: Paced::new(kms),
+            iam_mutations: Paced::new(limits.iam_mutations_per_sec),
+            dynamodb_control: Paced::new(limits.dynamodb_control_per_sec),
             table_operations: Semaphore::new(limits.dynamodb_table_operations.get() as usize),
         }
     }
@@ -115,7 +135,7 @@ impl Pacer {
 
     /// Waits until `call` may be made without exceeding its rate.
     pub async fn ready(&self, call: ControlCall) {
-        let limiter = match call {
+        let paced = match call {
             ControlCall::KmsCreateKey => &self.kms_create_key,
             ControlCall::KmsEnableKeyRotation => &self.kms_enable_key_rotation,
             ControlCall::KmsCreateAlias => &self.kms_create_alias,
@@ -124,7 +144,7 @@ impl Pacer {
             ControlCall::IamMutation => &self.iam_mutations,
             ControlCall::DynamoControl => &self.dynamodb_control,
         };
-        limiter.until_ready().await;
+        paced.ready().await;
     }
 
     /// Waits until fewer than [`PacingLimits::dynamodb_table_operations`] table operations are
@@ -187,6 +207,37 @@ mod tests {
         let next = pacer.ready(ControlCall::KmsCreateAlias);
         tokio::pin!(next);
         assert!(futures_poll_once(next.as_mut()).await.is_some());
+    }
+
+    /// Callers waiting on one API go through in the order they came, however many wait.
+    #[tokio::test]
+    async fn waiting_callers_go_first_come_first_served() {
+        let pacer = std::sync::Arc::new(Pacer::new(PacingLimits {
+            iam_mutations_per_sec: NonZeroU32::new(200).unwrap(),
+            ..PacingLimits::default()
+        }));
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for i in 0..40 {
+            let (pacer, order) = (pacer.clone(), order.clone());
+            let mut waiter = Box::pin(async move {
+                pacer.ready(ControlCall::IamMutation).await;
+                order.lock().unwrap().push(i);
+            });
+            // Polled once here, so that it queues before the next one is made.
+            if futures_poll_once(waiter.as_mut()).await.is_none() {
+                waiters.push(tokio::spawn(waiter));
+            }
+        }
+        for waiter in waiters {
+            waiter.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(
+            order,
+            (0..40).collect::<Vec<_>>(),
+            "callers went out of turn"
+        );
     }
 
     /// Polls `f` once: its output if it was ready.

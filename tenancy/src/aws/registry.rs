@@ -60,6 +60,7 @@ use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -440,6 +441,21 @@ impl DynamoRegistry {
             }
         }
         Ok(true)
+    }
+
+    /// An update of idempotency key `key`'s record that applies only while `token` holds it
+    /// claimed; `also` is appended to that condition (it starts with ` AND `, or is empty).
+    fn update_own_claim(&self, key: &str, token: &str, also: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("IDEM#{key}")))
+            .key("sk", s(IDEM_SK))
+            .condition_expression(format!("#tk = :tk AND #st = :claimed{also}"))
+            .expression_attribute_names("#tk", "claim_token")
+            .expression_attribute_names("#st", "claim_state")
+            .expression_attribute_values(":tk", s(token))
+            .expression_attribute_values(":claimed", s(CLAIMED))
     }
 
     /// The error for a token that does not hold the claim of `key`, or no record at all.
@@ -1110,17 +1126,8 @@ impl Registry for DynamoRegistry {
         let now_n = to_nanos(now)?;
         let what = format!("renewing the claim of idempotency key {key}");
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("IDEM#{key}")))
-            .key("sk", s(IDEM_SK))
+            .update_own_claim(key, token, " AND lease_from < :now")
             .update_expression("SET lease_from = :now")
-            .condition_expression("#tk = :tk AND #st = :claimed AND lease_from < :now")
-            .expression_attribute_names("#tk", "claim_token")
-            .expression_attribute_names("#st", "claim_state")
-            .expression_attribute_values(":tk", s(token))
-            .expression_attribute_values(":claimed", s(CLAIMED))
             .expression_attribute_values(":now", n(now_n))
             .send()
             .await;
@@ -1160,16 +1167,7 @@ impl Registry for DynamoRegistry {
         };
         let mut set = vec!["#st = :completed"];
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("IDEM#{key}")))
-            .key("sk", s(IDEM_SK))
-            .condition_expression("#tk = :tk AND #st = :claimed")
-            .expression_attribute_names("#tk", "claim_token")
-            .expression_attribute_names("#st", "claim_state")
-            .expression_attribute_values(":tk", s(token))
-            .expression_attribute_values(":claimed", s(CLAIMED))
+            .update_own_claim(key, token, "")
             .expression_attribute_values(":completed", s(COMPLETED));
         if !revoked {
             set.push("#r = :r");
@@ -1204,17 +1202,8 @@ impl Registry for DynamoRegistry {
         // Kept, with its lease over at once: a retry of the same request continues its epoch
         // (it may have written before it failed).
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("IDEM#{key}")))
-            .key("sk", s(IDEM_SK))
+            .update_own_claim(key, token, "")
             .update_expression("SET lease_from = :zero")
-            .condition_expression("#tk = :tk AND #st = :claimed")
-            .expression_attribute_names("#tk", "claim_token")
-            .expression_attribute_names("#st", "claim_state")
-            .expression_attribute_values(":tk", s(token))
-            .expression_attribute_values(":claimed", s(CLAIMED))
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;

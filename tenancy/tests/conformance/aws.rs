@@ -1,7 +1,7 @@
 //! The conformance suites against the AWS adapters, through the real AWS SDK, against moto in
 //! server mode on loopback (`scripts/test.sh` starts it and sets
-//! `SPOTLIGHT_TEST_MOTO_ENDPOINT`). Ports whose AWS adapter has not landed yet are served by
-//! the embedded adapters in the same fixture, so only the suites listed here run on AWS.
+//! `SPOTLIGHT_TEST_MOTO_ENDPOINT`). Each port's suite runs on that port's AWS adapter; the
+//! other ports of its fixture are embedded, so a failure points at one adapter.
 
 use std::sync::Arc;
 

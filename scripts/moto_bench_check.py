@@ -78,18 +78,21 @@ def n(value):
     return {"N": str(value)}
 
 
+# Every table here is keyed by (pk, sk), strings.
+KEY_SCHEMA = [
+    {"AttributeName": "pk", "KeyType": "HASH"},
+    {"AttributeName": "sk", "KeyType": "RANGE"},
+]
+KEY_ATTRIBUTES = [
+    {"AttributeName": "pk", "AttributeType": "S"},
+    {"AttributeName": "sk", "AttributeType": "S"},
+]
+
 each(
     "create_table",
     TableName="check",
-    KeySchema=[
-        {"AttributeName": "pk", "KeyType": "HASH"},
-        {"AttributeName": "sk", "KeyType": "RANGE"},
-    ],
-    AttributeDefinitions=[
-        {"AttributeName": "pk", "AttributeType": "S"},
-        {"AttributeName": "sk", "AttributeType": "S"},
-        {"AttributeName": "g", "AttributeType": "S"},
-    ],
+    KeySchema=KEY_SCHEMA,
+    AttributeDefinitions=KEY_ATTRIBUTES + [{"AttributeName": "g", "AttributeType": "S"}],
     GlobalSecondaryIndexes=[
         {
             "IndexName": "by-g",
@@ -210,14 +213,8 @@ print("same answers from both servers: "
 for name, ddb in servers.items():
     ddb.create_table(
         TableName="cost",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
+        KeySchema=KEY_SCHEMA,
+        AttributeDefinitions=KEY_ATTRIBUTES,
         BillingMode="PAY_PER_REQUEST",
     )
     for i in range(3000):

@@ -1,0 +1,5 @@
+//! Tours, tooltips, spotlights, modals, banners, hotspots, checklists and surveys.
+
+pub mod model;
+pub mod targeting;
+pub mod validate;

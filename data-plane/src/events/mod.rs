@@ -1,0 +1,4 @@
+//! What the SDK reports about its content: impressions, clicks, tour progress, answers.
+
+pub mod batch;
+pub mod fold;

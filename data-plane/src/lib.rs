@@ -1,0 +1,10 @@
+//! Spotlight's data plane: serves each tenant's SDK traffic (content, progress, analytics
+//! events) and its admins' content and analytics, touching only that tenant's tables.
+//!
+//! - [`content`]: what content is ([`content::model`]), where and to whom it shows
+//!   ([`content::targeting`]), and when it may be published ([`content::validate`]).
+//! - [`events`]: SDK event batches, checked before any write ([`events::batch`]), and the one
+//!   fold of events into analytics counts with exact unique users ([`events::fold`]).
+
+pub mod content;
+pub mod events;

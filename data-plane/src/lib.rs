@@ -2,7 +2,8 @@
 //! events) and its admins' content and analytics, touching only that tenant's tables.
 //!
 //! - [`content`]: what content is ([`content::model`]), where and to whom it shows
-//!   ([`content::targeting`]), and when it may be published ([`content::validate`]).
+//!   ([`content::targeting`]), when it may be published ([`content::validate`]), and how it is
+//!   kept in the tenant's app table ([`content::store`]).
 //! - [`events`]: SDK event batches, checked before any write ([`events::batch`]), and the one
 //!   fold of events into analytics counts with exact unique users ([`events::fold`]).
 

@@ -10,6 +10,7 @@
 //! |---|---|---|---|---|
 //! | content draft | app | `CONTENT#{id}` | `DRAFT` | `CONTENT` / `{updated}` |
 //! | frozen published version | app | `CONTENT#{id}` | `V#{version:010}` | — |
+//! | live published content (what the SDK is served) | app | `PUBLISHED` | `{id}` | — |
 //! | per-user progress | app | `USER#{user}` | `PROGRESS#{content}` | `PROGRESS#{content}` / `{user}` |
 //! | admin user | app | `ADMIN#{user}` | `PROFILE` | `ADMIN_EMAIL#{email}` / `ADMIN` |
 //! | aggregate per (content, version, step, day) | app | `AGG#{content}#{version}` | `{day}#{step}` | `AGG_DAY#{day}` / `{content}#{version}#{step}` |
@@ -191,6 +192,11 @@ pub mod keys {
         format!("CONTENT#{content_id}")
     }
     pub const CONTENT_DRAFT: &str = "DRAFT";
+    /// The `gsi1` partition listing every content item by last update.
+    pub const CONTENT_INDEX: &str = "CONTENT";
+    /// The partition holding the live published version of every content item, one item per
+    /// content id: the SDK's content is one query of it.
+    pub const PUBLISHED: &str = "PUBLISHED";
     pub fn content_version(version: u32) -> String {
         format!("V#{version:010}")
     }

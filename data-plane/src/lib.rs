@@ -6,6 +6,8 @@
 //!   kept in the tenant's app table ([`content::store`]).
 //! - [`events`]: SDK event batches, checked before any write ([`events::batch`]), and the one
 //!   fold of events into analytics counts with exact unique users ([`events::fold`]).
+//! - [`resolve`]: tenant resolution from API keys, and its bounded cache ([`resolve::cache`]).
 
 pub mod content;
 pub mod events;
+pub mod resolve;

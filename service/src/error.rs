@@ -151,20 +151,20 @@ impl ApiError {
                 code,
                 message,
                 details,
-            } => (*code, message.clone(), details.clone()),
-            ApiError::Unauthorized(m) => (ErrorCode::Unauthorized, m.clone(), None),
-            ApiError::NotFound { code, message } => (*code, message.clone(), None),
-            ApiError::Conflict {
+            }
+            | ApiError::Conflict {
                 code,
                 message,
                 details,
             } => (*code, message.clone(), details.clone()),
+            ApiError::NotFound { code, message }
+            | ApiError::Gone { code, message }
+            | ApiError::Unprocessable { code, message } => (*code, message.clone(), None),
+            ApiError::Unauthorized(m) => (ErrorCode::Unauthorized, m.clone(), None),
             ApiError::MethodNotAllowed(m) => (ErrorCode::MethodNotAllowed, m.clone(), None),
-            ApiError::Gone { code, message } => (*code, message.clone(), None),
             ApiError::RequestTimeout(m) => (ErrorCode::RequestTimeout, m.clone(), None),
             ApiError::PayloadTooLarge(m) => (ErrorCode::PayloadTooLarge, m.clone(), None),
             ApiError::UnsupportedMediaType(m) => (ErrorCode::UnsupportedMediaType, m.clone(), None),
-            ApiError::Unprocessable { code, message } => (*code, message.clone(), None),
             ApiError::Unavailable(m) => (ErrorCode::Unavailable, m.clone(), None),
             ApiError::QuotaExceeded { message, details } => (
                 ErrorCode::QuotaExceeded,

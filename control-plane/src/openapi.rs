@@ -3,7 +3,7 @@
 //! `OpenApiRouter`, so a route cannot exist without its entry, nor the reverse. [`split`] turns
 //! the operator and the public routers (`crate::routes`) into axum `Router`s and one document
 //! on [`ControlPlaneApi`], and adds to the document what the app's layers answer on every
-//! route of a kind ([`document_operator`], [`document_layers`]); each annotation lists only
+//! route of a kind (`document_operator`, [`document_layers`]); each annotation lists only
 //! what its own handler answers. What the common stack answers is added by
 //! [`service::openapi`]; the rest here is the control plane's own.
 //!

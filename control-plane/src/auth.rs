@@ -1,5 +1,11 @@
-//! Operator authentication: every route except the public ones ([`PUBLIC_PATHS`]) requires
-//! `Authorization: Bearer <operator token>`.
+//! Operator authentication: `Authorization: Bearer <operator token>` on every operator route.
+//!
+//! It is applied per router, not by path: [`require_operator`] is a `route_layer` on the
+//! router of operator routes (`crate::routes::operator`), so a route is guarded because it is
+//! on that router, and the public routes (`crate::routes::public`: liveness, readiness, the
+//! API document) are on a router without it. An unknown path belongs to neither and gets the
+//! JSON 404 whatever token it carries; the route table it would reveal is public in
+//! `/openapi.json` anyway.
 //!
 //! The presented token is compared with the configured one in constant time, over SHA-256
 //! digests of both, so neither the content nor the length of the real token leaks through
@@ -14,21 +20,14 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::routes::health;
 use crate::state::AppState;
 
-/// Paths anyone may call: liveness, readiness and the API description.
-pub const PUBLIC_PATHS: [&str; 3] = [health::HEALTHZ, health::READYZ, health::OPENAPI_JSON];
-
-/// Middleware: lets public paths through, checks the operator token on everything else.
+/// Middleware for the operator routes: lets a request with the operator token through.
 pub async fn require_operator(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if PUBLIC_PATHS.contains(&request.uri().path()) {
-        return next.run(request).await;
-    }
     match bearer_token(request.headers()) {
         Some(presented) if tokens_match(presented, state.operator_token.expose_secret()) => {
             next.run(request).await

@@ -3,26 +3,23 @@
 //!
 //! Secrets (the operator token and the API-key pepper) may be configured; when they are not,
 //! they are read from, or generated once into, files in the data directory, so a first start
-//! needs no configuration and a restart keeps the same token.
+//! needs no configuration and a restart keeps the same token ([`service::secrets`], which also
+//! resolves the pepper for the data plane, so both find the same one).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use figment::Figment;
 use provisioner::config::Bounded;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
-use tenancy::embedded::private_file::{self, Published};
-
-use crate::server::ServerLimits;
+use service::secrets::{self, SecretError};
+use service::server::ServerLimits;
 
 /// File in the data directory holding the generated operator token.
 pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
-/// File in the data directory holding the generated API-key pepper.
-pub const API_KEY_PEPPER_FILE: &str = "api-key-pepper";
+pub use service::secrets::API_KEY_PEPPER_FILE;
 /// Prefix of generated operator tokens, so a leaked one is recognisable in logs and scanners.
 pub const OPERATOR_TOKEN_PREFIX: &str = "spo_";
 
@@ -104,13 +101,8 @@ impl Default for ControlPlaneSettings {
 pub enum ConfigError {
     #[error("configuration: {0}")]
     Invalid(String),
-    #[error("secret file {path}: {source}")]
-    SecretFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("secret file {path} is empty; delete it to have a new secret generated")]
-    EmptySecretFile { path: PathBuf },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
 }
 
 impl ControlPlaneSettings {
@@ -196,28 +188,18 @@ impl ControlPlaneSettings {
     /// the data directory, created (mode 0600, never overwritten) when absent.
     pub fn resolve_secrets(&self) -> Result<Secrets, ConfigError> {
         // Mode 0700; an existing directory open to other users is tightened (with a warning).
-        private_file::create_private_dir(self.data_dir()).map_err(|source| {
-            ConfigError::SecretFile {
-                path: self.data_dir().to_owned(),
-                source,
-            }
-        })?;
-        let (operator_token, operator_token_generated) = match &self.operator_token {
-            Some(token) if !token.expose_secret().is_empty() => (token.clone(), false),
-            _ => load_or_create_secret(&self.data_dir().join(OPERATOR_TOKEN_FILE), || {
-                format!("{OPERATOR_TOKEN_PREFIX}{}", random_base64url(32))
-            })?,
-        };
-        let (pepper, _) = match &self.api_key_pepper {
-            Some(pepper) if !pepper.expose_secret().is_empty() => (pepper.clone(), false),
-            _ => load_or_create_secret(&self.data_dir().join(API_KEY_PEPPER_FILE), || {
-                random_base64url(32)
-            })?,
-        };
+        secrets::private_dir(self.data_dir())?;
+        let operator_token = secrets::configured_or_file(
+            self.operator_token.as_ref(),
+            &self.data_dir().join(OPERATOR_TOKEN_FILE),
+            || format!("{OPERATOR_TOKEN_PREFIX}{}", secrets::random_base64url(32)),
+        )?;
+        let api_key_pepper =
+            secrets::api_key_pepper(self.api_key_pepper.as_ref(), self.data_dir())?;
         Ok(Secrets {
-            operator_token,
-            operator_token_generated,
-            api_key_pepper: pepper,
+            operator_token: operator_token.secret,
+            operator_token_generated: operator_token.generated,
+            api_key_pepper,
         })
     }
 }
@@ -231,59 +213,11 @@ pub struct Secrets {
     pub api_key_pepper: SecretString,
 }
 
-/// `n` random bytes as unpadded base64url (32 bytes give 43 characters).
-fn random_base64url(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    rand::fill(&mut bytes[..]);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Reads a secret file, or publishes `generate()` into it when it does not exist. Publishing
-/// is atomic (a synced temporary file hard-linked into place, then the directory synced), so a
-/// crash or a concurrent start never sees an empty or partial file, and of two processes
-/// starting at once the loser reads the winner's secret. Returns whether this call created it.
-fn load_or_create_secret(
-    path: &Path,
-    generate: impl FnOnce() -> String,
-) -> Result<(SecretString, bool), ConfigError> {
-    match read_secret(path) {
-        Ok(secret) => return Ok((secret, false)),
-        Err(ConfigError::SecretFile { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound => {}
-        Err(other) => return Err(other),
-    }
-    let secret = generate();
-    let published =
-        private_file::publish_private_file(path, secret.as_bytes()).map_err(|source| {
-            ConfigError::SecretFile {
-                path: path.to_owned(),
-                source,
-            }
-        })?;
-    match published {
-        Published::Created => Ok((SecretString::from(secret), true)),
-        Published::Existing(_) => Ok((read_secret(path)?, false)),
-    }
-}
-
-fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
-    let raw = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
-        path: path.to_owned(),
-        source,
-    })?;
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err(ConfigError::EmptySecretFile {
-            path: path.to_owned(),
-        });
-    }
-    Ok(SecretString::from(trimmed.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use figment::providers::Serialized;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn defaults_match_the_documented_values() {

@@ -49,7 +49,7 @@ use tenancy::ports::Registry;
 use tenancy::{ErrorKind, IdempotencyClaim, RequestId, RevealedKey, StoredResponse};
 use time::OffsetDateTime;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::sealing::ResponseSealer;
 use crate::state::AppState;
 
@@ -80,7 +80,7 @@ impl IdempotencyKey {
 
     pub fn parse(raw: &[u8]) -> Result<Self, ApiError> {
         let bad = |reason: &str| ApiError::BadRequest {
-            code: "invalid_idempotency_key",
+            code: ErrorCode::InvalidIdempotencyKey,
             message: format!("Idempotency-Key {reason}"),
             details: Some(serde_json::json!({ "field": "Idempotency-Key" })),
         };
@@ -208,7 +208,7 @@ async fn handle(
         .await?;
 
     let reused = || ApiError::Unprocessable {
-        code: "idempotency_key_reused",
+        code: ErrorCode::IdempotencyKeyReused,
         message: "this Idempotency-Key was used for a different request; use a new key".to_owned(),
     };
     match claim {
@@ -231,7 +231,7 @@ async fn handle(
         } => {
             if stored == fingerprint {
                 Err(ApiError::Gone {
-                    code: "idempotent_response_purged",
+                    code: ErrorCode::IdempotentResponsePurged,
                     message: "this request was executed, but its response showed an API key \
                               that has since been revoked, and was purged with it; the key's \
                               secret is not kept anywhere. Issue a new key with a new \
@@ -247,7 +247,7 @@ async fn handle(
         } => {
             if running == fingerprint {
                 Err(ApiError::conflict(
-                    "idempotency_key_in_use",
+                    ErrorCode::IdempotencyKeyInUse,
                     "a request with this Idempotency-Key is still running; retry later",
                 ))
             } else {

@@ -7,18 +7,11 @@ use anyhow::Context;
 use control_plane::{AppState, ControlPlaneSettings};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // Logs go to stderr: stdout carries only the start-up banner (address, first-run token).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    service::telemetry::init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -84,7 +77,7 @@ async fn run() -> anyhow::Result<()> {
          -d '{{\"id\":\"acme\",\"name\":\"Acme\",\"owner_email\":\"ops@acme.io\"}}'"
     );
 
-    control_plane::serve(listener, state.clone(), shutdown_signal())
+    control_plane::serve(listener, state.clone(), service::shutdown::signal())
         .await
         .context("serving HTTP")?;
 
@@ -101,33 +94,4 @@ async fn run() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested");
 }

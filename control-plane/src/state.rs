@@ -42,14 +42,14 @@ impl AppState {
         settings: ControlPlaneSettings,
         secrets: &Secrets,
     ) -> Self {
-        let pepper = secrets.api_key_pepper.expose_secret().as_bytes().to_vec();
+        let pepper = secrets.api_key_pepper.expose_secret().as_bytes();
         AppState {
             runs: Arc::new(RunTracker::new(provisioner.clone())),
             provisioner,
             settings: Arc::new(settings),
             operator_token: Arc::new(secrets.operator_token.clone()),
-            sealer: Arc::new(ResponseSealer::from_pepper(&pepper)),
-            api_keys: Arc::new(KeyHasher::new(pepper)),
+            sealer: Arc::new(ResponseSealer::from_pepper(pepper)),
+            api_keys: Arc::new(service::secrets::key_hasher(&secrets.api_key_pepper)),
         }
     }
 

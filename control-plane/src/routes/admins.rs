@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, TenantPath};
 use crate::idempotency::IdempotentRequest;
 use crate::routes::tenants::{TenantIdParam, tenant_port_error};
@@ -124,7 +124,7 @@ pub async fn invite_admin(
     let admin = match identity(&state).invite_admin(&id, &email).await {
         Ok(admin) => admin,
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            return Err(ApiError::conflict("admin_exists", e.message()));
+            return Err(ApiError::conflict(ErrorCode::AdminExists, e.message()));
         }
         Err(e) => return Err(e.into()),
     };
@@ -220,7 +220,7 @@ pub async fn mint_admin_token(
     let who = AdminRef::parse(&path.admin)?;
     if !state.provisioner.backend().capabilities.mints_admin_tokens {
         return Err(ApiError::BadRequest {
-            code: "minting_unsupported",
+            code: ErrorCode::MintingUnsupported,
             message: "this backend does not mint admin tokens: an admin gets one by signing \
                       in to the Cognito user pool"
                 .to_owned(),
@@ -262,7 +262,7 @@ fn refuse_unless_active(tenant: &TenantRecord, refused: &str) -> ApiResult<()> {
         return Ok(());
     }
     Err(ApiError::Conflict {
-        code: "tenant_not_active",
+        code: ErrorCode::TenantNotActive,
         message: format!("tenant '{}' is {} and {refused}", tenant.id, tenant.status),
         details: Some(serde_json::json!({ "status": tenant.status.as_str() })),
     })
@@ -272,7 +272,7 @@ fn refuse_unless_active(tenant: &TenantRecord, refused: &str) -> ApiResult<()> {
 fn admin_port_error(id: &TenantId, who: &AdminRef, e: tenancy::Error) -> ApiError {
     if e.kind() == ErrorKind::NotFound {
         ApiError::NotFound {
-            code: "admin_not_found",
+            code: ErrorCode::AdminNotFound,
             message: format!("tenant '{id}' has no admin '{who}'"),
         }
     } else {

@@ -28,7 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, TenantPath};
 use crate::idempotency::IdempotentRequest;
 use crate::routes::tenants::{TenantIdParam, tenant_port_error};
@@ -309,7 +309,7 @@ pub async fn revoke_api_key(
         Ok(record) => record,
         Err(e) if e.kind() == ErrorKind::NotFound => {
             return Err(ApiError::NotFound {
-                code: "api_key_not_found",
+                code: ErrorCode::ApiKeyNotFound,
                 message: format!("tenant '{id}' has no API key '{key_id}'"),
             });
         }

@@ -1,4 +1,5 @@
-//! Liveness, readiness and the OpenAPI document. These three paths need no operator token.
+//! Liveness, readiness and the OpenAPI document: the public router (`crate::routes::public`),
+//! which operator auth does not guard.
 
 use std::time::Duration;
 
@@ -7,17 +8,13 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::Serialize;
+use service::openapi::ServedDocument;
 use tenancy::ports::TenantFilter;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::openapi::ServedDocument;
 use crate::state::AppState;
-
-pub const HEALTHZ: &str = "/healthz";
-pub const READYZ: &str = "/readyz";
-pub const OPENAPI_JSON: &str = "/openapi.json";
 
 /// How long readiness waits for the registry before calling it unavailable.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,11 +1,10 @@
-//! HTTP routes, one module per feature, each owning its router, merged here on the document's
-//! base ([`crate::openapi::ControlPlaneApi`]); `crate::app` splits the result into the axum
-//! `Router` and the OpenAPI document.
+//! HTTP routes, one module per feature, each owning its router, merged here into two routers:
+//! [`operator`] (every route that needs the operator token) and [`public`] (the health routes
+//! and the document). `crate::openapi::split` turns them into axum `Router`s and the one
+//! OpenAPI document; `crate::app` guards the operator router and merges the two.
 
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::openapi::ControlPlaneApi;
 use crate::state::AppState;
 
 pub mod admins;
@@ -14,12 +13,16 @@ pub mod drift;
 pub mod health;
 pub mod tenants;
 
-/// Every route of the control plane with its OpenAPI entry, before the app's layers.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ControlPlaneApi::openapi())
+/// Every route that needs the operator token, with its OpenAPI entry, before the app's layers.
+pub fn operator() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(tenants::router())
         .merge(api_keys::router())
         .merge(drift::router())
         .merge(admins::router())
-        .merge(health::router())
+}
+
+/// Every route anyone may call: liveness, readiness and the API document.
+pub fn public() -> OpenApiRouter<AppState> {
+    health::router()
 }

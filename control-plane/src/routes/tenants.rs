@@ -12,7 +12,7 @@ use tenancy::{ErrorKind, TenantId, TenantRecord, TenantStatus};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode, IntoApiError, ProvisionerResultExt};
 use crate::extract::{ApiJson, ApiQuery, TenantPath};
 use crate::idempotency::IdempotentRequest;
 use crate::state::AppState;
@@ -78,7 +78,7 @@ pub async fn create_tenant(
                 || existing.created_by_request != idempotent.id()
             {
                 return Err(ApiError::conflict(
-                    "tenant_exists",
+                    ErrorCode::TenantExists,
                     format!(
                         "a tenant with id '{id}' exists (or existed: ids of offboarded tenants are not reused)"
                     ),
@@ -310,7 +310,8 @@ pub async fn delete_tenant(
     let finished = state
         .runs
         .offboard(&id, state.settings.wait_timeout())
-        .await?;
+        .await
+        .api()?;
     match finished {
         Some(tombstone) => Ok(Json(TenantView::from(tombstone)).into_response()),
         None => {
@@ -348,7 +349,7 @@ fn with_location(mut response: Response, id: &TenantId) -> Response {
 pub(crate) fn tenant_error(id: &TenantId, e: provisioner::Error) -> ApiError {
     match e {
         provisioner::Error::Port(p) => tenant_port_error(id, p),
-        other => other.into(),
+        other => other.into_api_error(),
     }
 }
 

@@ -85,14 +85,26 @@ async fn every_operator_route_refuses_a_missing_or_wrong_token() {
     );
 }
 
+/// Auth guards the operator router's routes, so a path no router serves is the JSON 404 with
+/// or without a token, and a wrong method on an operator path the JSON 405: both say only what
+/// `/openapi.json` already tells anyone.
 #[tokio::test]
-async fn unknown_paths_need_the_token_too() {
+async fn unknown_paths_and_methods_get_404_and_405_with_or_without_a_token() {
     let app = TestApp::spawn().await;
+    for path in ["/admin", "/tenants/acme/nope"] {
+        assert_error(
+            app.request_without_token(reqwest::Method::GET, path).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+        assert_error(app.get(path).await, StatusCode::NOT_FOUND, "not_found").await;
+    }
     assert_error(
-        app.request_without_token(reqwest::Method::GET, "/admin")
+        app.request_without_token(reqwest::Method::PUT, "/tenants")
             .await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
     )
     .await;
 }

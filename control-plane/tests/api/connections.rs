@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use control_plane::ControlPlaneSettings;
-use control_plane::server::{self, ServerLimits};
 use provisioner::config::Bounded;
 use serde_json::Value;
+use service::server::{self, ServerLimits};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::{TEST_TOKEN, TestApp};

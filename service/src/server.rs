@@ -1,6 +1,5 @@
 //! The HTTP/1.1 listener: serves a router while keeping slow and idle clients from holding
-//! connections. The data plane will serve its router through this same module (moved into a
-//! crate both planes share once it has that second user), so both planes enforce the same
+//! connections. Every service serves its router through this module, so all enforce the same
 //! limits the same way.
 //!
 //! Per connection, with the [`ServerLimits`]:
@@ -52,8 +51,9 @@ use tower::ServiceExt;
 
 use crate::error::ApiError;
 
-/// What every connection is held to; see the module documentation. The control plane's
-/// settings bound each (`ControlPlaneSettings::server_limits`); `max_connections` is at least 1.
+/// What every connection is held to; see the module documentation. Each service's settings
+/// bound each (the control plane's `ControlPlaneSettings::server_limits`); `max_connections`
+/// is at least 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
     pub header_read_timeout: Duration,

@@ -6,7 +6,8 @@
 //!   kept in the tenant's app table ([`content::store`]).
 //! - [`events`]: SDK event batches, checked before any write ([`events::batch`]), and the one
 //!   fold of events into analytics counts with exact unique users ([`events::fold`]).
-//! - [`resolve`]: tenant resolution from API keys, and its bounded cache ([`resolve::cache`]).
+//! - [`resolve`]: tenant resolution from API keys — its bounded cache ([`resolve::cache`]), the
+//!   status gate ([`resolve::gate`]) and origin lockdown ([`resolve::origin`]).
 
 pub mod content;
 pub mod events;

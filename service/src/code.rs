@@ -43,6 +43,11 @@ error_codes! {
     MintingUnsupported => "minting_unsupported",
     /// 401: missing, malformed or wrong credentials.
     Unauthorized => "unauthorized",
+    /// 403: the API key's tenant is suspended.
+    TenantSuspended => "tenant_suspended",
+    /// 403: a publishable key used from a browser origin its tenant does not allow (or with
+    /// no origin at all).
+    OriginNotAllowed => "origin_not_allowed",
     /// 404: no route, or no such resource.
     NotFound => "not_found",
     /// 404: no tenant with that id.
@@ -81,6 +86,13 @@ error_codes! {
     UnsupportedMediaType => "unsupported_media_type",
     /// 422: this `Idempotency-Key` was used for a different request.
     IdempotencyKeyReused => "idempotency_key_reused",
+    /// 429: the tenant is over its request rate; `Retry-After` says when to try again.
+    RateLimited => "rate_limited",
+    /// 503: the API key's tenant is still being provisioned; `Retry-After` says when to look
+    /// again.
+    TenantProvisioning => "tenant_provisioning",
+    /// 503: the API key's tenant failed to provision; an operator retries it.
+    TenantFailed => "tenant_failed",
     /// 503: a retryable backend failure, or the server is stopping.
     Unavailable => "unavailable",
     /// 503: a new tenant would exceed an account quota (`details` say which).

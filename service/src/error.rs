@@ -61,8 +61,26 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{message}")]
     Unprocessable { code: ErrorCode, message: String },
+    /// 403: the credentials are good, but not for this (a suspended tenant, a browser origin
+    /// the tenant does not allow).
+    #[error("{message}")]
+    Forbidden { code: ErrorCode, message: String },
+    /// 429: the caller is over its rate; it may try again after `retry_after_secs`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Unavailable(String),
+    /// 503 for a reason of the caller's own (its tenant is still being provisioned, or its
+    /// provisioning failed), with `Retry-After` when waiting will help.
+    #[error("{message}")]
+    NotReady {
+        code: ErrorCode,
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
     /// A new tenant refused before any side effect: the account cannot hold its resources
     /// until tenants are offboarded or the quota is raised.
     #[error("{message}")]
@@ -136,6 +154,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(_) | ApiError::QuotaExceeded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -159,7 +180,12 @@ impl ApiError {
             } => (*code, message.clone(), details.clone()),
             ApiError::NotFound { code, message }
             | ApiError::Gone { code, message }
-            | ApiError::Unprocessable { code, message } => (*code, message.clone(), None),
+            | ApiError::Unprocessable { code, message }
+            | ApiError::Forbidden { code, message }
+            | ApiError::NotReady { code, message, .. } => (*code, message.clone(), None),
+            ApiError::TooManyRequests { message, .. } => {
+                (ErrorCode::RateLimited, message.clone(), None)
+            }
             ApiError::Unauthorized(m) => (ErrorCode::Unauthorized, m.clone(), None),
             ApiError::MethodNotAllowed(m) => (ErrorCode::MethodNotAllowed, m.clone(), None),
             ApiError::RequestTimeout(m) => (ErrorCode::RequestTimeout, m.clone(), None),
@@ -196,6 +222,21 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
+        let retry_after = match &self {
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            ApiError::NotReady {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs.max(1)),
+            );
+        }
         if matches!(self, ApiError::Unauthorized(_)) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

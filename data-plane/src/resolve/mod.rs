@@ -1,4 +1,7 @@
-//! Which tenant a request is for: from its API key (and only from server-side credentials),
-//! remembered for a bounded time ([`cache`]).
+//! Which tenant a request is for, and whether it is served: from its API key (and only from
+//! server-side credentials), remembered for a bounded time ([`cache`]); the status gate
+//! ([`gate`]); origin lockdown ([`origin`]).
 
 pub mod cache;
+pub mod gate;
+pub mod origin;

@@ -3,8 +3,7 @@
 # aws_onboarding.rs), run by hand, never in CI. Arguments go to the benchmark: the number of
 # tenants (default 1000), `in-flight=N`, `unpaced`.
 #
-# moto serves one request at a time per process (one Python interpreter lock, and a dispatcher
-# lock around every request), so DynamoDB — most of the calls — gets a process of its own and
+# moto runs on one core per process (its threads share one Python interpreter lock), so DynamoDB — most of the calls — gets a process of its own and
 # KMS, IAM, STS and Cognito share a second; the SDK reaches them through the standard
 # AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL. Both run with --bench (see
 # scripts/moto_bench_server.py). At the end the script prints the CPU time and peak memory
@@ -23,15 +22,29 @@ start_moto() {
   sed -n 's/^MOTO_PID=//p' <<<"$out"
 }
 
+# Stops with a message when a moto did not start (its endpoint or pid came back empty).
+started() {
+  if [ -z "$1" ] || [ -z "$2" ]; then
+    echo "scripts/bench-aws-onboarding.sh: moto did not start" >&2
+    exit 1
+  fi
+}
+
 if [ "${1:-}" = --check ]; then
-  { read -r stock_endpoint; read -r stock_pid; } < <(start_moto)
-  { read -r bench_endpoint; read -r bench_pid; } < <(start_moto --bench)
+  { read -r stock_endpoint; read -r stock_pid; } < <(start_moto) || true
+  started "$stock_endpoint" "$stock_pid"
+  trap 'kill "$stock_pid" 2>/dev/null || true' EXIT
+  { read -r bench_endpoint; read -r bench_pid; } < <(start_moto --bench) || true
+  started "$bench_endpoint" "$bench_pid"
   trap 'kill "$stock_pid" "$bench_pid" 2>/dev/null || true' EXIT
   .venv/bin/python scripts/moto_bench_check.py "$stock_endpoint" "$bench_endpoint" "$stock_pid" "$bench_pid"
   exit
 fi
-{ read -r dynamodb_endpoint; read -r dynamodb_pid; } < <(start_moto --bench)
-{ read -r other_endpoint; read -r other_pid; } < <(start_moto --bench)
+{ read -r dynamodb_endpoint; read -r dynamodb_pid; } < <(start_moto --bench) || true
+started "$dynamodb_endpoint" "$dynamodb_pid"
+trap 'kill "$dynamodb_pid" 2>/dev/null || true' EXIT
+{ read -r other_endpoint; read -r other_pid; } < <(start_moto --bench) || true
+started "$other_endpoint" "$other_pid"
 samples=$(mktemp)
 trap 'kill "$dynamodb_pid" "$other_pid" 2>/dev/null || true; rm -f "$samples"' EXIT
 

@@ -12,10 +12,14 @@ memory is never freed. The registry table grows by one tenant's records per onbo
 takes 8 transactions each: at a few hundred tenants moto spends its time copying and holds
 gigabytes. DynamoDB has no such cost.
 
-The change keeps the transaction's semantics: every item the transaction names is copied
-before it runs, and when moto cancels the transaction (a failed condition, a validation
-error), each of those items is put back as it was, or removed if it did not exist. Everything
-else, including the checks and errors, is moto's own code.
+What it keeps: every item the transaction names is copied before it runs, and when moto
+cancels the transaction (a failed condition, a validation error), each of those items is put
+back as it was, or removed if it did not exist; the checks and errors are moto's own code.
+Where it differs from stock moto, none of which the benchmark meets: stream records written
+by a cancelled transaction stay (stock restores the whole table, its stream included); a
+rollback can overwrite another thread's write to one of the named items made meanwhile (stock
+overwrites every write to the whole table); and each named item is still copied into moto's
+instance tracker, a small leak per transaction instead of a whole table.
 
 2. A Query of a table's own key reads that one partition, not every item.
 
@@ -30,6 +34,9 @@ import copy
 import sys
 import threading
 
+import inspect
+
+import moto
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -96,6 +103,10 @@ def _transact_write_items(self, transact_items):
         raise
 
 
+# Written against moto 5.2.5's internals: another version must be read again first.
+if moto.__version__ != "5.2.5":
+    sys.exit(f"scripts/moto_bench_server.py patches moto 5.2.5, not {moto.__version__}")
+
 # The partition a query on this thread is reading: (table, hash key), or None.
 _querying = threading.local()
 _stock_all_items = Table.all_items
@@ -113,8 +124,11 @@ def _all_items(self):
     return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
 
+_QUERY = inspect.signature(_stock_query)
+
+
 def _query(self, hash_key, *args, **kwargs):
-    on_index = kwargs.get("index_name") or (len(args) > 6 and args[6])
+    on_index = _QUERY.bind(self, hash_key, *args, **kwargs).arguments.get("index_name")
     if on_index or hash_key is None:
         return _stock_query(self, hash_key, *args, **kwargs)
     _querying.partition = (self, hash_key)

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! That script starts moto (DynamoDB in a process of its own, the other services in a second:
-//! moto serves one request at a time per process), points the SDK at them through the
+//! each moto process runs on one core), points the SDK at them through the
 //! standard `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_DYNAMODB`, runs this benchmark and reports
 //! what moto itself spent.
 //!

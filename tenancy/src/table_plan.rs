@@ -14,7 +14,7 @@
 //! | per-user progress | app | `USER#{user}` | `PROGRESS#{content}` | `PROGRESS#{content}` / `{user}` |
 //! | admin user | app | `ADMIN#{user}` | `PROFILE` | `ADMIN_EMAIL#{email}` / `ADMIN` |
 //! | aggregate per (content, version, step, day) | app | `AGG#{content}#{version}` | `{day}#{step}` | `AGG_DAY#{day}` / `{content}#{version}#{step}` |
-//! | unique-user marker | app | `UU#{content}#{version}#{day}` | `{user}` | — |
+//! | unique-user marker | app | `UU#{content}#{version}#{step}#{scope}` | `{reach}#{user}` | — |
 //! | chat message by session | app | `CHAT#{session}` | `{at}#{message}` | — |
 //! | metric by subject and period | app | `METRIC#{subject}` | `{period}` | — |
 //! | cached summary | app | `SUMMARY#{period}` | `{watermark}` | — (ttl) |
@@ -215,8 +215,14 @@ pub mod keys {
     pub fn aggregate_sk(day: &str, step: &str) -> String {
         format!("{day}#{step}")
     }
-    pub fn unique_users(content_id: &str, version: u32, day: &str) -> String {
-        format!("UU#{content_id}#{version}#{day}")
+    /// The markers of users counted for one row: a step of a version, over `scope` (a UTC
+    /// day `YYYY-MM-DD`, or `ALL` for the lifetime).
+    pub fn unique_users(content_id: &str, version: u32, step_id: &str, scope: &str) -> String {
+        format!("UU#{content_id}#{version}#{step_id}#{scope}")
+    }
+    /// One user counted for that row, as having reached the step or missed its target.
+    pub fn unique_user_sk(reach: &str, user: &str) -> String {
+        format!("{reach}#{user}")
     }
     pub fn chat(session_id: &str) -> String {
         format!("CHAT#{session_id}")

@@ -39,7 +39,7 @@ macro_rules! id_type {
                 check_id(raw).map(|()| $name(raw.to_owned()))
             }
 
-            /// A new random id, `{prefix}` and 20 base-32 characters.
+            /// A new random id: `{prefix}` and 20 hex digits of a random UUID.
             pub fn generate() -> Self {
                 let random = uuid::Uuid::new_v4().simple().to_string();
                 $name(format!(concat!($prefix, "{}"), &random[..20]))
@@ -208,7 +208,9 @@ fn default_scale() -> u8 {
 pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<StepId>,
+    /// Plain text: the SDK renders it as text, never as HTML.
     pub title: String,
+    /// Plain text, as `title`.
     #[serde(default)]
     pub body: String,
     /// A CSS selector for the element the step points at.

@@ -5,7 +5,8 @@
 //! back in `If-Match`). Publishing checks the draft ([`super::validate`]) and then, in one
 //! transaction, freezes it as the next version (which can never be overwritten), points the
 //! draft at it and replaces the live copy; archiving removes the live copy in the same way.
-//! Either all of a change is stored or none of it.
+//! Either all of a change is stored or none of it. (The domain event of each change joins the
+//! same transactions when the outbox processor lands; it is not written yet.)
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -172,6 +173,9 @@ impl<'a> ContentStore<'a> {
         now: OffsetDateTime,
     ) -> Result<Published, ChangeError> {
         let mut draft = self.current(id, revision).await?;
+        if draft.status == ContentStatus::Archived {
+            return Err(ChangeError::Archived(id.clone()));
+        }
         let problems = validate::problems(&draft.body);
         if !problems.is_empty() {
             return Err(ChangeError::Invalid {
@@ -348,6 +352,13 @@ fn draft_item(draft: &Draft) -> Result<Item, Error> {
 
 fn read_draft(item: &Item) -> Result<Draft, ChangeError> {
     let mut draft: Draft = from_attrs(item, "draft")?;
+    // The key is the truth: a draft whose id disagrees with it would be written elsewhere.
+    if draft_key(&draft.id) != item.key {
+        return Err(ChangeError::Corrupt(format!(
+            "the draft stored at ({}, {}) names content {}",
+            item.key.pk, item.key.sk, draft.id
+        )));
+    }
     draft.revision = item.version;
     Ok(draft)
 }
@@ -446,6 +457,13 @@ mod tests {
             store.update(&draft.id, 5, tour("x"), NOW).await,
             Err(ChangeError::Archived(_))
         ));
+        assert!(
+            matches!(
+                store.publish(&draft.id, 5, NOW).await,
+                Err(ChangeError::Archived(_))
+            ),
+            "archived content is not put live again"
+        );
     }
 
     #[tokio::test]

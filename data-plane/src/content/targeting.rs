@@ -34,6 +34,12 @@ impl UrlPattern {
             return Err("matches the host and path only: leave out '?' and '#'");
         }
         let with_host = !(raw.starts_with('/') || raw.starts_with('*'));
+        let before_path = &raw[..raw.find('/').unwrap_or(raw.len())];
+        if !with_host && before_path.contains('.') {
+            return Err(
+                "host wildcards (*.example.com) are not supported: name the host, or start with / or *",
+            );
+        }
         if with_host && !raw.contains('/') {
             return Err(
                 "a host must be followed by a path (app.example.com/ or app.example.com/*)",

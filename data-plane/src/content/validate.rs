@@ -184,7 +184,7 @@ fn question(kind: ContentKind, step: &Step, path: &str, found: &mut Problems) {
 /// final judge; this catches the drafts that could never match.)
 pub fn check_selector(selector: &str) -> Result<(), String> {
     if selector.trim().is_empty() || selector.len() > MAX_SELECTOR_LEN {
-        return Err(format!("a selector is 1 to {MAX_SELECTOR_LEN} characters"));
+        return Err(format!("a selector is 1 to {MAX_SELECTOR_LEN} bytes"));
     }
     if selector.chars().any(char::is_control) {
         return Err("a selector has no control characters".to_owned());
@@ -227,10 +227,14 @@ pub fn check_selector(selector: &str) -> Result<(), String> {
 /// `javascript:`, `data:` or a protocol-relative `//host`, which would run or leave unseen.
 pub fn check_link(link: &str) -> Result<(), String> {
     if link.is_empty() || link.len() > MAX_CTA_URL_LEN {
-        return Err(format!("a link is 1 to {MAX_CTA_URL_LEN} characters"));
+        return Err(format!("a link is 1 to {MAX_CTA_URL_LEN} bytes"));
     }
     if link.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err("a link has no spaces or control characters".to_owned());
+    }
+    // Browsers read `\` as `/` in web URLs: `/\evil.com` would be `//evil.com`.
+    if link.contains('\\') {
+        return Err("a link has no backslashes".to_owned());
     }
     if link.starts_with('/') && !link.starts_with("//") {
         return Ok(());
@@ -339,6 +343,7 @@ mod tests {
             "javascript:alert(1)",
             "data:text/html,x",
             "//evil.com",
+            "/\\evil.com",
             "billing",
             "https:// x",
         ] {

@@ -81,8 +81,8 @@ impl EventType {
 }
 
 /// One event as the client sent it.
+/// Fields it does not know are ignored, so an SDK that adds one keeps working.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct WireEvent {
     event_id: Uuid,
     #[serde(rename = "type")]
@@ -206,26 +206,31 @@ fn event(
     }
     let wire: WireEvent = serde_json::from_str(text)
         .map_err(|e| (id_of(text), RejectionCode::InvalidEvent, e.to_string()))?;
-    let at = wire.ts + skew;
-    if at < now - retention || at > now + MAX_FUTURE {
+    // Both times are the client's: a wild pair must be out of range, never an overflow. Days
+    // are UTC days, whatever offset the client wrote.
+    let at = wire
+        .ts
+        .checked_add(skew)
+        .map(|at| at.to_offset(time::UtcOffset::UTC));
+    let Some(at) = at.filter(|at| *at >= now - retention && *at <= now + MAX_FUTURE) else {
         return Err((
             Some(wire.event_id),
             RejectionCode::TsOutOfRange,
             format!(
-                "ts is {} after correcting by the batch's sent_at; events are accepted from {} days ago to {} minutes ahead",
-                at,
+                "ts {} is out of range after correcting by the batch's sent_at; events are accepted from {} days ago to {} minutes ahead",
+                wire.ts,
                 retention.whole_days(),
                 MAX_FUTURE.whole_minutes()
             ),
         ));
-    }
+    };
     if let Some(anonymous) = &wire.anonymous_id
         && (anonymous.is_empty() || anonymous.len() > 128)
     {
         return Err((
             Some(wire.event_id),
             RejectionCode::InvalidEvent,
-            "anonymous_id is 1 to 128 characters".to_owned(),
+            "anonymous_id is 1 to 128 bytes".to_owned(),
         ));
     }
     Ok(Event {
@@ -291,6 +296,19 @@ mod tests {
             "events": [event_json("2026-11-30T11:59:00Z")]}))
         .unwrap();
         assert_eq!(checked.events[0].1.at, datetime!(2026-12-01 11:59 UTC));
+    }
+
+    #[test]
+    fn wild_client_times_are_out_of_range_and_days_are_utc() {
+        let checked = run(json!({"sent_at": "0001-01-01T00:00:00Z",
+            "events": [event_json("9999-12-31T23:59:59Z")]}))
+        .unwrap();
+        assert_eq!(checked.rejected[0].code, RejectionCode::TsOutOfRange);
+        let checked = run(json!({"sent_at": "2026-12-01T17:00:00+05:00",
+            "events": [event_json("2026-12-01T01:00:00+05:00")]}))
+        .unwrap();
+        assert_eq!(checked.events[0].1.at, datetime!(2026-11-30 20:00 UTC));
+        assert_eq!(checked.events[0].1.at.offset(), time::UtcOffset::UTC);
     }
 
     #[test]

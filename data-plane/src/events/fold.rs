@@ -4,9 +4,11 @@
 //! A user *reached* a step when an impression or a `tour_step` event names it; a user *missed*
 //! a step when a `target_missing` event names it. Unique users are counted through markers,
 //! one per (content, version, step, scope, user, what): the fold asks whether a marker is
-//! already stored, and counts a user only when it is not, so folding an event twice (or the
-//! same user twice) never counts them twice. The caller stores the new markers and the
-//! updated counts in one transaction with the removal of the outbox records it folded.
+//! already stored, and counts a user only when it is not, so the same user is never counted
+//! twice. Event counts are not protected that way: folding one event twice counts it twice.
+//! Exactly-once therefore rests on the caller, which stores the new markers and the updated
+//! counts in one transaction with the removal of the outbox records it folded, so an event
+//! leaves the outbox exactly when it is counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -93,6 +95,32 @@ pub struct Marker {
     pub row: AggregateKey,
     pub reach: Reach,
     pub actor: Actor,
+}
+
+impl Marker {
+    /// Where the marker is stored: one key per marker, none shared
+    /// (`tenancy::table_plan::keys::unique_users`). Only markers of rows with a step exist.
+    pub fn key(&self) -> Option<tenancy::ports::ItemKey> {
+        use tenancy::table_plan::keys;
+        let step = self.row.step_id.as_ref()?;
+        let scope = match self.row.scope {
+            Scope::Day(day) => day.to_string(),
+            Scope::Lifetime => "ALL".to_owned(),
+        };
+        let reach = match self.reach {
+            Reach::Reached => "reached",
+            Reach::Missed => "missed",
+        };
+        Some(tenancy::ports::ItemKey::new(
+            keys::unique_users(
+                self.row.content_id.as_str(),
+                self.row.version,
+                step.as_str(),
+                &scope,
+            ),
+            keys::unique_user_sk(reach, &self.actor.key()),
+        ))
+    }
 }
 
 /// What folding some events changes.
@@ -239,6 +267,45 @@ mod tests {
             again.rows[&row("s_1", Scope::Lifetime)].events["impression"],
             1
         );
+    }
+
+    #[test]
+    fn every_marker_has_a_key_of_its_own() {
+        let at = datetime!(2026-12-01 10:00 UTC);
+        let (ann, bob) = (Actor::User("ann".into()), Actor::Anonymous("ann".into()));
+        let events = [
+            event(EventType::Impression, "s_1", at),
+            event(EventType::Impression, "s_2", at),
+            event(EventType::TargetMissing, "s_1", at),
+        ];
+        let delta = fold(
+            events.iter().flat_map(|e| {
+                [
+                    Folded {
+                        event: e,
+                        actor: Some(&ann),
+                    },
+                    Folded {
+                        event: e,
+                        actor: Some(&bob),
+                    },
+                ]
+            }),
+            |_| false,
+        );
+        let keys: HashSet<_> = delta.markers.iter().map(|m| m.key().unwrap()).collect();
+        assert_eq!(
+            delta.markers.len(),
+            12,
+            "3 events x 2 actors x (day, lifetime)"
+        );
+        assert_eq!(
+            keys.len(),
+            delta.markers.len(),
+            "no two markers share a key"
+        );
+        let one = delta.markers.iter().next().unwrap().key().unwrap();
+        assert!(one.pk.starts_with("UU#c_tour#1#s_"), "{one:?}");
     }
 
     proptest! {

@@ -2,16 +2,19 @@
 //! and which keys resolved to nothing, for a bounded time and in bounded number.
 //!
 //! Both sides are LRUs keyed by the presented key itself (compared exactly, so two keys can
-//! never share an entry), each entry stamped with when it stops counting. A flood of random
-//! keys can only push older negative entries out; it cannot grow memory past the bound, and
-//! it never evicts a positive entry, which lives in a cache of its own. A revoked key or a
-//! suspended tenant is seen at the latest one TTL after the change.
+//! never share an entry), each entry stamped with when it stops counting. Only a key that
+//! parsed — the right prefix, length and checksum — reaches the cache ([`ApiKey`]), so every
+//! entry has the same small size: a flood of random keys can only push older negative
+//! entries out, its memory is bounded by the entry count, and it never evicts a positive
+//! entry, which lives in a cache of its own. A revoked key or a suspended tenant is seen at
+//! the latest one TTL after the change.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
+use tenancy::api_key::ApiKey;
 
 /// What the cache knows of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +30,14 @@ pub struct ResolutionCache<V> {
     unknown: Mutex<LruCache<String, Instant>>,
     ttl: Duration,
     unknown_ttl: Duration,
+}
+
+/// A lock that a panic elsewhere cannot make unusable: the cache holds no invariant a
+/// half-done update could break.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<V: Clone> ResolutionCache<V> {
@@ -45,12 +56,10 @@ impl<V: Clone> ResolutionCache<V> {
     }
 
     /// What is known of `key` at `now`, if anything still counts.
-    pub fn get(&self, key: &str, now: Instant) -> Option<Cached<V>> {
+    pub fn get(&self, key: &ApiKey, now: Instant) -> Option<Cached<V>> {
+        let key = key.expose();
         {
-            let mut found = self
-                .found
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut found = lock(&self.found);
             match found.get(key) {
                 Some((value, until)) if *until > now => return Some(Cached::Found(value.clone())),
                 Some(_) => {
@@ -59,10 +68,7 @@ impl<V: Clone> ResolutionCache<V> {
                 None => {}
             }
         }
-        let mut unknown = self
-            .unknown
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut unknown = lock(&self.unknown);
         match unknown.get(key) {
             Some(until) if *until > now => Some(Cached::Unknown),
             Some(_) => {
@@ -74,41 +80,27 @@ impl<V: Clone> ResolutionCache<V> {
     }
 
     /// Remembers that `key` resolved to `value` at `now`.
-    pub fn found(&self, key: &str, value: V, now: Instant) {
-        let mut found = self
-            .found
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        found.put(key.to_owned(), (value, now + self.ttl));
+    pub fn found(&self, key: &ApiKey, value: V, now: Instant) {
+        let until = now.checked_add(self.ttl).unwrap_or(now);
+        lock(&self.found).put(key.expose().to_owned(), (value, until));
     }
 
     /// Remembers that `key` resolved to nothing at `now`.
-    pub fn unknown(&self, key: &str, now: Instant) {
-        let mut unknown = self
-            .unknown
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        unknown.put(key.to_owned(), now + self.unknown_ttl);
+    pub fn unknown(&self, key: &ApiKey, now: Instant) {
+        let until = now.checked_add(self.unknown_ttl).unwrap_or(now);
+        lock(&self.unknown).put(key.expose().to_owned(), until);
     }
 
     /// How many entries each side holds: (found, unknown).
     pub fn len(&self) -> (usize, usize) {
-        let found = self
-            .found
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len();
-        let unknown = self
-            .unknown
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len();
-        (found, unknown)
+        (lock(&self.found).len(), lock(&self.unknown).len())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tenancy::ApiKeyKind;
+
     use super::*;
 
     fn cache() -> ResolutionCache<&'static str> {
@@ -120,22 +112,22 @@ mod tests {
         )
     }
 
+    fn key() -> ApiKey {
+        ApiKey::generate(ApiKeyKind::Publishable)
+    }
+
     #[test]
     fn entries_count_for_their_ttl_only() {
         let cache = cache();
         let start = Instant::now();
-        cache.found("spk_a", "acme", start);
-        cache.unknown("spk_x", start);
-        assert_eq!(
-            cache.get("spk_a", start + Duration::from_secs(29)),
-            Some(Cached::Found("acme"))
-        );
-        assert_eq!(cache.get("spk_a", start + Duration::from_secs(30)), None);
-        assert_eq!(
-            cache.get("spk_x", start + Duration::from_secs(4)),
-            Some(Cached::Unknown)
-        );
-        assert_eq!(cache.get("spk_x", start + Duration::from_secs(5)), None);
+        let (a, x) = (key(), key());
+        cache.found(&a, "acme", start);
+        cache.unknown(&x, start);
+        let at = |secs| start + Duration::from_secs(secs);
+        assert_eq!(cache.get(&a, at(29)), Some(Cached::Found("acme")));
+        assert_eq!(cache.get(&a, at(30)), None);
+        assert_eq!(cache.get(&x, at(4)), Some(Cached::Unknown));
+        assert_eq!(cache.get(&x, at(5)), None);
         assert_eq!(cache.len(), (0, 0), "expired entries are dropped when met");
     }
 
@@ -143,20 +135,23 @@ mod tests {
     fn a_flood_of_unknown_keys_is_bounded_and_leaves_found_keys_alone() {
         let cache = cache();
         let now = Instant::now();
-        cache.found("spk_a", "acme", now);
-        for i in 0..10_000 {
-            cache.unknown(&format!("spk_random{i}"), now);
+        let a = key();
+        cache.found(&a, "acme", now);
+        for _ in 0..10_000 {
+            cache.unknown(&key(), now);
         }
         assert_eq!(cache.len(), (1, 3));
-        assert_eq!(cache.get("spk_a", now), Some(Cached::Found("acme")));
+        assert_eq!(cache.get(&a, now), Some(Cached::Found("acme")));
     }
 
     #[test]
     fn keys_are_compared_exactly() {
         let cache = cache();
         let now = Instant::now();
-        cache.found("spk_a", "acme", now);
-        assert_eq!(cache.get("spk_A", now), None);
-        assert_eq!(cache.get("spk_a ", now), None);
+        let a = key();
+        cache.found(&a, "acme", now);
+        assert_eq!(cache.get(&key(), now), None);
+        let same = ApiKey::parse(a.expose()).unwrap();
+        assert_eq!(cache.get(&same, now), Some(Cached::Found("acme")));
     }
 }

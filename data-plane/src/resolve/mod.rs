@@ -1,5 +1,5 @@
-//! Which tenant a request is for, and whether it is served: from its API key (and only from
-//! server-side credentials), remembered for a bounded time ([`cache`]); the status gate
+//! Which tenant a request is for, and whether it is served: from its API key alone (looked up
+//! on the server, never a tenant id the request names), remembered for a bounded time ([`cache`]); the status gate
 //! ([`gate`]); origin lockdown ([`origin`]).
 
 pub mod cache;

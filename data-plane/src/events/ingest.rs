@@ -1,0 +1,334 @@
+//! Storing checked events: each new event, its dedupe marker and its outbox record in one
+//! transaction of the tenant's events table, so an acknowledged event is never half-stored
+//! and a duplicate `event_id` is stored once however often it is sent.
+//!
+//! Duplicates are found in three ways, cheapest first: twice in one batch (in memory); already
+//! stored (one batch read of the dedupe markers); or stored by a concurrent request between
+//! that read and the write (the marker's `NotExists` condition fails the transaction, and the
+//! events of that transaction are then written one by one, so the race costs only time).
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value, json};
+use tenancy::ports::item_store::{MAX_BATCH_GET, MAX_TRANSACT_ITEMS};
+use tenancy::ports::{Condition, Item, ItemKey, ItemStore, WriteOp};
+use tenancy::table_plan::keys;
+use tenancy::{Error, ErrorKind};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::batch::Event;
+use super::fold::Actor;
+
+/// Outbox partitions the processor drains (one lease each, later).
+pub const OUTBOX_SHARDS: u16 = 8;
+/// Ops one event takes: the marker, the event, the outbox record.
+const OPS_PER_EVENT: usize = 3;
+
+/// What became of the events handed to [`store`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub accepted: usize,
+    pub duplicates: usize,
+}
+
+/// Stores `events` of `actor` in `table` (the tenant's events table), each kept for
+/// `retention`, and says how many were new.
+pub async fn store(
+    items: &dyn ItemStore,
+    table: &str,
+    events: &[Event],
+    actor: Option<&Actor>,
+    retention: Duration,
+) -> Result<Stored, Error> {
+    let mut outcome = Stored::default();
+    let mut seen = HashSet::new();
+    let mut fresh: Vec<&Event> = Vec::with_capacity(events.len());
+    for event in events {
+        if seen.insert(event.event_id) {
+            fresh.push(event);
+        } else {
+            outcome.duplicates += 1;
+        }
+    }
+    let mut new = Vec::with_capacity(fresh.len());
+    for chunk in fresh.chunks(MAX_BATCH_GET) {
+        let markers: Vec<ItemKey> = chunk.iter().map(|e| marker_key(e.event_id)).collect();
+        let known: HashSet<String> = items
+            .batch_get(table, &markers)
+            .await?
+            .into_iter()
+            .map(|item| item.key.pk)
+            .collect();
+        for event in chunk {
+            if known.contains(&marker_key(event.event_id).pk) {
+                outcome.duplicates += 1;
+            } else {
+                new.push(*event);
+            }
+        }
+    }
+    let written = write_new(items, table, &new, actor, retention).await?;
+    outcome.accepted += written.accepted;
+    outcome.duplicates += written.duplicates;
+    Ok(outcome)
+}
+
+/// Writes events believed new, as few transactions as the limits allow; one whose marker
+/// appeared meanwhile fails its transaction, whose events are then written one by one.
+async fn write_new(
+    items: &dyn ItemStore,
+    table: &str,
+    new: &[&Event],
+    actor: Option<&Actor>,
+    retention: Duration,
+) -> Result<Stored, Error> {
+    let mut outcome = Stored::default();
+    for chunk in new.chunks(MAX_TRANSACT_ITEMS / OPS_PER_EVENT) {
+        let writes: Vec<WriteOp> = chunk
+            .iter()
+            .flat_map(|e| ops(table, e, actor, retention))
+            .collect();
+        match items.transact_write(&writes).await {
+            Ok(()) => outcome.accepted += chunk.len(),
+            // Someone stored one of these meanwhile: find out which, one at a time.
+            Err(e) if e.kind() == ErrorKind::ConditionFailed => {
+                for event in chunk {
+                    match items
+                        .transact_write(&ops(table, event, actor, retention))
+                        .await
+                    {
+                        Ok(()) => outcome.accepted += 1,
+                        Err(e) if e.kind() == ErrorKind::ConditionFailed => outcome.duplicates += 1,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(outcome)
+}
+
+fn ops(
+    table: &str,
+    event: &Event,
+    actor: Option<&Actor>,
+    retention: Duration,
+) -> [WriteOp; OPS_PER_EVENT] {
+    let expires = (event.at + retention).unix_timestamp();
+    let mut marker = Item::new(marker_key(event.event_id));
+    marker.ttl = Some(expires);
+    let record = record(event, actor);
+    let mut stored = Item::new(ItemKey::new(
+        keys::event_partition(&minute(event.at), shard(event.event_id) as u8),
+        event.event_id.to_string(),
+    ));
+    stored.ttl = Some(expires);
+    stored.attrs = record.clone();
+    let mut outbox = Item::new(ItemKey::new(
+        keys::outbox(shard(event.event_id) % OUTBOX_SHARDS),
+        format!("{:020}#{}", event.at.unix_timestamp_nanos(), event.event_id),
+    ));
+    outbox.attrs = record;
+    [
+        WriteOp::Put {
+            table: table.to_owned(),
+            item: marker,
+            condition: Condition::NotExists,
+        },
+        WriteOp::Put {
+            table: table.to_owned(),
+            item: stored,
+            condition: Condition::None,
+        },
+        WriteOp::Put {
+            table: table.to_owned(),
+            item: outbox,
+            condition: Condition::None,
+        },
+    ]
+}
+
+fn marker_key(event_id: Uuid) -> ItemKey {
+    ItemKey::new(
+        keys::event_dedupe(&event_id.to_string()),
+        keys::EVENT_DEDUPE_SK,
+    )
+}
+
+/// The event as stored: what the processor folds and the audit view shows.
+fn record(event: &Event, actor: Option<&Actor>) -> Map<String, Value> {
+    let value = json!({
+        "event_id": event.event_id,
+        "type": event.kind,
+        "content_id": event.content_id,
+        "content_version": event.content_version,
+        "step_id": event.step_id,
+        "at": event.at.unix_timestamp_nanos().to_string(),
+        "actor": actor,
+        "props": event.props,
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("json! of an object literal is an object"),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM` in UTC: the time-first partition of the event.
+fn minute(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+/// A stable small number from the event id, spreading one minute over partitions.
+fn shard(event_id: Uuid) -> u16 {
+    let bytes = event_id.as_bytes();
+    u16::from_le_bytes([bytes[14], bytes[15]])
+}
+
+#[cfg(test)]
+mod tests {
+    use tenancy::conformance::Fixture;
+    use tenancy::embedded::{self, EmbeddedOptions};
+    use tenancy::ports::{Query, SortKeyCondition};
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::content::model::{ContentId, StepId};
+    use crate::events::batch::EventType;
+
+    async fn table() -> (Fixture, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = embedded::open(&EmbeddedOptions {
+            data_dir: dir.path().to_owned(),
+            deployment: tenancy::TablePrefix::default(),
+            data_plane_principal: "arn:aws:iam::000000000000:role/spotlight-data-plane".to_owned(),
+            open_tenant_files: 2,
+        })
+        .unwrap();
+        let fx = Fixture::new(backend).with_guard(dir);
+        let (table, _) = fx.tenant_table("acme", "events").await;
+        (fx, table)
+    }
+
+    fn event(id: Uuid) -> Event {
+        Event {
+            event_id: id,
+            kind: EventType::Impression,
+            content_id: ContentId::parse("c_tour").unwrap(),
+            content_version: 1,
+            step_id: Some(StepId::parse("s_1").unwrap()),
+            at: datetime!(2026-12-01 11:59:30 UTC),
+            anonymous_id: None,
+            props: Map::new(),
+        }
+    }
+
+    async fn outbox_len(fx: &Fixture, table: &str) -> usize {
+        let mut n = 0;
+        for shard in 0..OUTBOX_SHARDS {
+            let page = fx
+                .backend
+                .items
+                .query(
+                    table,
+                    &Query {
+                        pk: keys::outbox(shard),
+                        sk: SortKeyCondition::Any,
+                        limit: 1000,
+                        ..Query::default()
+                    },
+                )
+                .await
+                .unwrap();
+            n += page.items.len();
+        }
+        n
+    }
+
+    #[tokio::test]
+    async fn each_event_is_stored_once_with_its_outbox_record() {
+        let (fx, table) = table().await;
+        let items = fx.backend.items.as_ref();
+        let ann = Actor::User("ann".into());
+        let ids: Vec<Uuid> = (0..70).map(|_| Uuid::new_v4()).collect();
+        let mut batch: Vec<Event> = ids.iter().map(|id| event(*id)).collect();
+        batch.push(event(ids[0]));
+        let first = store(items, &table, &batch, Some(&ann), Duration::days(7))
+            .await
+            .unwrap();
+        assert_eq!(
+            first,
+            Stored {
+                accepted: 70,
+                duplicates: 1
+            }
+        );
+        assert_eq!(outbox_len(&fx, &table).await, 70);
+
+        // The same batch again, as a retrying client would send it: all duplicates.
+        let again = store(items, &table, &batch, Some(&ann), Duration::days(7))
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Stored {
+                accepted: 0,
+                duplicates: 71
+            }
+        );
+        assert_eq!(
+            outbox_len(&fx, &table).await,
+            70,
+            "no second outbox record for a duplicate"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_stored_between_read_and_write_is_caught_by_the_condition() {
+        let (fx, table) = table().await;
+        let items = fx.backend.items.as_ref();
+        let (fresh, raced) = (event(Uuid::new_v4()), event(Uuid::new_v4()));
+        // Another request stores `raced` after this one's batch read found it new.
+        store(
+            items,
+            &table,
+            std::slice::from_ref(&raced),
+            None,
+            Duration::days(7),
+        )
+        .await
+        .unwrap();
+        let result = write_new(items, &table, &[&fresh, &raced], None, Duration::days(7))
+            .await
+            .unwrap();
+        assert_eq!(
+            result,
+            Stored {
+                accepted: 1,
+                duplicates: 1
+            }
+        );
+        assert_eq!(
+            outbox_len(&fx, &table).await,
+            2,
+            "one record each, none twice"
+        );
+    }
+
+    #[test]
+    fn minutes_are_utc_and_ordered() {
+        assert_eq!(
+            minute(datetime!(2026-12-01 09:05:59 +02:00)),
+            "2026-12-01T07:05"
+        );
+    }
+}

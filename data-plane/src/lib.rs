@@ -5,10 +5,15 @@
 //!   ([`content::targeting`]), when it may be published ([`content::validate`]), and how it is
 //!   kept in the tenant's app table ([`content::store`]).
 //! - [`events`]: SDK event batches, checked before any write ([`events::batch`]), and the one
-//!   fold of events into analytics counts with exact unique users ([`events::fold`]).
+//!   fold of events into analytics counts with exact unique users ([`events::fold`]);
+//!   storing events with their outbox records ([`events::ingest`]) and folding the outbox
+//!   exactly once ([`events::process`]).
 //! - [`resolve`]: tenant resolution from API keys — its bounded cache ([`resolve::cache`]), the
 //!   status gate ([`resolve::gate`]) and origin lockdown ([`resolve::origin`]).
 
 pub mod content;
 pub mod events;
 pub mod resolve;
+
+#[cfg(test)]
+mod testing;

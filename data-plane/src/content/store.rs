@@ -120,24 +120,13 @@ impl<'a> ContentStore<'a> {
 
     /// Every content item, most recently updated first.
     pub async fn list(&self) -> Result<Vec<Draft>, ChangeError> {
-        let mut drafts = Vec::new();
-        let mut query = Query {
+        let query = Query {
             use_gsi1: true,
             pk: keys::CONTENT_INDEX.to_owned(),
             descending: true,
-            limit: 1000,
             ..Query::default()
         };
-        loop {
-            let page = self.items.query(self.table, &query).await?;
-            for item in &page.items {
-                drafts.push(read_draft(item)?);
-            }
-            match page.next {
-                Some(next) => query.start_after = Some(next),
-                None => return Ok(drafts),
-            }
-        }
+        self.all(query).await?.iter().map(read_draft).collect()
     }
 
     /// Replaces the draft's body if it is still at `revision`. Published versions are not
@@ -260,21 +249,24 @@ impl<'a> ContentStore<'a> {
 
     /// What the SDK is served: the live version of every published content item.
     pub async fn live(&self) -> Result<Vec<Published>, ChangeError> {
-        let mut live = Vec::new();
-        let mut query = Query {
+        let query = Query {
             pk: keys::PUBLISHED.to_owned(),
             sk: SortKeyCondition::Any,
-            limit: 1000,
             ..Query::default()
         };
+        self.all(query).await?.iter().map(read_published).collect()
+    }
+
+    /// Every item `query` finds, page after page.
+    async fn all(&self, mut query: Query) -> Result<Vec<Item>, ChangeError> {
+        query.limit = 1000;
+        let mut items = Vec::new();
         loop {
             let page = self.items.query(self.table, &query).await?;
-            for item in &page.items {
-                live.push(read_published(item)?);
-            }
+            items.extend(page.items);
             match page.next {
                 Some(next) => query.start_after = Some(next),
-                None => return Ok(live),
+                None => return Ok(items),
             }
         }
     }
@@ -378,26 +370,14 @@ fn read_published(item: &Item) -> Result<Published, ChangeError> {
 mod tests {
     use serde_json::json;
     use tenancy::conformance::Fixture;
-    use tenancy::embedded::{self, EmbeddedOptions};
     use time::macros::datetime;
 
     use super::*;
 
     const NOW: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
 
-    /// An embedded backend and one tenant table of the planned shape.
     async fn table() -> (Fixture, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = embedded::open(&EmbeddedOptions {
-            data_dir: dir.path().to_owned(),
-            deployment: tenancy::TablePrefix::default(),
-            data_plane_principal: "arn:aws:iam::000000000000:role/spotlight-data-plane".to_owned(),
-            open_tenant_files: 2,
-        })
-        .unwrap();
-        let fx = Fixture::new(backend).with_guard(dir);
-        let (table, _) = fx.tenant_table("acme", "app").await;
-        (fx, table)
+        crate::testing::tenant_table("app").await
     }
 
     fn tour(title: &str) -> ContentBody {

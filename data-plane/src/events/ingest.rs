@@ -197,7 +197,6 @@ fn shard(event_id: Uuid) -> u16 {
 #[cfg(test)]
 mod tests {
     use tenancy::conformance::Fixture;
-    use tenancy::embedded::{self, EmbeddedOptions};
     use tenancy::ports::{Query, SortKeyCondition};
     use time::macros::datetime;
 
@@ -206,17 +205,7 @@ mod tests {
     use crate::events::batch::EventType;
 
     async fn table() -> (Fixture, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = embedded::open(&EmbeddedOptions {
-            data_dir: dir.path().to_owned(),
-            deployment: tenancy::TablePrefix::default(),
-            data_plane_principal: "arn:aws:iam::000000000000:role/spotlight-data-plane".to_owned(),
-            open_tenant_files: 2,
-        })
-        .unwrap();
-        let fx = Fixture::new(backend).with_guard(dir);
-        let (table, _) = fx.tenant_table("acme", "events").await;
-        (fx, table)
+        crate::testing::tenant_table("events").await
     }
 
     fn event(id: Uuid) -> Event {

@@ -3,3 +3,4 @@
 pub mod batch;
 pub mod fold;
 pub mod ingest;
+pub mod process;

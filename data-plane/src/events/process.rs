@@ -1,0 +1,320 @@
+//! The outbox processor's one step: take a few outbox records of one shard, fold them
+//! ([`super::fold`]) and store the result — the updated counts, the new unique-user markers
+//! and the removal of those outbox records — in one transaction. A step that dies before the
+//! transaction leaves everything as it was, one that dies after leaves nothing to redo, so
+//! every event is counted exactly once however often the processor is killed. Two processors
+//! on one shard collide on the records' `Exists` condition or the counts' versions; the loser
+//! changes nothing and tries again.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
+use serde_json::Value;
+use tenancy::ports::item_store::{MAX_BATCH_GET, MAX_TRANSACT_ITEMS};
+use tenancy::ports::{Condition, Item, ItemKey, ItemStore, Query, WriteOp};
+use tenancy::table_plan::keys;
+use tenancy::{Error, ErrorKind};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::batch::{Event, EventType};
+use super::fold::{Actor, AggregateKey, Counts, Folded, Scope, fold};
+use crate::content::model::{ContentId, StepId};
+
+/// Events one step takes at most: each can add two count rows, two markers and one removal,
+/// and the transaction holds at most 100 writes.
+pub const MAX_EVENTS_PER_STEP: usize = MAX_TRANSACT_ITEMS / 5;
+
+/// An outbox record as ingest wrote it.
+#[derive(Deserialize)]
+struct Record {
+    event_id: Uuid,
+    #[serde(rename = "type")]
+    kind: EventType,
+    content_id: ContentId,
+    content_version: u32,
+    step_id: Option<StepId>,
+    /// Unix nanoseconds, as a string (JSON numbers lose precision past 2^53).
+    at: String,
+    actor: Option<Actor>,
+}
+
+/// Folds up to `limit` records of outbox `shard` of `events_table` into `app_table`; says
+/// how many it folded (0: the shard is empty).
+pub async fn step(
+    items: &dyn ItemStore,
+    events_table: &str,
+    app_table: &str,
+    shard: u16,
+    limit: usize,
+) -> Result<usize, Error> {
+    let limit = limit.clamp(1, MAX_EVENTS_PER_STEP);
+    let page = items
+        .query(
+            events_table,
+            &Query {
+                pk: keys::outbox(shard),
+                limit: limit as u32,
+                ..Query::default()
+            },
+        )
+        .await?;
+    if page.items.is_empty() {
+        return Ok(0);
+    }
+    let mut events = Vec::with_capacity(page.items.len());
+    for item in &page.items {
+        events.push(read(item)?);
+    }
+    let folded = || {
+        events.iter().map(|(event, actor)| Folded {
+            event,
+            actor: actor.as_ref(),
+        })
+    };
+
+    // Which of the markers this batch would add are stored already.
+    let candidates = fold(folded(), |_| false).markers;
+    let marker_keys: Vec<ItemKey> = candidates.iter().filter_map(|m| m.key()).collect();
+    let mut stored = HashSet::new();
+    for chunk in marker_keys.chunks(MAX_BATCH_GET) {
+        stored.extend(
+            items
+                .batch_get(app_table, chunk)
+                .await?
+                .into_iter()
+                .map(|i| i.key),
+        );
+    }
+    let delta = fold(folded(), |m| m.key().is_some_and(|k| stored.contains(&k)));
+
+    // The rows' current counts, and their versions for the conditional write.
+    let row_keys: Vec<(AggregateKey, ItemKey)> = delta
+        .rows
+        .keys()
+        .map(|row| (row.clone(), row_key(row)))
+        .collect();
+    let mut current: BTreeMap<ItemKey, Item> = BTreeMap::new();
+    for chunk in row_keys.chunks(MAX_BATCH_GET) {
+        let keys: Vec<ItemKey> = chunk.iter().map(|(_, k)| k.clone()).collect();
+        for item in items.batch_get(app_table, &keys).await? {
+            current.insert(item.key.clone(), item);
+        }
+    }
+
+    let mut writes = Vec::new();
+    for (row, key) in &row_keys {
+        let (mut counts, condition, version) = match current.get(key) {
+            Some(item) => (
+                read_counts(item)?,
+                Condition::VersionIs(item.version),
+                item.version + 1,
+            ),
+            None => (Counts::default(), Condition::NotExists, 1),
+        };
+        counts.add(&delta.rows[row]);
+        let mut item = Item::new(key.clone());
+        item.version = version;
+        if let Scope::Day(day) = row.scope {
+            item.gsi1 = Some(ItemKey::new(
+                format!("AGG_DAY#{day}"),
+                key.pk.clone() + "#" + &key.sk,
+            ));
+        }
+        item.attrs = counts_attrs(row, &counts);
+        writes.push(WriteOp::Put {
+            table: app_table.to_owned(),
+            item,
+            condition,
+        });
+    }
+    for marker in &delta.markers {
+        if let Some(key) = marker.key() {
+            writes.push(WriteOp::Put {
+                table: app_table.to_owned(),
+                item: Item::new(key),
+                condition: Condition::NotExists,
+            });
+        }
+    }
+    for item in &page.items {
+        writes.push(WriteOp::Delete {
+            table: events_table.to_owned(),
+            key: item.key.clone(),
+            condition: Condition::Exists,
+        });
+    }
+    match items.transact_write(&writes).await {
+        Ok(()) => Ok(page.items.len()),
+        Err(e) if e.kind() == ErrorKind::ConditionFailed => Err(Error::new(
+            ErrorKind::Throttled,
+            format!(
+                "outbox shard {shard}: another processor folded some of these records first; try again"
+            ),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Where a row's counts are stored.
+pub fn row_key(row: &AggregateKey) -> ItemKey {
+    let scope = match row.scope {
+        Scope::Day(day) => day.to_string(),
+        Scope::Lifetime => "ALL".to_owned(),
+    };
+    let step = row.step_id.as_ref().map_or("-", |s| s.as_str());
+    ItemKey::new(
+        keys::aggregate(row.content_id.as_str(), row.version),
+        keys::aggregate_sk(&scope, step),
+    )
+}
+
+fn counts_attrs(row: &AggregateKey, counts: &Counts) -> serde_json::Map<String, Value> {
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("content_id".into(), Value::from(row.content_id.as_str()));
+    attrs.insert("version".into(), Value::from(row.version));
+    attrs.insert(
+        "step_id".into(),
+        row.step_id
+            .as_ref()
+            .map_or(Value::Null, |s| Value::from(s.as_str())),
+    );
+    attrs.insert(
+        "counts".into(),
+        serde_json::to_value(counts).expect("counts serialise"),
+    );
+    attrs
+}
+
+/// The counts stored in a row.
+pub fn read_counts(item: &Item) -> Result<Counts, Error> {
+    let counts = item.attrs.get("counts").cloned().unwrap_or(Value::Null);
+    serde_json::from_value(counts).map_err(|e| {
+        Error::invalid(format!(
+            "the counts at ({}, {}) do not read back: {e}",
+            item.key.pk, item.key.sk
+        ))
+    })
+}
+
+fn read(item: &Item) -> Result<(Event, Option<Actor>), Error> {
+    let unreadable = |why: String| {
+        Error::invalid(format!(
+            "outbox record ({}, {}) does not read back: {why}",
+            item.key.pk, item.key.sk
+        ))
+    };
+    let record: Record = serde_json::from_value(Value::Object(item.attrs.clone()))
+        .map_err(|e| unreadable(e.to_string()))?;
+    let nanos: i128 = record
+        .at
+        .parse()
+        .map_err(|_| unreadable(format!("at {:?} is not a number", record.at)))?;
+    let at =
+        OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|e| unreadable(e.to_string()))?;
+    let event = Event {
+        event_id: record.event_id,
+        kind: record.kind,
+        content_id: record.content_id,
+        content_version: record.content_version,
+        step_id: record.step_id,
+        at,
+        anonymous_id: None,
+        props: serde_json::Map::new(),
+    };
+    Ok((event, record.actor))
+}
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::events::ingest::{OUTBOX_SHARDS, store};
+
+    fn event(kind: EventType, step: &str) -> Event {
+        Event {
+            event_id: Uuid::new_v4(),
+            kind,
+            content_id: ContentId::parse("c_tour").unwrap(),
+            content_version: 1,
+            step_id: Some(StepId::parse(step).unwrap()),
+            at: datetime!(2026-12-01 11:00 UTC),
+            anonymous_id: None,
+            props: serde_json::Map::new(),
+        }
+    }
+
+    async fn lifetime(items: &dyn ItemStore, table: &str, step: &str) -> Counts {
+        let row = AggregateKey {
+            content_id: ContentId::parse("c_tour").unwrap(),
+            version: 1,
+            step_id: Some(StepId::parse(step).unwrap()),
+            scope: Scope::Lifetime,
+        };
+        let item = items
+            .get(table, &row_key(&row))
+            .await
+            .unwrap()
+            .expect("a lifetime row");
+        read_counts(&item).unwrap()
+    }
+
+    #[tokio::test]
+    async fn folding_the_outbox_counts_each_event_once_and_empties_it() {
+        // One tenant file holds both tables, so a step's transaction spans them.
+        let (fx, events_table) = crate::testing::tenant_table("events").await;
+        let (app_table, _) = fx.tenant_table("acme", "app").await;
+        let items = fx.backend.items.as_ref();
+        let (ann, bob) = (Actor::User("ann".into()), Actor::User("bob".into()));
+        let week = Duration::days(7);
+        let seen = vec![
+            event(EventType::Impression, "s_1"),
+            event(EventType::Impression, "s_1"),
+            event(EventType::TargetMissing, "s_1"),
+        ];
+        store(items, &events_table, &seen, Some(&ann), week)
+            .await
+            .unwrap();
+        store(
+            items,
+            &events_table,
+            &[event(EventType::Impression, "s_1")],
+            Some(&bob),
+            week,
+        )
+        .await
+        .unwrap();
+
+        let mut folded = 0;
+        for shard in 0..OUTBOX_SHARDS {
+            while let n @ 1.. = step(items, &events_table, &app_table, shard, 2)
+                .await
+                .unwrap()
+            {
+                folded += n;
+            }
+        }
+        assert_eq!(folded, 4);
+        let counts = lifetime(items, &app_table, "s_1").await;
+        assert_eq!(counts.events["impression"], 3);
+        assert_eq!(counts.events["target_missing"], 1);
+        assert_eq!(
+            (counts.reached, counts.missed),
+            (2, 1),
+            "ann twice is one user"
+        );
+
+        // Nothing left to fold: a second pass changes nothing.
+        for shard in 0..OUTBOX_SHARDS {
+            assert_eq!(
+                step(items, &events_table, &app_table, shard, 20)
+                    .await
+                    .unwrap(),
+                0
+            );
+        }
+        assert_eq!(lifetime(items, &app_table, "s_1").await, counts);
+    }
+}

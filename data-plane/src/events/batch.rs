@@ -119,6 +119,8 @@ pub enum RejectionCode {
     EventTooLarge,
     InvalidEvent,
     TsOutOfRange,
+    /// The event names content (or a version of it) the tenant never published.
+    UnknownContent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -183,6 +185,32 @@ pub fn check(body: &[u8], now: OffsetDateTime, retention: Duration) -> Result<Ch
         }
     }
     Ok(checked)
+}
+
+impl Checked {
+    /// Rejects the events naming content the tenant never published, or a version after its
+    /// latest (`latest(id)`: the newest version ever published, also for archived content,
+    /// whose pages may still be open). Without this, anyone holding the page's publishable
+    /// key could fill the tenant's analytics with rows for made-up content.
+    pub fn keep_known(&mut self, latest: impl Fn(&ContentId) -> Option<u32>) {
+        let (known, unknown): (Vec<_>, Vec<_>) = std::mem::take(&mut self.events)
+            .into_iter()
+            .partition(|(_, e)| {
+                latest(&e.content_id).is_some_and(|v| (1..=v).contains(&e.content_version))
+            });
+        self.events = known;
+        self.rejected
+            .extend(unknown.into_iter().map(|(index, e)| Rejection {
+                index,
+                event_id: Some(e.event_id),
+                code: RejectionCode::UnknownContent,
+                message: format!(
+                    "content {} has no published version {}",
+                    e.content_id, e.content_version
+                ),
+            }));
+        self.rejected.sort_by_key(|r| r.index);
+    }
 }
 
 type Refusal = (Option<Uuid>, RejectionCode, String);
@@ -345,6 +373,28 @@ mod tests {
             checked.rejected[1].event_id.map(|id| id.to_string()),
             unknown_type["event_id"].as_str().map(str::to_owned),
             "an unreadable event still names its id when it has one"
+        );
+    }
+
+    #[test]
+    fn events_for_content_never_published_are_rejected() {
+        let mut other = event_json("2026-12-01T11:59:00Z");
+        other["content_id"] = json!("c_made_up");
+        let mut future = event_json("2026-12-01T11:59:00Z");
+        future["content_version"] = json!(4);
+        let mut checked = run(json!({"sent_at": "2026-12-01T12:00:00Z",
+            "events": [other, event_json("2026-12-01T11:59:00Z"), future, json!(1)]}))
+        .unwrap();
+        checked.keep_known(|id| (id.as_str() == "c_tour").then_some(3));
+        assert_eq!(checked.events.len(), 1);
+        let codes: Vec<_> = checked.rejected.iter().map(|r| (r.index, r.code)).collect();
+        assert_eq!(
+            codes,
+            [
+                (0, RejectionCode::UnknownContent),
+                (2, RejectionCode::UnknownContent),
+                (3, RejectionCode::InvalidEvent),
+            ]
         );
     }
 

@@ -18,3 +18,22 @@ pub(crate) async fn tenant_table(what: &str) -> (Fixture, String) {
     let (table, _) = fx.tenant_table("acme", what).await;
     (fx, table)
 }
+
+/// An event of type `kind` on step `step` of version 1 of `c_tour`, at `at`, with a new id.
+pub(crate) fn event(
+    kind: crate::events::batch::EventType,
+    step: &str,
+    at: time::OffsetDateTime,
+) -> crate::events::batch::Event {
+    use crate::content::model::{ContentId, StepId};
+    crate::events::batch::Event {
+        event_id: uuid::Uuid::new_v4(),
+        kind,
+        content_id: ContentId::parse("c_tour").expect("a valid id"),
+        content_version: 1,
+        step_id: Some(StepId::parse(step).expect("a valid id")),
+        at,
+        anonymous_id: None,
+        props: serde_json::Map::new(),
+    }
+}

@@ -215,6 +215,10 @@ pub mod keys {
     pub fn aggregate_sk(day: &str, step: &str) -> String {
         format!("{day}#{step}")
     }
+    /// The `gsi1` partition of every aggregate row of one UTC day.
+    pub fn aggregate_day(day: &str) -> String {
+        format!("AGG_DAY#{day}")
+    }
     /// The markers of users counted for one row: a step of a version, over `scope` (a UTC
     /// day `YYYY-MM-DD`, or `ALL` for the lifetime).
     pub fn unique_users(content_id: &str, version: u32, step_id: &str, scope: &str) -> String {

@@ -51,6 +51,16 @@ pub enum Scope {
     Lifetime,
 }
 
+impl Scope {
+    /// The scope in a key: the UTC day `YYYY-MM-DD`, or `ALL` for the lifetime.
+    pub fn key(self) -> String {
+        match self {
+            Scope::Day(day) => day.to_string(),
+            Scope::Lifetime => "ALL".to_owned(),
+        }
+    }
+}
+
 /// One row of analytics: a step of a version of a content item (or the content as a whole,
 /// for events that name no step) over a scope.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -103,10 +113,6 @@ impl Marker {
     pub fn key(&self) -> Option<tenancy::ports::ItemKey> {
         use tenancy::table_plan::keys;
         let step = self.row.step_id.as_ref()?;
-        let scope = match self.row.scope {
-            Scope::Day(day) => day.to_string(),
-            Scope::Lifetime => "ALL".to_owned(),
-        };
         let reach = match self.reach {
             Reach::Reached => "reached",
             Reach::Missed => "missed",
@@ -116,7 +122,7 @@ impl Marker {
                 self.row.content_id.as_str(),
                 self.row.version,
                 step.as_str(),
-                &scope,
+                &self.row.scope.key(),
             ),
             keys::unique_user_sk(reach, &self.actor.key()),
         ))
@@ -181,22 +187,10 @@ mod tests {
 
     use proptest::prelude::*;
     use time::macros::datetime;
-    use uuid::Uuid;
 
     use super::*;
 
-    fn event(kind: EventType, step: &str, at: time::OffsetDateTime) -> Event {
-        Event {
-            event_id: Uuid::new_v4(),
-            kind,
-            content_id: ContentId::parse("c_tour").unwrap(),
-            content_version: 1,
-            step_id: Some(StepId::parse(step).unwrap()),
-            at,
-            anonymous_id: None,
-            props: Default::default(),
-        }
-    }
+    use crate::testing::event;
 
     fn row(step: &str, scope: Scope) -> AggregateKey {
         AggregateKey {

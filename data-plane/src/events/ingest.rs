@@ -201,7 +201,6 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::content::model::{ContentId, StepId};
     use crate::events::batch::EventType;
 
     async fn table() -> (Fixture, String) {
@@ -209,15 +208,10 @@ mod tests {
     }
 
     fn event(id: Uuid) -> Event {
+        let at = datetime!(2026-12-01 11:59:30 UTC);
         Event {
             event_id: id,
-            kind: EventType::Impression,
-            content_id: ContentId::parse("c_tour").unwrap(),
-            content_version: 1,
-            step_id: Some(StepId::parse("s_1").unwrap()),
-            at: datetime!(2026-12-01 11:59:30 UTC),
-            anonymous_id: None,
-            props: Map::new(),
+            ..crate::testing::event(EventType::Impression, "s_1", at)
         }
     }
 

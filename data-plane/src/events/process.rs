@@ -117,7 +117,7 @@ pub async fn step(
         item.version = version;
         if let Scope::Day(day) = row.scope {
             item.gsi1 = Some(ItemKey::new(
-                format!("AGG_DAY#{day}"),
+                keys::aggregate_day(&day.to_string()),
                 key.pk.clone() + "#" + &key.sk,
             ));
         }
@@ -158,14 +158,10 @@ pub async fn step(
 
 /// Where a row's counts are stored.
 pub fn row_key(row: &AggregateKey) -> ItemKey {
-    let scope = match row.scope {
-        Scope::Day(day) => day.to_string(),
-        Scope::Lifetime => "ALL".to_owned(),
-    };
     let step = row.step_id.as_ref().map_or("-", |s| s.as_str());
     ItemKey::new(
         keys::aggregate(row.content_id.as_str(), row.version),
-        keys::aggregate_sk(&scope, step),
+        keys::aggregate_sk(&row.scope.key(), step),
     )
 }
 
@@ -234,16 +230,7 @@ mod tests {
     use crate::events::ingest::{OUTBOX_SHARDS, store};
 
     fn event(kind: EventType, step: &str) -> Event {
-        Event {
-            event_id: Uuid::new_v4(),
-            kind,
-            content_id: ContentId::parse("c_tour").unwrap(),
-            content_version: 1,
-            step_id: Some(StepId::parse(step).unwrap()),
-            at: datetime!(2026-12-01 11:00 UTC),
-            anonymous_id: None,
-            props: serde_json::Map::new(),
-        }
+        crate::testing::event(kind, step, datetime!(2026-12-01 11:00 UTC))
     }
 
     async fn lifetime(items: &dyn ItemStore, table: &str, step: &str) -> Counts {

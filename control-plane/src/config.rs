@@ -14,6 +14,7 @@ use figment::Figment;
 use provisioner::config::Bounded;
 use secrecy::SecretString;
 use serde::Deserialize;
+use service::config::ServerSettings;
 use service::secrets::{self, SecretError};
 use service::server::ServerLimits;
 
@@ -29,6 +30,10 @@ pub struct ControlPlaneSettings {
     /// Backend, data directory, prefix, … shared with the provisioner CLI.
     #[serde(flatten)]
     pub provisioner: provisioner::Settings,
+    /// The listener's timeouts and connection bound, and the shutdown grace: the settings
+    /// every service shares.
+    #[serde(flatten)]
+    pub server: ServerSettings,
     /// `SPOTLIGHT_CONTROL_PLANE_ADDR`: where the HTTP API listens.
     pub control_plane_addr: SocketAddr,
     /// `SPOTLIGHT_OPERATOR_TOKEN`: the bearer token operators present. When absent, the token
@@ -51,33 +56,19 @@ pub struct ControlPlaneSettings {
     pub idempotency_lease_secs: Bounded<1, 300>,
     /// `SPOTLIGHT_MAX_BODY_BYTES`: larger request bodies get 413 (1 KiB to 16 MiB).
     pub max_body_bytes: Bounded<1024, 16_777_216>,
-    /// `SPOTLIGHT_SHUTDOWN_GRACE_SECS`: how long a stopping process lets background runs finish.
-    pub shutdown_grace_secs: Bounded<0, 3600>,
     /// `SPOTLIGHT_RECONCILE_INTERVAL_SECS`: how often in-flight tenants without a run in this
     /// process are resumed and keys past their deletion window destroyed.
     pub reconcile_interval_secs: Bounded<1, 86_400>,
     /// `SPOTLIGHT_RUN_LEASE_SECS`: how long a tenant's journal must be quiet before the
     /// periodic check takes its run over from whichever process drove it.
     pub run_lease_secs: Bounded<5, 86_400>,
-    /// `SPOTLIGHT_HEADER_READ_TIMEOUT_SECS`: how long a client may take to send a request's
-    /// line and headers, counted from the connection's start or the request's first byte.
-    pub header_read_timeout_secs: Bounded<1, 300>,
-    /// `SPOTLIGHT_IDLE_TIMEOUT_SECS`: how long a keep-alive connection may sit between requests
-    /// (and a response may make no progress) before it is closed.
-    pub idle_timeout_secs: Bounded<1, 3600>,
-    /// `SPOTLIGHT_REQUEST_TIMEOUT_SECS`: longest a request may take from its headers to its
-    /// response, body upload and handler included; past it the client gets a JSON 408. Must
-    /// be longer than the wait timeout, so a waiting request always answers first.
-    pub request_timeout_secs: Bounded<1, 3600>,
-    /// `SPOTLIGHT_MAX_CONNECTIONS`: connections served at once; further ones wait in the
-    /// listener's accept backlog until one closes.
-    pub max_connections: Bounded<1, 65_536>,
 }
 
 impl Default for ControlPlaneSettings {
     fn default() -> Self {
         ControlPlaneSettings {
             provisioner: provisioner::Settings::default(),
+            server: ServerSettings::default(),
             control_plane_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             operator_token: None,
             api_key_pepper: None,
@@ -85,13 +76,8 @@ impl Default for ControlPlaneSettings {
             idempotency_ttl_secs: Bounded::must(86_400),
             idempotency_lease_secs: Bounded::must(10),
             max_body_bytes: Bounded::must(65_536),
-            shutdown_grace_secs: Bounded::must(20),
             reconcile_interval_secs: Bounded::must(30),
             run_lease_secs: Bounded::must(120),
-            header_read_timeout_secs: Bounded::must(10),
-            idle_timeout_secs: Bounded::must(60),
-            request_timeout_secs: Bounded::must(60),
-            max_connections: Bounded::must(1024),
         }
     }
 }
@@ -116,6 +102,7 @@ impl ControlPlaneSettings {
         // The shared settings on their own first: read through `#[serde(flatten)]`, their
         // errors would lose the name of the setting at fault.
         provisioner::Settings::from_figment(figment).map_err(|e| ConfigError::Invalid(e.0))?;
+        ServerSettings::from_figment(figment).map_err(|e| ConfigError::Invalid(e.0))?;
         let settings: Self = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(provisioner::config::describe(e)))?;
@@ -127,12 +114,12 @@ impl ControlPlaneSettings {
     /// wait timeout, or a `?wait=true` request would be cut off by a 408 just before it
     /// answers `202`.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if self.request_timeout_secs.get() <= self.wait_timeout_secs.get() {
+        if self.server.request_timeout_secs.get() <= self.wait_timeout_secs.get() {
             return Err(ConfigError::Invalid(format!(
                 "SPOTLIGHT_REQUEST_TIMEOUT_SECS ({}) must be longer than \
                  SPOTLIGHT_WAIT_TIMEOUT_SECS ({}), so a waiting request answers before it \
                  times out",
-                self.request_timeout_secs, self.wait_timeout_secs
+                self.server.request_timeout_secs, self.wait_timeout_secs
             )));
         }
         Ok(())
@@ -163,7 +150,7 @@ impl ControlPlaneSettings {
     }
 
     pub fn shutdown_grace(&self) -> Duration {
-        self.shutdown_grace_secs.secs()
+        self.server.shutdown_grace()
     }
 
     pub fn reconcile_interval(&self) -> Duration {
@@ -176,12 +163,7 @@ impl ControlPlaneSettings {
 
     /// The limits the HTTP listener enforces on every connection.
     pub fn server_limits(&self) -> ServerLimits {
-        ServerLimits {
-            header_read_timeout: self.header_read_timeout_secs.secs(),
-            idle_timeout: self.idle_timeout_secs.secs(),
-            request_timeout: self.request_timeout_secs.secs(),
-            max_connections: self.max_connections.as_usize(),
-        }
+        self.server.limits()
     }
 
     /// The operator token and API-key pepper: configured values win; otherwise the files in
@@ -230,13 +212,13 @@ mod tests {
             s.wait_timeout_secs.get(),
             s.idempotency_ttl_secs.get(),
             s.max_body_bytes.get(),
-            s.shutdown_grace_secs.get(),
+            s.server.shutdown_grace_secs.get(),
             s.reconcile_interval_secs.get(),
             s.run_lease_secs.get(),
-            s.header_read_timeout_secs.get(),
-            s.idle_timeout_secs.get(),
-            s.request_timeout_secs.get(),
-            s.max_connections.get(),
+            s.server.header_read_timeout_secs.get(),
+            s.server.idle_timeout_secs.get(),
+            s.server.request_timeout_secs.get(),
+            s.server.max_connections.get(),
         ];
         assert_eq!(numbers, [30, 86_400, 65_536, 20, 30, 120, 10, 60, 60, 1024]);
         assert!(s.operator_token.is_none());
@@ -320,14 +302,14 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{key}={raw}: {e}"));
             let got = match key {
                 "wait_timeout_secs" => s.wait_timeout_secs.get(),
-                "shutdown_grace_secs" => s.shutdown_grace_secs.get(),
+                "shutdown_grace_secs" => s.server.shutdown_grace_secs.get(),
                 "max_body_bytes" => s.max_body_bytes.get(),
                 "idempotency_ttl_secs" => s.idempotency_ttl_secs.get(),
                 "idempotency_lease_secs" => s.idempotency_lease_secs.get(),
-                "max_connections" => s.max_connections.get(),
-                "header_read_timeout_secs" => s.header_read_timeout_secs.get(),
-                "idle_timeout_secs" => s.idle_timeout_secs.get(),
-                _ => s.request_timeout_secs.get(),
+                "max_connections" => s.server.max_connections.get(),
+                "header_read_timeout_secs" => s.server.header_read_timeout_secs.get(),
+                "idle_timeout_secs" => s.server.idle_timeout_secs.get(),
+                _ => s.server.request_timeout_secs.get(),
             };
             assert_eq!(got.to_string(), raw, "{key}");
         }

@@ -210,6 +210,7 @@ async fn handle(
     let reused = || ApiError::Unprocessable {
         code: ErrorCode::IdempotencyKeyReused,
         message: "this Idempotency-Key was used for a different request; use a new key".to_owned(),
+        details: None,
     };
     match claim {
         IdempotencyClaim::Completed {

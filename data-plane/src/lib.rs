@@ -11,9 +11,17 @@
 //! - [`resolve`]: tenant resolution from API keys — its bounded cache ([`resolve::cache`]), the
 //!   status gate ([`resolve::gate`]) and origin lockdown ([`resolve::origin`]).
 
+pub mod analytics;
+pub mod config;
 pub mod content;
 pub mod events;
+pub mod http;
 pub mod resolve;
+pub mod state;
+
+pub use config::DataPlaneSettings;
+pub use http::{app, serve};
+pub use state::AppState;
 
 #[cfg(test)]
 mod testing;

@@ -56,6 +56,8 @@ error_codes! {
     AdminNotFound => "admin_not_found",
     /// 404: no such API key of the tenant.
     ApiKeyNotFound => "api_key_not_found",
+    /// 404: the tenant has no content with that id (or no such version of it).
+    ContentNotFound => "content_not_found",
     /// 405: the path exists, the method does not.
     MethodNotAllowed => "method_not_allowed",
     /// 408: the request took longer than the server's request timeout.
@@ -76,16 +78,25 @@ error_codes! {
     Superseded => "superseded",
     /// 409: that e-mail address administers a tenant already.
     AdminExists => "admin_exists",
+    /// 409: the content is archived and can no longer change or be published.
+    ContentArchived => "content_archived",
     /// 409: a request with this `Idempotency-Key` is still running.
     IdempotencyKeyInUse => "idempotency_key_in_use",
     /// 410: the stored response showed an API key since revoked, and was purged with it.
     IdempotentResponsePurged => "idempotent_response_purged",
+    /// 412: the resource changed since the version `If-Match` names; read it again.
+    PreconditionFailed => "precondition_failed",
     /// 413: the body is larger than the server accepts.
     PayloadTooLarge => "payload_too_large",
     /// 415: the body is not `application/json`.
     UnsupportedMediaType => "unsupported_media_type",
     /// 422: this `Idempotency-Key` was used for a different request.
     IdempotencyKeyReused => "idempotency_key_reused",
+    /// 422: the content cannot be published as it is (`details.problems` lists every problem
+    /// with its path).
+    ContentInvalid => "content_invalid",
+    /// 428: a change needs `If-Match` with the version it was made against.
+    PreconditionRequired => "precondition_required",
     /// 429: the tenant is over its request rate; `Retry-After` says when to try again.
     RateLimited => "rate_limited",
     /// 503: the API key's tenant is still being provisioned; `Retry-After` says when to look

@@ -15,7 +15,9 @@
 //! | `Gone` | 410 | `idempotent_response_purged` |
 //! | `PayloadTooLarge` | 413 | `payload_too_large` |
 //! | `UnsupportedMediaType` | 415 | `unsupported_media_type` |
-//! | `Unprocessable` | 422 | `idempotency_key_reused` |
+//! | `PreconditionFailed` | 412 | `precondition_failed` (`If-Match` names an older version) |
+//! | `Unprocessable` | 422 | `idempotency_key_reused`, `content_invalid` (with `details`) |
+//! | `PreconditionRequired` | 428 | `precondition_required` (a change without `If-Match`) |
 //! | `Unavailable` | 503 | `unavailable` (retryable backend failure) |
 //! | `QuotaExceeded` | 503 | `quota_exceeded` (a new tenant would exceed an account quota; `details` say which) |
 //! | `Internal` | 500 | `internal` — the cause is logged, never sent |
@@ -60,7 +62,15 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
-    Unprocessable { code: ErrorCode, message: String },
+    Unprocessable {
+        code: ErrorCode,
+        message: String,
+        details: Option<Value>,
+    },
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    PreconditionRequired(String),
     /// 403: the credentials are good, but not for this (a suspended tenant, a browser origin
     /// the tenant does not allow).
     #[error("{message}")]
@@ -154,6 +164,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -177,16 +189,22 @@ impl ApiError {
                 code,
                 message,
                 details,
+            }
+            | ApiError::Unprocessable {
+                code,
+                message,
+                details,
             } => (*code, message.clone(), details.clone()),
             ApiError::NotFound { code, message }
             | ApiError::Gone { code, message }
-            | ApiError::Unprocessable { code, message }
             | ApiError::Forbidden { code, message }
             | ApiError::NotReady { code, message, .. } => (*code, message.clone(), None),
             ApiError::TooManyRequests { message, .. } => {
                 (ErrorCode::RateLimited, message.clone(), None)
             }
             ApiError::Unauthorized(m) => (ErrorCode::Unauthorized, m.clone(), None),
+            ApiError::PreconditionFailed(m) => (ErrorCode::PreconditionFailed, m.clone(), None),
+            ApiError::PreconditionRequired(m) => (ErrorCode::PreconditionRequired, m.clone(), None),
             ApiError::MethodNotAllowed(m) => (ErrorCode::MethodNotAllowed, m.clone(), None),
             ApiError::RequestTimeout(m) => (ErrorCode::RequestTimeout, m.clone(), None),
             ApiError::PayloadTooLarge(m) => (ErrorCode::PayloadTooLarge, m.clone(), None),

@@ -4,6 +4,8 @@
 //! deletes resources.
 //!
 //! - [`code`]: [`ErrorCode`], every machine-readable error code, in one enum.
+//! - [`config`]: the HTTP settings every service reads the same way (timeouts, connection
+//!   bound, shutdown grace).
 //! - [`error`]: [`ApiError`], the one failure-to-HTTP mapping
 //!   (`{"error": {code, message, details?}}`), and the conversions from `tenancy`'s errors.
 //! - [`extract`]: JSON, query and path extractors whose rejections use that mapping.
@@ -18,6 +20,7 @@
 //!   document.
 
 pub mod code;
+pub mod config;
 pub mod error;
 pub mod extract;
 pub mod layers;

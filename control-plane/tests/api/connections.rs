@@ -25,9 +25,9 @@ const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: spotlight.test\r\n\r\n";
 /// An app whose listener uses these timeouts (seconds); everything else as in other tests.
 async fn app_with(header_read: u64, idle: u64, request: u64) -> TestApp {
     TestApp::spawn_with(|s: &mut ControlPlaneSettings| {
-        s.header_read_timeout_secs = Bounded::new(header_read).unwrap();
-        s.idle_timeout_secs = Bounded::new(idle).unwrap();
-        s.request_timeout_secs = Bounded::new(request).unwrap();
+        s.server.header_read_timeout_secs = Bounded::new(header_read).unwrap();
+        s.server.idle_timeout_secs = Bounded::new(idle).unwrap();
+        s.server.request_timeout_secs = Bounded::new(request).unwrap();
         s.wait_timeout_secs = Bounded::must(0);
     })
     .await
@@ -219,7 +219,7 @@ async fn a_keep_alive_client_makes_several_requests_on_one_connection() {
 
 #[tokio::test]
 async fn with_the_connection_limit_reached_a_further_connection_waits_until_one_closes() {
-    let app = TestApp::spawn_with(|s| s.max_connections = Bounded::must(2)).await;
+    let app = TestApp::spawn_with(|s| s.server.max_connections = Bounded::must(2)).await;
     let first = TcpStream::connect(addr_of(&app)).await.unwrap();
     let second = TcpStream::connect(addr_of(&app)).await.unwrap();
     // Both are served, and stay open (keep-alive).

@@ -1,5 +1,6 @@
 //! Tours, tooltips, spotlights, modals, banners, hotspots, checklists and surveys.
 
+pub mod catalog;
 pub mod model;
 pub mod store;
 pub mod targeting;

@@ -82,8 +82,9 @@ impl EventType {
 
 /// One event as the client sent it.
 /// Fields it does not know are ignored, so an SDK that adds one keeps working.
-#[derive(Debug, Deserialize)]
-struct WireEvent {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = SdkEvent)]
+pub(crate) struct WireEvent {
     event_id: Uuid,
     #[serde(rename = "type")]
     kind: EventType,
@@ -96,6 +97,7 @@ struct WireEvent {
     #[serde(default)]
     anonymous_id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     props: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

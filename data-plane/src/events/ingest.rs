@@ -32,8 +32,8 @@ pub struct Stored {
     pub duplicates: usize,
 }
 
-/// Stores `events` of `actor` in `table` (the tenant's events table), each kept for
-/// `retention`, and says how many were new.
+/// Stores `events` in `table` (the tenant's events table), each kept for `retention`, and
+/// says how many were new. `actor` is the verified user; `None`: each event's anonymous id.
 pub async fn store(
     items: &dyn ItemStore,
     table: &str,
@@ -158,7 +158,15 @@ fn marker_key(event_id: Uuid) -> ItemKey {
 }
 
 /// The event as stored: what the processor folds and the audit view shows.
-fn record(event: &Event, actor: Option<&Actor>) -> Map<String, Value> {
+/// The stored record of `event`; its actor is the verified user, else the browser's
+/// anonymous id, else nobody (counted, but not as a unique user).
+fn record(event: &Event, user: Option<&Actor>) -> Map<String, Value> {
+    let actor = user.cloned().or_else(|| {
+        event
+            .anonymous_id
+            .as_ref()
+            .map(|id| Actor::Anonymous(id.clone()))
+    });
     let value = json!({
         "event_id": event.event_id,
         "type": event.kind,

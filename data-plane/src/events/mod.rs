@@ -4,3 +4,4 @@ pub mod batch;
 pub mod fold;
 pub mod ingest;
 pub mod process;
+pub mod runner;

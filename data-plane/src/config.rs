@@ -1,0 +1,157 @@
+//! Data-plane settings: the shared backend settings (`tenancy::settings`) and HTTP settings
+//! (`service::config`), plus what only the data plane needs, all from the one figment
+//! (`SPOTLIGHT_*` variables over an optional TOML file). Every error names its setting.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use secrecy::SecretString;
+use serde::Deserialize;
+use service::config::ServerSettings;
+use tenancy::settings::{Bounded, ConfigError, Settings, describe, text};
+
+use crate::resolve::tenant::CacheLimits;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DataPlaneSettings {
+    /// Backend, data directory, prefix: the same as the control plane's, so both open the
+    /// same registry.
+    #[serde(flatten)]
+    pub backend: Settings,
+    #[serde(flatten)]
+    pub server: ServerSettings,
+    /// `SPOTLIGHT_DATA_PLANE_ADDR`: where the data plane listens.
+    pub data_plane_addr: SocketAddr,
+    /// `SPOTLIGHT_API_KEY_PEPPER`: the secret API keys are hashed under; absent, the one in
+    /// `{data_dir}/api-key-pepper` (the control plane's) is used.
+    #[serde(deserialize_with = "text::optional")]
+    pub api_key_pepper: Option<SecretString>,
+    /// `SPOTLIGHT_KEY_CACHE_TTL_SECS`: how long a resolved API key is served from memory; a
+    /// revoked key, a suspended tenant or a changed origin list takes effect within this.
+    pub key_cache_ttl_secs: Bounded<1, 300>,
+    /// `SPOTLIGHT_KEY_CACHE_CAPACITY`: resolved keys kept (least recently used go first).
+    pub key_cache_capacity: Bounded<1, 10_000_000>,
+    /// `SPOTLIGHT_UNKNOWN_KEY_CACHE_CAPACITY`: unknown keys remembered, so a flood of made-up
+    /// keys costs one lookup each at most and bounded memory.
+    pub unknown_key_cache_capacity: Bounded<1, 10_000_000>,
+    /// `SPOTLIGHT_CONTENT_CACHE_TTL_SECS`: how long a tenant's published content is served
+    /// from memory by a process that did not publish it (0: never cached).
+    pub content_cache_ttl_secs: Bounded<0, 300>,
+    /// `SPOTLIGHT_EVENT_RETENTION_DAYS`: how long events and their dedupe markers are kept;
+    /// events older than this are refused, as their duplicates could no longer be seen.
+    pub event_retention_days: Bounded<7, 400>,
+    /// `SPOTLIGHT_TENANT_RATE`: requests per second one tenant may make (its burst is
+    /// `SPOTLIGHT_TENANT_BURST`); past it, `429` with `Retry-After`.
+    pub tenant_rate: Bounded<1, 1_000_000>,
+    /// `SPOTLIGHT_TENANT_BURST`: requests one tenant may make at once above its rate.
+    pub tenant_burst: Bounded<1, 1_000_000>,
+    /// `SPOTLIGHT_OUTBOX_POLL_MS`: how often the in-process outbox processor looks for work
+    /// when it found none.
+    pub outbox_poll_ms: Bounded<10, 60_000>,
+    /// `SPOTLIGHT_PROCESS_OUTBOX`: whether this process folds the outbox into aggregates (off
+    /// where a stream handler or a separate `data-plane process-outbox` does it).
+    pub process_outbox: bool,
+    /// `SPOTLIGHT_ORIGIN_REFRESH_SECS`: how often the set of origins preflight requests are
+    /// answered for is read again from the registry.
+    pub origin_refresh_secs: Bounded<1, 3600>,
+}
+
+impl Default for DataPlaneSettings {
+    fn default() -> Self {
+        DataPlaneSettings {
+            backend: Settings::default(),
+            server: ServerSettings::default(),
+            data_plane_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            api_key_pepper: None,
+            key_cache_ttl_secs: Bounded::must(30),
+            key_cache_capacity: Bounded::must(100_000),
+            unknown_key_cache_capacity: Bounded::must(10_000),
+            content_cache_ttl_secs: Bounded::must(5),
+            event_retention_days: Bounded::must(30),
+            tenant_rate: Bounded::must(1_000),
+            tenant_burst: Bounded::must(2_000),
+            outbox_poll_ms: Bounded::must(200),
+            process_outbox: true,
+            origin_refresh_secs: Bounded::must(30),
+        }
+    }
+}
+
+impl DataPlaneSettings {
+    /// Defaults, then the config file, then `SPOTLIGHT_*` variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_figment(&tenancy::settings::figment())
+    }
+
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        // The flattened parts on their own first, so their errors name the setting at fault.
+        Settings::from_figment(figment)?;
+        ServerSettings::from_figment(figment)?;
+        figment.extract().map_err(|e| ConfigError(describe(e)))
+    }
+
+    /// Settings for a data plane whose state lives in `data_dir`, otherwise the defaults.
+    pub fn for_data_dir(data_dir: impl Into<std::path::PathBuf>) -> Self {
+        let mut settings = DataPlaneSettings::default();
+        settings.backend.data_dir = data_dir.into();
+        settings
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.backend.data_dir
+    }
+
+    pub fn cache_limits(&self) -> CacheLimits {
+        let ttl = self.key_cache_ttl_secs.secs();
+        CacheLimits {
+            ttl,
+            capacity: nonzero(self.key_cache_capacity.as_usize()),
+            unknown_ttl: ttl,
+            unknown_capacity: nonzero(self.unknown_key_cache_capacity.as_usize()),
+        }
+    }
+
+    pub fn event_retention(&self) -> time::Duration {
+        time::Duration::days(self.event_retention_days.get() as i64)
+    }
+
+    pub fn outbox_poll(&self) -> Duration {
+        Duration::from_millis(self.outbox_poll_ms.get())
+    }
+}
+
+fn nonzero(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::providers::Serialized;
+
+    use super::*;
+
+    #[test]
+    fn defaults_and_one_override_come_from_one_figment() {
+        let f = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Serialized::default("data_plane_addr", "0.0.0.0:9001"))
+            .merge(Serialized::default("tenant_rate", 5));
+        let s = DataPlaneSettings::from_figment(&f).unwrap();
+        assert_eq!(s.data_plane_addr.port(), 9001);
+        assert_eq!(s.tenant_rate.get(), 5);
+        assert_eq!(s.event_retention_days.get(), 30);
+        assert!(s.process_outbox);
+    }
+
+    #[test]
+    fn a_retention_under_a_week_is_refused_naming_the_variable() {
+        let f = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Serialized::default("event_retention_days", 6));
+        let err = DataPlaneSettings::from_figment(&f).unwrap_err().to_string();
+        assert!(err.contains("SPOTLIGHT_EVENT_RETENTION_DAYS"), "{err}");
+        assert!(err.contains("from 7 to 400"), "{err}");
+    }
+}

@@ -1,0 +1,119 @@
+//! Runs the outbox processor's [`step`](super::process::step) over tenants: at once for the
+//! tenants this process just stored events for ([`Outbox::mark`]), and in a periodic sweep
+//! over every serving tenant in the registry, which picks up what other processes (or a
+//! process killed before its step) left behind. Each step is one transaction, so stopping
+//! anywhere — a shutdown, a kill — loses and doubles nothing.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tenancy::ports::{ItemStore, Registry, TenantFilter};
+use tenancy::{ResourceNames, TenantId, TenantStatus};
+use tokio::sync::Notify;
+
+use super::ingest::OUTBOX_SHARDS;
+use super::process::{MAX_EVENTS_PER_STEP, step};
+
+/// Tenants with outbox records to fold, and the signal that there are some.
+#[derive(Default)]
+pub struct Outbox {
+    pending: Mutex<HashMap<TenantId, ResourceNames>>,
+    notify: Notify,
+}
+
+impl Outbox {
+    /// Notes that `tenant` has new outbox records.
+    pub fn mark(&self, tenant: &TenantId, names: &ResourceNames) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tenant.clone(), names.clone());
+        self.notify.notify_one();
+    }
+
+    fn take(&self) -> HashMap<TenantId, ResourceNames> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Folds every outbox record of one tenant; says how many.
+pub async fn drain(items: &dyn ItemStore, names: &ResourceNames) -> tenancy::Result<usize> {
+    let mut total = 0;
+    for shard in 0..OUTBOX_SHARDS {
+        loop {
+            let n = step(
+                items,
+                &names.events_table,
+                &names.app_table,
+                shard,
+                MAX_EVENTS_PER_STEP,
+            )
+            .await?;
+            total += n;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Folds the outbox of every serving tenant in the registry; says how many records.
+pub async fn sweep(registry: &dyn Registry, items: &dyn ItemStore) -> tenancy::Result<usize> {
+    let mut total = 0;
+    let mut filter = TenantFilter {
+        limit: tenancy::ports::registry::MAX_LIMIT,
+        ..TenantFilter::default()
+    };
+    loop {
+        let page = registry.list_tenants(&filter).await?;
+        for tenant in &page.tenants {
+            if matches!(
+                tenant.status,
+                TenantStatus::Active | TenantStatus::Upgrading | TenantStatus::Suspended
+            ) {
+                total += drain_logged(items, &tenant.id, &tenant.resources).await;
+            }
+        }
+        match page.next {
+            Some(next) => filter.after = Some(next),
+            None => return Ok(total),
+        }
+    }
+}
+
+/// [`drain`], with a failure logged: one tenant's trouble must not stop the others'.
+async fn drain_logged(items: &dyn ItemStore, tenant: &TenantId, names: &ResourceNames) -> usize {
+    match drain(items, names).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(tenant_id = %tenant, error = %e, "folding the outbox failed; retried later");
+            0
+        }
+    }
+}
+
+/// Runs until cancelled: marked tenants at once (or within `poll`), every tenant every
+/// `sweep_every`.
+pub async fn run(
+    outbox: &Outbox,
+    registry: &dyn Registry,
+    items: &dyn ItemStore,
+    poll: Duration,
+    sweep_every: Duration,
+) {
+    let mut last_sweep: Option<Instant> = None;
+    loop {
+        if last_sweep.is_none_or(|at| at.elapsed() >= sweep_every) {
+            if let Err(e) = sweep(registry, items).await {
+                tracing::warn!(error = %e, "outbox sweep could not list tenants; retried later");
+            }
+            last_sweep = Some(Instant::now());
+        }
+        for (tenant, names) in outbox.take() {
+            drain_logged(items, &tenant, &names).await;
+        }
+        let _ = tokio::time::timeout(poll, outbox.notify.notified()).await;
+    }
+}

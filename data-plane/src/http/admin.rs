@@ -1,0 +1,534 @@
+//! The admin routes: a tenant's content (drafts, publish, archive) and its analytics. Called
+//! by the tenant's servers with a secret key, or by the admin console in a browser with a
+//! publishable key from an allowed origin *and* a platform admin token of the same tenant
+//! ([`require_admin`]).
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use service::ApiError;
+use service::extract::{ApiJson, ApiPath, ApiQuery};
+use tenancy::ApiKeyKind;
+use tenancy::ports::AdminUser;
+use time::{Date, OffsetDateTime};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{content_error, content_not_found};
+use super::tenant::TenantContext;
+use crate::analytics::{self, DayCounts, Funnel, SelectorHealth};
+use crate::content::model::{ContentBody, ContentId, StepId};
+use crate::content::store::{ContentStatus, Draft, Published};
+use crate::state::AppState;
+
+/// Longest range the overview covers.
+const MAX_OVERVIEW_DAYS: i64 = 92;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_content, create_content))
+        .routes(routes!(get_content, update_content))
+        .routes(routes!(publish_content))
+        .routes(routes!(archive_content))
+        .routes(routes!(get_version))
+        .routes(routes!(funnel))
+        .routes(routes!(selector_health))
+        .routes(routes!(overview))
+        .routes(routes!(admins))
+}
+
+/// The admin routes' layer, after tenant resolution: a secret key is an admin of its tenant;
+/// a publishable key needs `Authorization: Bearer` with a platform admin token whose tenant
+/// is the key's and whose subject is one of the tenant's admins (`table_lookup`: the admin
+/// records the control plane's invites write).
+pub async fn require_admin(
+    State(state): State<AppState>,
+    context: TenantContext,
+    request: Request,
+    next: Next,
+) -> Response {
+    match admit_admin(&state, &context, request.headers()).await {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn admit_admin(
+    state: &AppState,
+    context: &TenantContext,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if context.tenant.key_kind == ApiKeyKind::Secret {
+        return Ok(());
+    }
+    let refuse = |why: &str| {
+        ApiError::Unauthorized(format!(
+            "admin routes need a secret API key, or a publishable key with an admin token of \
+             its tenant in Authorization: Bearer; {why}"
+        ))
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| refuse("this request has no admin token"))?;
+    let admin = state
+        .backend
+        .identity
+        .verify_token(token.trim())
+        .await
+        .map_err(|e| match e.kind() {
+            tenancy::ErrorKind::AccessDenied | tenancy::ErrorKind::Invalid => refuse(e.message()),
+            _ => ApiError::from(e),
+        })?;
+    if admin.tenant != context.tenant.tenant {
+        return Err(refuse("the admin token is of another tenant"));
+    }
+    let admins = state.backend.identity.list_admins(&admin.tenant).await?;
+    if !admins.iter().any(|a| a.id == admin.subject) {
+        return Err(refuse("the token's user is not an admin of this tenant"));
+    }
+    Ok(())
+}
+
+/// A content item as the admin API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContentItem {
+    pub id: ContentId,
+    pub status: ContentStatus,
+    pub published_version: Option<u32>,
+    /// The draft's version: send it back in `If-Match` (also the `ETag`) to change it.
+    pub revision: u64,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: String,
+    pub body: ContentBody,
+}
+
+impl From<&Draft> for ContentItem {
+    fn from(draft: &Draft) -> Self {
+        ContentItem {
+            id: draft.id.clone(),
+            status: draft.status,
+            published_version: draft.published_version,
+            revision: draft.revision,
+            updated_at: draft
+                .updated_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            body: draft.body.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContentList {
+    pub items: Vec<ContentItem>,
+}
+
+/// A frozen published version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedVersion {
+    pub id: ContentId,
+    pub version: u32,
+    #[schema(value_type = String, format = DateTime)]
+    pub published_at: String,
+    pub body: ContentBody,
+}
+
+impl From<&Published> for PublishedVersion {
+    fn from(p: &Published) -> Self {
+        PublishedVersion {
+            id: p.id.clone(),
+            version: p.version,
+            published_at: p
+                .published_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            body: p.body.clone(),
+        }
+    }
+}
+
+fn with_etag(status: StatusCode, draft: &Draft) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", draft.revision))
+        .unwrap_or(HeaderValue::from_static("\"0\""));
+    (
+        status,
+        [(header::ETAG, etag)],
+        axum::Json(ContentItem::from(draft)),
+    )
+        .into_response()
+}
+
+/// The revision `If-Match` names: required for every change of a draft.
+fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
+    let raw = headers
+        .get(header::IF_MATCH)
+        .ok_or_else(|| {
+            ApiError::PreconditionRequired(
+                "send If-Match with the content's ETag (its revision), so a concurrent change is \
+                 not overwritten"
+                    .to_owned(),
+            )
+        })?
+        .to_str()
+        .unwrap_or_default();
+    raw.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| ApiError::PreconditionFailed(format!("If-Match {raw:?} names no revision")))
+}
+
+fn content_id(raw: &str) -> Result<ContentId, ApiError> {
+    ContentId::parse(raw).map_err(|_| content_not_found(raw))
+}
+
+/// Every content item of the tenant, most recently changed first.
+#[utoipa::path(get, path = "/v1/admin/content", tag = "admin",
+    responses((status = 200, description = "The tenant's content", body = ContentList)))]
+pub async fn list_content(context: TenantContext) -> Result<axum::Json<ContentList>, ApiError> {
+    let drafts = context
+        .tables
+        .content()
+        .list()
+        .await
+        .map_err(content_error)?;
+    Ok(axum::Json(ContentList {
+        items: drafts.iter().map(ContentItem::from).collect(),
+    }))
+}
+
+/// Creates a draft; its steps get stable ids. Publishing is a separate step.
+#[utoipa::path(post, path = "/v1/admin/content", tag = "admin", request_body = ContentBody,
+    responses((status = 201, description = "The new draft (its revision in `ETag`)", body = ContentItem)))]
+pub async fn create_content(
+    context: TenantContext,
+    ApiJson(body): ApiJson<ContentBody>,
+) -> Result<Response, ApiError> {
+    let draft = context
+        .tables
+        .content()
+        .create(body, OffsetDateTime::now_utc())
+        .await
+        .map_err(content_error)?;
+    Ok(with_etag(StatusCode::CREATED, &draft))
+}
+
+#[utoipa::path(get, path = "/v1/admin/content/{content_id}", tag = "admin",
+    params(("content_id" = String, Path, description = "The content item")),
+    responses(
+        (status = 200, description = "The draft (its revision in `ETag`)", body = ContentItem),
+        (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
+    ))]
+pub async fn get_content(
+    context: TenantContext,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let id = content_id(&id)?;
+    let draft = context
+        .tables
+        .content()
+        .get(&id)
+        .await
+        .map_err(content_error)?
+        .ok_or_else(|| content_not_found(id.as_str()))?;
+    Ok(with_etag(StatusCode::OK, &draft))
+}
+
+/// Replaces the draft (published versions stay frozen). Needs `If-Match`.
+#[utoipa::path(put, path = "/v1/admin/content/{content_id}", tag = "admin",
+    params(("content_id" = String, Path, description = "The content item"),
+        ("If-Match" = String, Header, description = "The revision the change was made against")),
+    request_body = ContentBody,
+    responses(
+        (status = 200, description = "The changed draft", body = ContentItem),
+        (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
+        (status = 409, description = "`content_archived`", body = service::error::ErrorBody),
+        (status = 412, description = "`precondition_failed`: changed since that revision", body = service::error::ErrorBody),
+        (status = 428, description = "`precondition_required`: no `If-Match`", body = service::error::ErrorBody),
+    ))]
+pub async fn update_content(
+    context: TenantContext,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ContentBody>,
+) -> Result<Response, ApiError> {
+    let id = content_id(&id)?;
+    let revision = if_match(&headers)?;
+    let draft = context
+        .tables
+        .content()
+        .update(&id, revision, body, OffsetDateTime::now_utc())
+        .await
+        .map_err(content_error)?;
+    Ok(with_etag(StatusCode::OK, &draft))
+}
+
+/// Publishes the draft as the next frozen version, if it is valid (else 422 naming every
+/// problem). Needs `If-Match`.
+#[utoipa::path(post, path = "/v1/admin/content/{content_id}/publish", tag = "admin",
+    params(("content_id" = String, Path, description = "The content item"),
+        ("If-Match" = String, Header, description = "The revision being published")),
+    responses(
+        (status = 200, description = "The published version", body = PublishedVersion),
+        (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
+        (status = 409, description = "`content_archived`", body = service::error::ErrorBody),
+        (status = 412, description = "`precondition_failed`", body = service::error::ErrorBody),
+        (status = 422, description = "`content_invalid`: `details.problems` lists every problem", body = service::error::ErrorBody),
+        (status = 428, description = "`precondition_required`", body = service::error::ErrorBody),
+    ))]
+pub async fn publish_content(
+    State(state): State<AppState>,
+    context: TenantContext,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<axum::Json<PublishedVersion>, ApiError> {
+    let id = content_id(&id)?;
+    let revision = if_match(&headers)?;
+    let published = context
+        .tables
+        .content()
+        .publish(&id, revision, OffsetDateTime::now_utc())
+        .await
+        .map_err(content_error)?;
+    state.catalogs.forget(context.tables.tenant());
+    Ok(axum::Json(PublishedVersion::from(&published)))
+}
+
+/// Takes the content down (the SDK no longer gets it; its versions stay). Needs `If-Match`.
+#[utoipa::path(post, path = "/v1/admin/content/{content_id}/archive", tag = "admin",
+    params(("content_id" = String, Path, description = "The content item"),
+        ("If-Match" = String, Header, description = "The revision being archived")),
+    responses(
+        (status = 200, description = "The archived item", body = ContentItem),
+        (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
+        (status = 412, description = "`precondition_failed`", body = service::error::ErrorBody),
+        (status = 428, description = "`precondition_required`", body = service::error::ErrorBody),
+    ))]
+pub async fn archive_content(
+    State(state): State<AppState>,
+    context: TenantContext,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = content_id(&id)?;
+    let revision = if_match(&headers)?;
+    let draft = context
+        .tables
+        .content()
+        .archive(&id, revision, OffsetDateTime::now_utc())
+        .await
+        .map_err(content_error)?;
+    state.catalogs.forget(context.tables.tenant());
+    Ok(with_etag(StatusCode::OK, &draft))
+}
+
+/// A frozen published version.
+#[utoipa::path(get, path = "/v1/admin/content/{content_id}/versions/{version}", tag = "admin",
+    params(("content_id" = String, Path, description = "The content item"),
+        ("version" = u32, Path, description = "The published version")),
+    responses(
+        (status = 200, description = "The version", body = PublishedVersion),
+        (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
+    ))]
+pub async fn get_version(
+    context: TenantContext,
+    ApiPath((id, version)): ApiPath<(String, u32)>,
+) -> Result<axum::Json<PublishedVersion>, ApiError> {
+    let id = content_id(&id)?;
+    let published = context
+        .tables
+        .content()
+        .version(&id, version)
+        .await
+        .map_err(content_error)?
+        .ok_or_else(|| content_not_found(&format!("{id} version {version}")))?;
+    Ok(axum::Json(PublishedVersion::from(&published)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VersionQuery {
+    /// The published version (default: the newest).
+    pub version: Option<u32>,
+}
+
+/// The published version `requested` (the newest by default) and its steps in order.
+async fn steps_of(
+    context: &TenantContext,
+    id: &ContentId,
+    requested: Option<u32>,
+) -> Result<(u32, Vec<StepId>), ApiError> {
+    let store = context.tables.content();
+    let version = match requested {
+        Some(v) => v,
+        None => store
+            .get(id)
+            .await
+            .map_err(content_error)?
+            .and_then(|d| d.published_version)
+            .ok_or_else(|| content_not_found(&format!("{id} (never published)")))?,
+    };
+    let published = store
+        .version(id, version)
+        .await
+        .map_err(content_error)?
+        .ok_or_else(|| content_not_found(&format!("{id} version {version}")))?;
+    let steps = published
+        .body
+        .steps
+        .iter()
+        .filter_map(|s| s.id.clone())
+        .collect();
+    Ok((version, steps))
+}
+
+/// Users per step of a version, completion rate and drop-off per step (exact distinct
+/// users, from the aggregates).
+#[utoipa::path(get, path = "/v1/admin/analytics/funnels/{content_id}", tag = "analytics",
+    params(("content_id" = String, Path, description = "The content item"), VersionQuery),
+    responses(
+        (status = 200, description = "The funnel", body = Funnel),
+        (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
+    ))]
+pub async fn funnel(
+    context: TenantContext,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<VersionQuery>,
+) -> Result<axum::Json<Funnel>, ApiError> {
+    let id = content_id(&id)?;
+    let (version, steps) = steps_of(&context, &id, query.version).await?;
+    let (items, table) = context.tables.app();
+    let rows = analytics::lifetime_rows(items, table, &id, version).await?;
+    Ok(axum::Json(analytics::funnel(id, version, &steps, &rows)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SelectorHealthReport {
+    pub steps: Vec<SelectorHealth>,
+}
+
+/// Per step of the newest version of every published content item: distinct users whose
+/// target was missing ÷ distinct users who reached the step.
+#[utoipa::path(get, path = "/v1/admin/analytics/selector-health", tag = "analytics",
+    responses((status = 200, description = "Selector health per step", body = SelectorHealthReport)))]
+pub async fn selector_health(
+    context: TenantContext,
+) -> Result<axum::Json<SelectorHealthReport>, ApiError> {
+    let drafts = context
+        .tables
+        .content()
+        .list()
+        .await
+        .map_err(content_error)?;
+    let mut report = Vec::new();
+    for draft in drafts.iter().filter(|d| d.published_version.is_some()) {
+        let (version, steps) = steps_of(&context, &draft.id, draft.published_version).await?;
+        let (items, table) = context.tables.app();
+        let rows = analytics::lifetime_rows(items, table, &draft.id, version).await?;
+        report.extend(analytics::selector_health(
+            &draft.id, version, &steps, &rows,
+        ));
+    }
+    Ok(axum::Json(SelectorHealthReport { steps: report }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OverviewQuery {
+    /// First UTC day, `YYYY-MM-DD` (default: 6 days before `to`).
+    pub from: Option<String>,
+    /// Last UTC day, `YYYY-MM-DD` (default: today).
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Overview {
+    pub days: Vec<DayCounts>,
+}
+
+fn day(raw: &str, name: &str) -> Result<Date, ApiError> {
+    Date::parse(
+        raw,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| ApiError::bad_request(format!("{name} {raw:?} is not a day (YYYY-MM-DD)")))
+}
+
+/// Events per type per UTC day, over at most 92 days.
+#[utoipa::path(get, path = "/v1/admin/analytics/overview", tag = "analytics", params(OverviewQuery),
+    responses(
+        (status = 200, description = "Events per type per day", body = Overview),
+        (status = 400, description = "`invalid_request`: a bad day or range", body = service::error::ErrorBody),
+    ))]
+pub async fn overview(
+    context: TenantContext,
+    ApiQuery(query): ApiQuery<OverviewQuery>,
+) -> Result<axum::Json<Overview>, ApiError> {
+    let to = match &query.to {
+        Some(raw) => day(raw, "to")?,
+        None => OffsetDateTime::now_utc().date(),
+    };
+    let from = match &query.from {
+        Some(raw) => day(raw, "from")?,
+        None => to - time::Duration::days(6),
+    };
+    let span = (to - from).whole_days();
+    if !(0..MAX_OVERVIEW_DAYS).contains(&span) {
+        return Err(ApiError::bad_request(format!(
+            "from must be on or before to, and the range at most {MAX_OVERVIEW_DAYS} days"
+        )));
+    }
+    let (items, table) = context.tables.app();
+    let mut days = Vec::new();
+    let mut current = from;
+    while current <= to {
+        days.push(analytics::day_counts(items, table, current).await?);
+        current = match current.next_day() {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    Ok(axum::Json(Overview { days }))
+}
+
+/// An admin of the tenant, as the identity provider lists them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminSummary {
+    pub id: String,
+    pub email: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminList {
+    pub admins: Vec<AdminSummary>,
+}
+
+/// The tenant's admins, read-only (invites and removals are the control plane's).
+#[utoipa::path(get, path = "/v1/admin/users", tag = "admin",
+    responses((status = 200, description = "The tenant's admins", body = AdminList)))]
+pub async fn admins(
+    State(state): State<AppState>,
+    context: TenantContext,
+) -> Result<axum::Json<AdminList>, ApiError> {
+    let admins: Vec<AdminUser> = state
+        .backend
+        .identity
+        .list_admins(context.tables.tenant())
+        .await?;
+    Ok(axum::Json(AdminList {
+        admins: admins
+            .into_iter()
+            .map(|a| AdminSummary {
+                id: a.id.as_str().to_owned(),
+                email: a.email.as_str().to_owned(),
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,75 @@
+//! The data plane over HTTP: one [`app`] router that the local binary serves and the Lambda
+//! transport hands its events to.
+//!
+//! - [`tenant`]: tenant resolution (a route layer) and [`tenant::TenantContext`];
+//! - [`cors`]: preflights, the allow header, `Vary: Origin`;
+//! - [`sdk`]: content for a page, event batches;
+//! - [`admin`]: content management and analytics, behind the admin check;
+//! - [`health`]: `/healthz`, `/readyz`, `/openapi.json`;
+//! - [`openapi`]: the routers and the document, from the same registrations;
+//! - [`error`]: the HTTP answer of the data plane's own errors.
+
+pub mod admin;
+pub mod cors;
+pub mod error;
+pub mod health;
+pub mod openapi;
+pub mod sdk;
+pub mod tenant;
+
+use std::future::Future;
+
+use axum::middleware::from_fn_with_state;
+use axum::{Extension, Router};
+use service::layers::{self, Stack};
+use tokio::net::TcpListener;
+
+use crate::events::batch::MAX_BATCH_BYTES;
+use crate::state::AppState;
+
+/// The data plane's router. Layers, outermost first:
+///
+/// 1. the common stack ([`service::layers::common`]), with the event batch limit as the body
+///    limit (a larger batch is a JSON 413);
+/// 2. on the `/v1` routes: tenant resolution ([`tenant::resolve`], or [`tenant::beacon`] on
+///    the events route), then on the admin routes the admin check
+///    ([`admin::require_admin`]).
+///
+/// Preflights ([`cors::preflight`]) are answered outside all of it.
+pub fn app(state: AppState) -> Router {
+    let api = openapi::split();
+    let sdk = api
+        .sdk
+        .route_layer(from_fn_with_state(state.clone(), tenant::resolve));
+    let beacon = api
+        .beacon
+        .route_layer(from_fn_with_state(state.clone(), tenant::beacon));
+    let admin = api
+        .admin
+        .route_layer(from_fn_with_state(state.clone(), admin::require_admin))
+        .route_layer(from_fn_with_state(state.clone(), tenant::resolve));
+    let routes = sdk
+        .merge(beacon)
+        .merge(admin)
+        .merge(api.public)
+        .layer(Extension(service::openapi::ServedDocument::new(
+            &api.document,
+        )));
+    let stack = Stack {
+        max_body_bytes: MAX_BATCH_BYTES,
+    };
+    // Outside the common stack, whose 405 answer would otherwise take every `OPTIONS`.
+    layers::common(routes, stack)
+        .layer(from_fn_with_state(state.clone(), cors::preflight))
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` resolves, then lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.settings.server.limits();
+    service::server::serve(listener, app(state), limits, shutdown).await
+}

@@ -1,0 +1,99 @@
+//! `data-plane`: serves each tenant's SDK traffic and its admins' content and analytics, and
+//! folds the outbox into aggregates. Configuration comes from `SPOTLIGHT_*` variables (see
+//! `data_plane::config`); everything else lives in the library.
+//!
+//! - `data-plane` (or `data-plane serve`): the HTTP API, with the outbox processor in the
+//!   same process unless `SPOTLIGHT_PROCESS_OUTBOX=false`;
+//! - `data-plane process-outbox`: the outbox processor alone (`--once`: one sweep over every
+//!   tenant, then exit).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use data_plane::events::runner;
+use data_plane::{AppState, DataPlaneSettings};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "data-plane", about = "Spotlight's data plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Fold every tenant's outbox into its aggregates.
+    ProcessOutbox {
+        /// One sweep over every tenant, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // Logs go to stderr: stdout carries only the start-up banner.
+    service::telemetry::init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::ProcessOutbox { once } => process_outbox(once).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "data plane stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn state() -> anyhow::Result<AppState> {
+    let settings = DataPlaneSettings::load()?;
+    Ok(AppState::from_settings(settings).await?)
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let state = state().await?;
+    let addr = state.settings.data_plane_addr;
+    let background = data_plane::state::spawn_background(&state);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    println!(
+        "Spotlight data plane listening on http://{}",
+        listener.local_addr()?
+    );
+    data_plane::serve(listener, state.clone(), service::shutdown::signal())
+        .await
+        .context("serving HTTP")?;
+    // The processor may stop mid-step: each step is one transaction.
+    background.stop();
+    Ok(())
+}
+
+async fn process_outbox(once: bool) -> anyhow::Result<()> {
+    let state = state().await?;
+    let registry = state.backend.registry.clone();
+    let items = state.backend.items.clone();
+    if once {
+        let folded = runner::sweep(registry.as_ref(), items.as_ref()).await?;
+        println!("folded {folded} outbox records");
+        return Ok(());
+    }
+    let outbox = Arc::new(runner::Outbox::default());
+    let poll = state.settings.outbox_poll();
+    // Alone, the processor has no ingest to mark tenants: it sweeps every poll interval.
+    let sweep_every = poll.max(Duration::from_secs(1));
+    tokio::select! {
+        () = runner::run(&outbox, registry.as_ref(), items.as_ref(), poll, sweep_every) => {}
+        () = service::shutdown::signal() => {}
+    }
+    Ok(())
+}

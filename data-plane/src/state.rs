@@ -1,0 +1,223 @@
+//! What every handler shares, how it is assembled, and [`TenantTables`]: the only way a
+//! handler reaches a tenant's data.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::Arc;
+use std::time::Instant;
+
+use governor::{Quota, RateLimiter};
+use secrecy::SecretString;
+use service::ApiError;
+use service::secrets::SecretError;
+use tenancy::backend::Backend;
+use tenancy::ports::ItemStore;
+use tenancy::{ResourceNames, TenantId};
+
+use crate::config::DataPlaneSettings;
+use crate::content::catalog::{Catalog, CatalogCache};
+use crate::content::store::ContentStore;
+use crate::events::runner::Outbox;
+use crate::http::cors::OriginDirectory;
+use crate::resolve::tenant::Resolver;
+
+/// Requests per tenant per second, keyed by tenant: one tenant's flood is refused with 429
+/// before it reaches storage, and never takes another tenant's share.
+pub type TenantLimiter = RateLimiter<
+    TenantId,
+    governor::state::keyed::HashMapStateStore<TenantId>,
+    governor::clock::DefaultClock,
+>;
+
+/// Tenants whose published content is kept in memory at once.
+const CATALOG_CAPACITY: usize = 10_000;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: Backend,
+    pub resolver: Arc<Resolver>,
+    pub catalogs: Arc<CatalogCache>,
+    pub limiter: Arc<TenantLimiter>,
+    pub origins: Arc<OriginDirectory>,
+    /// Tenants with outbox records this process stored, for the processor.
+    pub outbox: Arc<Outbox>,
+    pub settings: Arc<DataPlaneSettings>,
+}
+
+/// Why the data plane could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(#[from] tenancy::settings::ConfigError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("opening the {backend:?} backend: {source}")]
+    Backend {
+        backend: tenancy::settings::BackendKind,
+        source: tenancy::Error,
+    },
+}
+
+impl AppState {
+    /// Assembles the state from an opened backend and the API-key pepper.
+    pub fn new(backend: Backend, settings: DataPlaneSettings, pepper: &SecretString) -> Self {
+        let hasher = service::secrets::key_hasher(pepper);
+        let resolver = Resolver::new(backend.registry.clone(), hasher, settings.cache_limits());
+        let quota = Quota::per_second(nonzero_u32(settings.tenant_rate.get()))
+            .allow_burst(nonzero_u32(settings.tenant_burst.get()));
+        AppState {
+            resolver: Arc::new(resolver),
+            catalogs: Arc::new(CatalogCache::new(
+                settings.content_cache_ttl_secs.secs(),
+                NonZeroUsize::new(CATALOG_CAPACITY).unwrap_or(NonZeroUsize::MIN),
+            )),
+            limiter: Arc::new(RateLimiter::hashmap(quota)),
+            origins: Arc::new(OriginDirectory::default()),
+            outbox: Arc::new(Outbox::default()),
+            backend,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Opens the configured backend, resolves the pepper (the control plane's, from the data
+    /// directory, when not configured) and assembles the state.
+    pub async fn from_settings(settings: DataPlaneSettings) -> Result<AppState, StartError> {
+        let backend =
+            tenancy::open(&settings.backend)
+                .await
+                .map_err(|source| StartError::Backend {
+                    backend: settings.backend.backend,
+                    source,
+                })?;
+        service::secrets::private_dir(settings.data_dir())?;
+        let pepper = service::secrets::api_key_pepper(
+            settings.api_key_pepper.as_ref(),
+            settings.data_dir(),
+        )?;
+        Ok(AppState::new(backend, settings, &pepper))
+    }
+
+    /// The tenant's published content: from memory when younger than `max_age` (and the
+    /// cache's TTL), else read again.
+    pub async fn catalog(
+        &self,
+        tables: &TenantTables,
+        max_age: std::time::Duration,
+    ) -> Result<Arc<Catalog>, ApiError> {
+        let now = Instant::now();
+        if let Some(catalog) = self.catalogs.get(&tables.tenant, max_age, now) {
+            return Ok(catalog);
+        }
+        let catalog = Arc::new(
+            Catalog::read(&tables.content())
+                .await
+                .map_err(crate::http::error::content_error)?,
+        );
+        self.catalogs.put(&tables.tenant, catalog.clone(), now);
+        Ok(catalog)
+    }
+}
+
+fn nonzero_u32(n: u64) -> NonZeroU32 {
+    NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// One tenant's two tables over an item store: what a handler is handed, and the only way it
+/// reaches data. Every operation names one of these two tables; there is no way to name
+/// another tenant's.
+#[derive(Clone)]
+pub struct TenantTables {
+    tenant: TenantId,
+    items: Arc<dyn ItemStore>,
+    names: ResourceNames,
+}
+
+impl TenantTables {
+    pub fn new(tenant: TenantId, items: Arc<dyn ItemStore>, names: &ResourceNames) -> Self {
+        TenantTables {
+            tenant,
+            items,
+            names: names.clone(),
+        }
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub fn names(&self) -> &ResourceNames {
+        &self.names
+    }
+
+    /// The tenant's content, in its app table.
+    pub fn content(&self) -> ContentStore<'_> {
+        ContentStore::new(self.items.as_ref(), &self.names.app_table)
+    }
+
+    /// The store and the app table, for reads of aggregates and progress.
+    pub(crate) fn app(&self) -> (&dyn ItemStore, &str) {
+        (self.items.as_ref(), &self.names.app_table)
+    }
+
+    /// The store and the events table, for ingest and the outbox.
+    pub(crate) fn events(&self) -> (&dyn ItemStore, &str) {
+        (self.items.as_ref(), &self.names.events_table)
+    }
+}
+
+/// How often every tenant's outbox is swept (tenants this process stored events for are
+/// folded at once).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often the rate limiter forgets tenants that have been quiet.
+const LIMITER_CLEANUP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The background tasks of a serving process.
+pub struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Background {
+    /// Stops them. The outbox processor may stop mid-step: each step is one transaction.
+    pub fn stop(self) {
+        for task in self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Starts the origin directory's refresh, the rate limiter's cleanup and (unless
+/// `SPOTLIGHT_PROCESS_OUTBOX=false`) the outbox processor.
+pub fn spawn_background(state: &AppState) -> Background {
+    let mut tasks = Vec::new();
+    let origins = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let every = state.settings.origin_refresh_secs.secs();
+            loop {
+                if let Err(e) = state.origins.refresh(state.backend.registry.as_ref()).await {
+                    tracing::warn!(error = %e, "refreshing allowed origins failed; retried later");
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    };
+    tasks.push(origins);
+    let limiter = state.limiter.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(LIMITER_CLEANUP).await;
+            limiter.retain_recent();
+        }
+    }));
+    if state.settings.process_outbox {
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move {
+            crate::events::runner::run(
+                &state.outbox,
+                state.backend.registry.as_ref(),
+                state.backend.items.as_ref(),
+                state.settings.outbox_poll(),
+                SWEEP_EVERY,
+            )
+            .await;
+        }));
+    }
+    Background(tasks)
+}

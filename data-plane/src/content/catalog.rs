@@ -114,13 +114,13 @@ mod tests {
     fn it_holds_at_most_its_capacity_and_a_zero_ttl_caches_nothing() {
         let cache = CatalogCache::new(Duration::from_secs(5), NonZeroUsize::new(2).unwrap());
         let now = Instant::now();
-        for id in ["a1", "b2", "c3"] {
+        for id in ["aa1", "bb2", "cc3"] {
             cache.put(&tenant(id), Arc::new(Catalog::default()), now);
         }
-        assert!(cache.get(&tenant("a1"), Duration::MAX, now).is_none());
-        assert!(cache.get(&tenant("c3"), Duration::MAX, now).is_some());
+        assert!(cache.get(&tenant("aa1"), Duration::MAX, now).is_none());
+        assert!(cache.get(&tenant("cc3"), Duration::MAX, now).is_some());
         let off = CatalogCache::new(Duration::ZERO, NonZeroUsize::new(2).unwrap());
-        off.put(&tenant("a1"), Arc::new(Catalog::default()), now);
-        assert!(off.get(&tenant("a1"), Duration::MAX, now).is_none());
+        off.put(&tenant("aa1"), Arc::new(Catalog::default()), now);
+        assert!(off.get(&tenant("aa1"), Duration::MAX, now).is_none());
     }
 }

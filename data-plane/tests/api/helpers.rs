@@ -1,0 +1,219 @@
+//! One served data plane per test, and tenants onboarded for real (tables, key, role).
+
+use std::time::Duration;
+
+use data_plane::{AppState, DataPlaneSettings};
+use provisioner::{NewTenant, Provisioner};
+use reqwest::{Method, RequestBuilder, Response};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tenancy::api_key::{self, KeyHasher};
+use tenancy::{ApiKeyKind, OwnerEmail, TenantId, TenantName, Tier};
+use time::OffsetDateTime;
+
+pub struct TestApp {
+    pub url: String,
+    pub state: AppState,
+    pub provisioner: Provisioner,
+    pub hasher: KeyHasher,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// A tenant with one key of each kind.
+pub struct Tenant {
+    pub id: TenantId,
+    pub secret: String,
+    pub publishable: String,
+}
+
+pub const ORIGIN: &str = "https://app.example.com";
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// A data plane with settings changed by `change`; the outbox processor is off (tests
+    /// fold with [`TestApp::fold`]), the key cache TTL is 1 s.
+    pub async fn spawn_with(change: impl FnOnce(&mut DataPlaneSettings)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = DataPlaneSettings::for_data_dir(dir.path());
+        settings.process_outbox = false;
+        settings.key_cache_ttl_secs = tenancy::settings::Bounded::must(1);
+        change(&mut settings);
+        let backend = tenancy::open(&settings.backend).await.unwrap();
+        let pepper = SecretString::from("test-pepper-0123456789abcdef0123456789");
+        let hasher = service::secrets::key_hasher(&pepper);
+        let provisioner = Provisioner::new(backend.clone(), settings.backend.clone());
+        let state = AppState::new(backend, settings, &pepper);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(data_plane::serve(
+            listener,
+            state.clone(),
+            std::future::pending(),
+        ));
+        TestApp {
+            url,
+            state,
+            provisioner,
+            hasher,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// Onboards tenant `id` (allowing [`ORIGIN`]) and issues it a secret and a publishable key.
+    pub async fn tenant(&self, id: &str) -> Tenant {
+        let id = TenantId::parse(id).unwrap();
+        self.provisioner
+            .request(NewTenant {
+                id: id.clone(),
+                name: TenantName::parse("Test Tenant").unwrap(),
+                owner_email: OwnerEmail::parse("ops@example.com").unwrap(),
+                tier: Tier::Standard,
+                allowed_origins: vec![tenancy::Origin::parse(ORIGIN).unwrap()],
+                request: None,
+            })
+            .await
+            .unwrap();
+        self.provisioner.provision(&id).await.unwrap();
+        self.state
+            .origins
+            .refresh(self.state.backend.registry.as_ref())
+            .await
+            .unwrap();
+        Tenant {
+            secret: self.issue(&id, ApiKeyKind::Secret).await,
+            publishable: self.issue(&id, ApiKeyKind::Publishable).await,
+            id,
+        }
+    }
+
+    pub async fn issue(&self, id: &TenantId, kind: ApiKeyKind) -> String {
+        let issued = api_key::issue(&self.hasher, id, kind, OffsetDateTime::now_utc(), None);
+        self.state
+            .backend
+            .registry
+            .put_api_key(&issued.record)
+            .await
+            .unwrap();
+        issued.key.expose().to_owned()
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.url))
+    }
+
+    /// A request with `key` and, for a publishable key, the allowed origin.
+    pub fn with_key(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        let request = self.request(method, path).header("x-api-key", key);
+        if key.starts_with("spk_pub_") {
+            request.header("origin", ORIGIN)
+        } else {
+            request
+        }
+    }
+
+    /// Creates `body` as a draft with `key` and publishes it; returns the published version.
+    pub async fn publish(&self, key: &str, body: Value) -> Value {
+        let created = self
+            .with_key(Method::POST, "/v1/admin/content", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+        let draft: Value = created.json().await.unwrap();
+        let id = draft["id"].as_str().unwrap();
+        let published = self
+            .with_key(
+                Method::POST,
+                &format!("/v1/admin/content/{id}/publish"),
+                key,
+            )
+            .header("if-match", format!("\"{}\"", draft["revision"]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            published.status(),
+            200,
+            "{}",
+            published.text().await.unwrap()
+        );
+        published.json().await.unwrap()
+    }
+
+    /// Folds every tenant's outbox now.
+    pub async fn fold(&self) -> usize {
+        data_plane::events::runner::sweep(
+            self.state.backend.registry.as_ref(),
+            self.state.backend.items.as_ref(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Waits out the key cache's TTL (1 s in tests).
+    pub async fn past_cache_ttl(&self) {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+}
+
+/// A two-step tour on `/dashboard*`.
+pub fn tour() -> Value {
+    json!({
+        "kind": "tour",
+        "name": "Welcome",
+        "targeting": {"urls": ["/dashboard*"]},
+        "steps": [
+            {"title": "Hello", "body": "This is the menu", "target": "#menu"},
+            {"title": "Next", "body": "And the search", "target": "#search"},
+        ],
+    })
+}
+
+/// The ids of a published version's steps.
+pub fn step_ids(published: &Value) -> Vec<String> {
+    published["body"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A batch of `events` sent now.
+pub fn batch(events: Vec<Value>) -> Value {
+    json!({"sent_at": now(), "events": events})
+}
+
+/// An event of `kind` on `step` of version 1 of `content`, by anonymous user `user`.
+pub fn event(kind: &str, content: &str, step: &str, user: &str) -> Value {
+    json!({
+        "event_id": uuid::Uuid::new_v4(),
+        "type": kind,
+        "content_id": content,
+        "content_version": 1,
+        "step_id": step,
+        "ts": now(),
+        "anonymous_id": user,
+    })
+}
+
+pub fn now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// The body of an error answer, checked to be the shared error body.
+pub async fn error_code(response: Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not the error body: {body}"))
+        .to_owned()
+}

@@ -18,11 +18,7 @@ use service::config::ServerSettings;
 use service::secrets::{self, SecretError};
 use service::server::ServerLimits;
 
-/// File in the data directory holding the generated operator token.
-pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
-pub use service::secrets::API_KEY_PEPPER_FILE;
-/// Prefix of generated operator tokens, so a leaked one is recognisable in logs and scanners.
-pub const OPERATOR_TOKEN_PREFIX: &str = "spo_";
+pub use service::secrets::{API_KEY_PEPPER_FILE, OPERATOR_TOKEN_FILE, OPERATOR_TOKEN_PREFIX};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -171,11 +167,8 @@ impl ControlPlaneSettings {
     pub fn resolve_secrets(&self) -> Result<Secrets, ConfigError> {
         // Mode 0700; an existing directory open to other users is tightened (with a warning).
         secrets::private_dir(self.data_dir())?;
-        let operator_token = secrets::configured_or_file(
-            self.operator_token.as_ref(),
-            &self.data_dir().join(OPERATOR_TOKEN_FILE),
-            || format!("{OPERATOR_TOKEN_PREFIX}{}", secrets::random_base64url(32)),
-        )?;
+        let operator_token =
+            secrets::operator_token(self.operator_token.as_ref(), self.data_dir())?;
         let api_key_pepper =
             secrets::api_key_pepper(self.api_key_pepper.as_ref(), self.data_dir())?;
         Ok(Secrets {

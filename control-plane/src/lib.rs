@@ -76,6 +76,7 @@ pub fn app(state: AppState) -> Router {
             )));
     let stack = Stack {
         max_body_bytes: state.settings.max_body_bytes.as_usize(),
+        metrics: state.metrics.clone(),
     };
     layers::common(routes, stack).with_state(state)
 }

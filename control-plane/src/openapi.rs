@@ -38,6 +38,7 @@ pub const OPERATOR_TOKEN_SCHEME: &str = "operator_token";
         (name = "api-keys", description = "Tenant API keys: issue, list, revoke, introspect"),
         (name = "admins", description = "Tenant admins: invite, list, remove; tokens on the embedded backend"),
         (name = "health", description = "Liveness, readiness, this document (no token needed)"),
+        (name = "metrics", description = "Prometheus metrics (operator token)"),
     )
 )]
 pub struct ControlPlaneApi;

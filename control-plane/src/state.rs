@@ -21,6 +21,8 @@ pub struct AppState {
     pub sealer: Arc<ResponseSealer>,
     /// Background provisioning/offboarding runs of this process, one per tenant at most.
     pub runs: Arc<RunTracker>,
+    /// What `/metrics` shows: requests by route and status, latency.
+    pub metrics: Arc<service::metrics::Metrics>,
 }
 
 /// Why the control plane could not be assembled.
@@ -50,6 +52,7 @@ impl AppState {
             operator_token: Arc::new(secrets.operator_token.clone()),
             sealer: Arc::new(ResponseSealer::from_pepper(pepper)),
             api_keys: Arc::new(service::secrets::key_hasher(&secrets.api_key_pepper)),
+            metrics: service::metrics::Metrics::new("control_plane", |_| {}),
         }
     }
 

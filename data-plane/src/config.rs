@@ -30,6 +30,10 @@ pub struct DataPlaneSettings {
     /// `{data_dir}/api-key-pepper` (the control plane's) is used.
     #[serde(deserialize_with = "text::optional")]
     pub api_key_pepper: Option<SecretString>,
+    /// `SPOTLIGHT_OPERATOR_TOKEN`: what `/metrics` asks for; absent, the control plane's in
+    /// `{data_dir}/operator-token`.
+    #[serde(deserialize_with = "text::optional")]
+    pub operator_token: Option<SecretString>,
     /// `SPOTLIGHT_KEY_CACHE_TTL_SECS`: how long a resolved API key is served from memory; a
     /// revoked key, a suspended tenant or a changed origin list takes effect within this.
     pub key_cache_ttl_secs: Bounded<1, 300>,
@@ -67,6 +71,7 @@ impl Default for DataPlaneSettings {
             server: ServerSettings::default(),
             data_plane_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             api_key_pepper: None,
+            operator_token: None,
             key_cache_ttl_secs: Bounded::must(30),
             key_cache_capacity: Bounded::must(100_000),
             unknown_key_cache_capacity: Bounded::must(10_000),

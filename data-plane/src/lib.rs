@@ -16,6 +16,7 @@ pub mod config;
 pub mod content;
 pub mod events;
 pub mod http;
+pub mod metrics;
 pub mod resolve;
 pub mod state;
 

@@ -92,7 +92,7 @@ async fn process_outbox(once: bool) -> anyhow::Result<()> {
     // Alone, the processor has no ingest to mark tenants: it sweeps every poll interval.
     let sweep_every = poll.max(Duration::from_secs(1));
     tokio::select! {
-        () = runner::run(&outbox, registry.as_ref(), items.as_ref(), poll, sweep_every) => {}
+        () = runner::run(&outbox, registry.as_ref(), items.as_ref(), poll, sweep_every, &state.counters) => {}
         () = service::shutdown::signal() => {}
     }
     Ok(())

@@ -18,7 +18,9 @@ use crate::content::catalog::{Catalog, CatalogCache};
 use crate::content::store::ContentStore;
 use crate::events::runner::Outbox;
 use crate::http::cors::OriginDirectory;
+use crate::metrics::DataPlaneMetrics;
 use crate::resolve::tenant::Resolver;
+use service::metrics::Metrics;
 
 /// Requests per tenant per second, keyed by tenant: one tenant's flood is refused with 429
 /// before it reaches storage, and never takes another tenant's share.
@@ -41,6 +43,12 @@ pub struct AppState {
     /// Tenants with outbox records this process stored, for the processor.
     pub outbox: Arc<Outbox>,
     pub settings: Arc<DataPlaneSettings>,
+    /// What `/metrics` shows: the HTTP metrics and the data plane's own ([`Self::counters`]).
+    pub metrics: Arc<Metrics>,
+    pub counters: DataPlaneMetrics,
+    /// The operator token `/metrics` asks for (the control plane's; `None`: `/metrics` is
+    /// refused to everyone).
+    pub operator_token: Option<Arc<SecretString>>,
 }
 
 /// Why the data plane could not be assembled.
@@ -61,7 +69,10 @@ impl AppState {
     /// Assembles the state from an opened backend and the API-key pepper.
     pub fn new(backend: Backend, settings: DataPlaneSettings, pepper: &SecretString) -> Self {
         let hasher = service::secrets::key_hasher(pepper);
-        let resolver = Resolver::new(backend.registry.clone(), hasher, settings.cache_limits());
+        let counters = DataPlaneMetrics::default();
+        let metrics = Metrics::new("data_plane", |registry| counters.register(registry));
+        let resolver = Resolver::new(backend.registry.clone(), hasher, settings.cache_limits())
+            .counting(counters.resolutions.clone());
         let quota = Quota::per_second(nonzero_u32(settings.tenant_rate.get()))
             .allow_burst(nonzero_u32(settings.tenant_burst.get()));
         AppState {
@@ -75,6 +86,9 @@ impl AppState {
             outbox: Arc::new(Outbox::default()),
             backend,
             settings: Arc::new(settings),
+            metrics,
+            counters,
+            operator_token: None,
         }
     }
 
@@ -93,7 +107,17 @@ impl AppState {
             settings.api_key_pepper.as_ref(),
             settings.data_dir(),
         )?;
-        Ok(AppState::new(backend, settings, &pepper))
+        let token = service::secrets::operator_token(
+            settings.operator_token.as_ref(),
+            settings.data_dir(),
+        )?;
+        Ok(AppState::new(backend, settings, &pepper).with_operator_token(token.secret))
+    }
+
+    /// The operator token `/metrics` asks for.
+    pub fn with_operator_token(mut self, token: SecretString) -> Self {
+        self.operator_token = Some(Arc::new(token));
+        self
     }
 
     /// The tenant's published content: from memory when younger than `max_age` (and the
@@ -215,6 +239,7 @@ pub fn spawn_background(state: &AppState) -> Background {
                 state.backend.items.as_ref(),
                 state.settings.outbox_poll(),
                 SWEEP_EVERY,
+                &state.counters,
             )
             .await;
         }));

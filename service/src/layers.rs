@@ -12,13 +12,18 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::error::{ApiError, ErrorCode};
+use std::sync::Arc;
 
-/// What [`common`] needs from a service's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::{self, Metrics};
+
+/// What [`common`] needs from a service.
+#[derive(Clone)]
 pub struct Stack {
     /// Largest request body accepted, in bytes; larger ones get the JSON 413.
     pub max_body_bytes: usize,
+    /// Where every request's route, status and latency is recorded.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Wraps `router` in the common stack. Layers, outermost first:
@@ -26,7 +31,9 @@ pub struct Stack {
 /// 1. tracing of every request;
 /// 2. a panic anywhere below becomes the JSON 500 (`internal`), never a dropped connection;
 /// 3. body limit: a declared length over [`Stack::max_body_bytes`] is a 413 at once, a longer
-///    streamed body fails the extractor ([`crate::extract::ApiJson`]) with the same 413.
+///    streamed body fails the extractor ([`crate::extract::ApiJson`]) with the same 413;
+/// 4. innermost, inside routing: the request's route pattern, status and latency recorded in
+///    [`Stack::metrics`].
 ///
 /// Unknown paths are a JSON 404 (`not_found`) and known paths with another method a JSON 405
 /// (`method_not_allowed`): call this after every route is on `router` (the 405 answer is set
@@ -39,6 +46,12 @@ where
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside routing, so that the route's pattern is known; the fallback's 404s are
+        // recorded as `unmatched`.
+        .layer(middleware::from_fn_with_state(
+            stack.metrics,
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(
             max_body,

@@ -3,6 +3,7 @@
 //! never on the provisioner: the data plane may use it without anything that creates or
 //! deletes resources.
 //!
+//! - [`auth`]: the operator's bearer token, compared in constant time.
 //! - [`code`]: [`ErrorCode`], every machine-readable error code, in one enum.
 //! - [`config`]: the HTTP settings every service reads the same way (timeouts, connection
 //!   bound, shutdown grace).
@@ -16,14 +17,17 @@
 //! - [`telemetry`]: tracing set-up of a service binary.
 //! - [`secrets`]: secrets configured or kept in the data directory; the API-key pepper and
 //!   the [`tenancy::api_key::KeyHasher`] built from it.
+//! - [`metrics`]: Prometheus metrics — requests by route and status, latency — and `/metrics`.
 //! - [`openapi`]: the served document, and the error answers of the common stack added to a
 //!   document.
 
+pub mod auth;
 pub mod code;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod layers;
+pub mod metrics;
 pub mod openapi;
 pub mod secrets;
 pub mod server;

@@ -5,7 +5,7 @@
 //! what its own layers answer) stays in that service.
 
 use axum::body::Bytes;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, OpenApi, Ref, RefOr};
@@ -46,6 +46,8 @@ pub fn operations(document: &mut OpenApi) -> impl Iterator<Item = (bool, &mut Op
 /// Adds to `operation` what the common stack answers on it:
 ///
 /// - the listener (every operation): 408 `request_timeout`;
+/// - the path and query extractors ([`crate::extract`], every operation with such parameters):
+///   400 `invalid_request`;
 /// - a JSON body ([`crate::extract::ApiJson`], every operation with a request body): 400
 ///   `invalid_json`, 415 `unsupported_media_type`;
 /// - the body limit (every operation with a request body, or whose body a layer reads:
@@ -56,6 +58,17 @@ pub fn add_common_errors(operation: &mut Operation, body_read: bool) {
         408,
         "`request_timeout`: the request took longer than `SPOTLIGHT_REQUEST_TIMEOUT_SECS`",
     );
+    if operation
+        .parameters
+        .as_ref()
+        .is_some_and(|p| p.iter().any(|p| p.parameter_in != ParameterIn::Header))
+    {
+        add_error(
+            operation,
+            400,
+            "`invalid_request`: a path or query parameter is malformed",
+        );
+    }
     if operation.request_body.is_some() {
         add_error(
             operation,

@@ -72,6 +72,23 @@ pub fn api_key_pepper(
     Ok(resolved.secret)
 }
 
+/// File in the data directory holding the generated operator token.
+pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
+/// Prefix of generated operator tokens, so a leaked one is recognisable in logs and scanners.
+pub const OPERATOR_TOKEN_PREFIX: &str = "spo_";
+
+/// The operator token: `configured` (`SPOTLIGHT_OPERATOR_TOKEN`) when set, otherwise the one in
+/// `{data_dir}/operator-token`, generated on first start — whichever service starts first, so
+/// both services take the same token.
+pub fn operator_token(
+    configured: Option<&SecretString>,
+    data_dir: &Path,
+) -> Result<Resolved, SecretError> {
+    configured_or_file(configured, &data_dir.join(OPERATOR_TOKEN_FILE), || {
+        format!("{OPERATOR_TOKEN_PREFIX}{}", random_base64url(32))
+    })
+}
+
 /// The keyed hash API keys are stored and looked up under, keyed with `pepper`.
 pub fn key_hasher(pepper: &SecretString) -> KeyHasher {
     KeyHasher::new(pepper.expose_secret().as_bytes().to_vec())

@@ -188,17 +188,35 @@ pub struct CallToAction {
 pub enum Question {
     /// A score from 1 to `scale` (2 to 10; 5 by default).
     Rating {
-        #[serde(default = "default_scale")]
+        #[serde(default = "default_scale", deserialize_with = "whole_number")]
+        #[schema(minimum = 2, maximum = 10)]
         scale: u8,
     },
     /// One of 2 to 10 options.
-    Choice { options: Vec<String> },
-    /// Free text, up to 2,000 characters.
-    Text,
+    Choice {
+        #[schema(min_items = 2, max_items = 10)]
+        options: Vec<String>,
+    },
+    /// Free text, up to 2,000 characters. (A struct variant: serde ignores
+    /// `deny_unknown_fields` on the unit variants of an internally tagged enum.)
+    Text {},
 }
 
 fn default_scale() -> u8 {
     5
+}
+
+/// A `u8` written as a JSON number with no fraction: JSON Schema's `integer` admits `6.0`, and
+/// so does this API.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+    let n = f64::deserialize(deserializer)?;
+    if n.fract() == 0.0 && (0.0..=f64::from(u8::MAX)).contains(&n) {
+        Ok(n as u8)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a whole number from 0 to 255, got {n}"
+        )))
+    }
 }
 
 /// One step of a piece of content, as an admin writes it: `id` may be left out of a new step,

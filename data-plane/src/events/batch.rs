@@ -157,9 +157,22 @@ pub struct Checked {
 struct WireBatch<'a> {
     #[serde(with = "time::serde::rfc3339")]
     sent_at: OffsetDateTime,
-    // Other fields (a beacon's credentials and versions) are read elsewhere and ignored here.
     #[serde(borrow)]
     events: Vec<&'a RawValue>,
+    // A beacon's credentials and versions, read by tenant resolution; typed here so that a
+    // batch carrying them in another shape is refused as a whole.
+    #[serde(default)]
+    #[allow(dead_code)]
+    api_key: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    user_token: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    bundle_version: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    sdk_version: Option<String>,
 }
 
 /// Reads and checks a batch body received at `now`; events older than `retention` (after

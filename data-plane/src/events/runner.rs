@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tenancy::ports::{ItemStore, Registry, TenantFilter};
+use tenancy::ports::{ItemStore, Query, Registry, TenantFilter};
 use tenancy::{ResourceNames, TenantId, TenantStatus};
 use tokio::sync::Notify;
 
 use super::ingest::OUTBOX_SHARDS;
 use super::process::{MAX_EVENTS_PER_STEP, step};
+use crate::metrics::DataPlaneMetrics;
 
 /// Tenants with outbox records to fold, and the signal that there are some.
 #[derive(Default)]
@@ -61,6 +62,17 @@ pub async fn drain(items: &dyn ItemStore, names: &ResourceNames) -> tenancy::Res
 
 /// Folds the outbox of every serving tenant in the registry; says how many records.
 pub async fn sweep(registry: &dyn Registry, items: &dyn ItemStore) -> tenancy::Result<usize> {
+    sweep_measured(registry, items, &DataPlaneMetrics::default()).await
+}
+
+/// [`sweep`], recording the records folded and the age of the oldest record found.
+async fn sweep_measured(
+    registry: &dyn Registry,
+    items: &dyn ItemStore,
+    metrics: &DataPlaneMetrics,
+) -> tenancy::Result<usize> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut oldest = Duration::ZERO;
     let mut total = 0;
     let mut filter = TenantFilter {
         limit: tenancy::ports::registry::MAX_LIMIT,
@@ -73,14 +85,50 @@ pub async fn sweep(registry: &dyn Registry, items: &dyn ItemStore) -> tenancy::R
                 tenant.status,
                 TenantStatus::Active | TenantStatus::Upgrading | TenantStatus::Suspended
             ) {
-                total += drain_logged(items, &tenant.id, &tenant.resources).await;
+                if let Some(age) = oldest_record(items, &tenant.resources, now).await {
+                    oldest = oldest.max(age);
+                }
+                let n = drain_logged(items, &tenant.id, &tenant.resources).await;
+                metrics.outbox_folded.inc_by(n as u64);
+                total += n;
             }
         }
         match page.next {
             Some(next) => filter.after = Some(next),
-            None => return Ok(total),
+            None => {
+                metrics.outbox_lag_seconds.set(oldest.as_secs_f64());
+                return Ok(total);
+            }
         }
     }
+}
+
+/// How long ago the oldest outbox record of a tenant was written (records sort by their event
+/// time within a shard); `None` when its outbox is empty or cannot be read.
+async fn oldest_record(
+    items: &dyn ItemStore,
+    names: &ResourceNames,
+    now: time::OffsetDateTime,
+) -> Option<Duration> {
+    let mut oldest: Option<Duration> = None;
+    for shard in 0..OUTBOX_SHARDS {
+        let query = Query {
+            pk: tenancy::table_plan::keys::outbox(shard),
+            limit: 1,
+            ..Query::default()
+        };
+        let page = items.query(&names.events_table, &query).await.ok()?;
+        let at = page
+            .items
+            .first()
+            .and_then(|item| item.key.sk.split('#').next()?.parse::<i128>().ok())
+            .and_then(|nanos| time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok());
+        if let Some(at) = at {
+            let age = Duration::try_from(now - at).unwrap_or(Duration::ZERO);
+            oldest = Some(oldest.map_or(age, |o| o.max(age)));
+        }
+    }
+    oldest
 }
 
 /// [`drain`], with a failure logged: one tenant's trouble must not stop the others'.
@@ -102,17 +150,19 @@ pub async fn run(
     items: &dyn ItemStore,
     poll: Duration,
     sweep_every: Duration,
+    metrics: &DataPlaneMetrics,
 ) {
     let mut last_sweep: Option<Instant> = None;
     loop {
         if last_sweep.is_none_or(|at| at.elapsed() >= sweep_every) {
-            if let Err(e) = sweep(registry, items).await {
+            if let Err(e) = sweep_measured(registry, items, metrics).await {
                 tracing::warn!(error = %e, "outbox sweep could not list tenants; retried later");
             }
             last_sweep = Some(Instant::now());
         }
         for (tenant, names) in outbox.take() {
-            drain_logged(items, &tenant, &names).await;
+            let n = drain_logged(items, &tenant, &names).await;
+            metrics.outbox_folded.inc_by(n as u64);
         }
         let _ = tokio::time::timeout(poll, outbox.notify.notified()).await;
     }

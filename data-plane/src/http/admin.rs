@@ -180,7 +180,11 @@ fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
         .trim_start_matches("W/")
         .trim_matches('"')
         .parse()
-        .map_err(|_| ApiError::PreconditionFailed(format!("If-Match {raw:?} names no revision")))
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "If-Match {raw:?} names no revision: send the content's ETag, e.g. \"3\""
+            ))
+        })
 }
 
 fn content_id(raw: &str) -> Result<ContentId, ApiError> {
@@ -242,12 +246,13 @@ pub async fn get_content(
 /// Replaces the draft (published versions stay frozen). Needs `If-Match`.
 #[utoipa::path(put, path = "/v1/admin/content/{content_id}", tag = "admin",
     params(("content_id" = String, Path, description = "The content item"),
-        ("If-Match" = String, Header, description = "The revision the change was made against")),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]+"$"#, description = "The revision the change was made against, as its `ETag` says (`\"3\"`)")),
     request_body = ContentBody,
     responses(
         (status = 200, description = "The changed draft", body = ContentItem),
         (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
         (status = 409, description = "`content_archived`", body = service::error::ErrorBody),
+        (status = 400, description = "`invalid_request`: `If-Match` names no revision", body = service::error::ErrorBody),
         (status = 412, description = "`precondition_failed`: changed since that revision", body = service::error::ErrorBody),
         (status = 428, description = "`precondition_required`: no `If-Match`", body = service::error::ErrorBody),
     ))]
@@ -272,11 +277,12 @@ pub async fn update_content(
 /// problem). Needs `If-Match`.
 #[utoipa::path(post, path = "/v1/admin/content/{content_id}/publish", tag = "admin",
     params(("content_id" = String, Path, description = "The content item"),
-        ("If-Match" = String, Header, description = "The revision being published")),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]+"$"#, description = "The revision being published, as its `ETag` says")),
     responses(
         (status = 200, description = "The published version", body = PublishedVersion),
         (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
         (status = 409, description = "`content_archived`", body = service::error::ErrorBody),
+        (status = 400, description = "`invalid_request`: `If-Match` names no revision", body = service::error::ErrorBody),
         (status = 412, description = "`precondition_failed`", body = service::error::ErrorBody),
         (status = 422, description = "`content_invalid`: `details.problems` lists every problem", body = service::error::ErrorBody),
         (status = 428, description = "`precondition_required`", body = service::error::ErrorBody),
@@ -302,10 +308,11 @@ pub async fn publish_content(
 /// Takes the content down (the SDK no longer gets it; its versions stay). Needs `If-Match`.
 #[utoipa::path(post, path = "/v1/admin/content/{content_id}/archive", tag = "admin",
     params(("content_id" = String, Path, description = "The content item"),
-        ("If-Match" = String, Header, description = "The revision being archived")),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]+"$"#, description = "The revision being archived, as its `ETag` says")),
     responses(
         (status = 200, description = "The archived item", body = ContentItem),
         (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
+        (status = 400, description = "`invalid_request`: `If-Match` names no revision", body = service::error::ErrorBody),
         (status = 412, description = "`precondition_failed`", body = service::error::ErrorBody),
         (status = 428, description = "`precondition_required`", body = service::error::ErrorBody),
     ))]
@@ -443,8 +450,10 @@ pub async fn selector_health(
 #[into_params(parameter_in = Query)]
 pub struct OverviewQuery {
     /// First UTC day, `YYYY-MM-DD` (default: 6 days before `to`).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub from: Option<String>,
     /// Last UTC day, `YYYY-MM-DD` (default: today).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub to: Option<String>,
 }
 

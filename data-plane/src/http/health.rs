@@ -24,6 +24,31 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(openapi_json))
+        .routes(routes!(metrics))
+}
+
+/// Prometheus metrics in the text exposition format: requests by route pattern, method and
+/// status, latency by route, tenant resolutions by cache outcome, events by tenant and outcome,
+/// outbox records folded and the outbox's lag. Needs the operator token: its labels name
+/// tenants.
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    security(("operator_token" = [])),
+    responses(
+        (status = 200, description = "The metrics, as OpenMetrics text",
+            content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "`unauthorized`: no or a wrong operator token", body = service::error::ErrorBody),
+    ))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    let token = state
+        .operator_token
+        .as_ref()
+        .map(|t| secrecy::ExposeSecret::expose_secret(t.as_ref()).to_owned())
+        .unwrap_or_default();
+    service::metrics::check_operator(&headers, &token)?;
+    Ok(service::metrics::exposition(&state.metrics))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

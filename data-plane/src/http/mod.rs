@@ -57,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         )));
     let stack = Stack {
         max_body_bytes: MAX_BATCH_BYTES,
+        metrics: state.metrics.clone(),
     };
     // Outside the common stack, whose 405 answer would otherwise take every `OPTIONS`.
     layers::common(routes, stack)

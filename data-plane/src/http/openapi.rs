@@ -13,6 +13,7 @@ use crate::state::AppState;
 
 pub const API_KEY_SCHEME: &str = "api_key";
 pub const ADMIN_TOKEN_SCHEME: &str = "admin_token";
+pub const OPERATOR_TOKEN_SCHEME: &str = "operator_token";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,7 +21,7 @@ pub const ADMIN_TOKEN_SCHEME: &str = "admin_token";
         page, event batches) and its admins' content and analytics. Every request is resolved \
         to one tenant from its API key (`X-Api-Key`) alone. Every error has the body \
         `{\"error\": {\"code\", \"message\", \"details\"?}}`."),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, crate::events::batch::WireEvent)),
     modifiers(&Schemes),
     security(("api_key" = [])),
     tags(
@@ -28,6 +29,7 @@ pub const ADMIN_TOKEN_SCHEME: &str = "admin_token";
         (name = "admin", description = "The tenant's content and admins (secret key, or publishable key with an admin token)"),
         (name = "analytics", description = "Aggregates: funnels, selector health, overview"),
         (name = "health", description = "Liveness, readiness, this document (no key needed)"),
+        (name = "metrics", description = "Prometheus metrics (the operator token)"),
     )
 )]
 pub struct DataPlaneApi;
@@ -44,6 +46,15 @@ impl Modify for Schemes {
                 "The tenant's API key: publishable (browsers, from an allowed origin) or secret \
                  (servers, without an Origin)",
             ))),
+        );
+        components.add_security_scheme(
+            OPERATOR_TOKEN_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The operator token (the control plane's)"))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             ADMIN_TOKEN_SCHEME,
@@ -87,6 +98,7 @@ pub fn split() -> Api {
     for (is_post, operation) in operations(&mut document) {
         add_common_errors(operation, is_post);
     }
+    close_tagged_unions(&mut document);
     Api {
         sdk,
         beacon,
@@ -155,5 +167,28 @@ fn document_admin(document: &mut utoipa::openapi::OpenApi) {
             401,
             "a publishable key without a valid admin token of its tenant",
         );
+    }
+}
+
+/// Tagged enums that refuse unknown fields (`#[serde(deny_unknown_fields)]`): utoipa closes
+/// structs that do (`additionalProperties: false`), but not the variants of a tagged enum, so
+/// the document would admit fields the server refuses.
+const CLOSED_UNIONS: [&str; 2] = ["TraitRule", "Question"];
+
+fn close_tagged_unions(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let Some(components) = document.components.as_mut() else {
+        return;
+    };
+    for name in CLOSED_UNIONS {
+        if let Some(RefOr::T(Schema::OneOf(union))) = components.schemas.get_mut(name) {
+            for variant in &mut union.items {
+                if let RefOr::T(Schema::Object(object)) = variant {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
     }
 }

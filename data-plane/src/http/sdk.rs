@@ -19,8 +19,9 @@ use utoipa_axum::routes;
 use super::tenant::{TenantContext, is_text_plain};
 use crate::content::model::{BannerPosition, ContentId, ContentKind, Step};
 use crate::content::targeting;
-use crate::events::batch::{self, BatchError, Rejection, WireEvent};
+use crate::events::batch::{self, BatchError, Rejection};
 use crate::events::ingest;
+use crate::metrics::Outcome;
 use crate::state::AppState;
 
 /// How old a cached catalog may be before an event naming unknown content makes it read
@@ -42,6 +43,7 @@ pub fn beacon_router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ContentQuery {
     /// The page's full URL (`https://app.example.com/settings`); matched on host and path.
+    #[param(pattern = "^https?://[^/?#\\s]+")]
     pub url: String,
 }
 
@@ -150,20 +152,26 @@ fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 }
 
 /// An event batch as the SDK sends it (documentation of the body; the body is read by
-/// `crate::events::batch`).
+/// `crate::events::batch`). The envelope is checked whole (a wrong shape is a `400`); each
+/// event is checked alone against the `SdkEvent` schema, and one that does not match is listed
+/// in the answer's `rejected` while the others are stored.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct EventBatch {
     /// The client's clock when it sent the batch; event times are corrected by its skew.
     #[schema(format = DateTime)]
     sent_at: String,
-    /// At most 500 events, 512 KiB in all, 32 KiB each.
-    #[schema(max_items = 500)]
-    events: Vec<WireEvent>,
+    /// At most 500 events, 512 KiB in all, 32 KiB each. Each item is checked alone against
+    /// the `SdkEvent` schema: anything else is rejected in the answer, not refused as a batch.
+    events: Vec<serde_json::Value>,
     /// Beacons only (`text/plain`, which cannot carry headers): the API key. `X-Api-Key` wins.
     api_key: Option<String>,
     /// Beacons only: the end user's token. `X-User-Token` wins.
     user_token: Option<String>,
+    /// Beacons only: the SDK bundle's version (`X-Spotlight-Bundle-Version` otherwise).
+    bundle_version: Option<String>,
+    /// Beacons only: the SDK version the tenant published (`X-Spotlight-SDK-Version`).
+    sdk_version: Option<String>,
 }
 
 /// What became of a batch.
@@ -232,6 +240,16 @@ pub async fn events(
     let events: Vec<batch::Event> = checked.events.into_iter().map(|(_, e)| e).collect();
     let (items, table) = context.tables.events();
     let stored = ingest::store(items, table, &events, None, retention).await?;
+    let tenant = context.tables.tenant().as_str();
+    state
+        .counters
+        .count_events(tenant, Outcome::accepted, stored.accepted);
+    state
+        .counters
+        .count_events(tenant, Outcome::duplicate, stored.duplicates);
+    state
+        .counters
+        .count_events(tenant, Outcome::rejected, checked.rejected.len());
     if stored.accepted > 0 {
         state
             .outbox

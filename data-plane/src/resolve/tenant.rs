@@ -13,8 +13,12 @@ use tenancy::ports::Registry;
 use tenancy::{ApiKeyKind, ErrorKind, Origin, ResourceNames, TenantId, TenantStatus, Tier};
 use time::OffsetDateTime;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
 use super::cache::{Cached, ResolutionCache};
 use super::gate;
+use crate::metrics::{Lookup, LookupLabels};
 
 /// What a request's API key resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +47,8 @@ pub struct Resolver {
     registry: Arc<dyn Registry>,
     hasher: KeyHasher,
     cache: ResolutionCache<Arc<ResolvedTenant>>,
+    /// Resolutions by cache outcome, for `/metrics`.
+    lookups: Family<LookupLabels, Counter>,
 }
 
 fn unauthorized(why: &str) -> ApiError {
@@ -60,7 +66,18 @@ impl Resolver {
                 limits.unknown_capacity,
                 limits.unknown_ttl,
             ),
+            lookups: Family::default(),
         }
+    }
+
+    /// Counts every resolution in `lookups` by its cache outcome.
+    pub fn counting(mut self, lookups: Family<LookupLabels, Counter>) -> Self {
+        self.lookups = lookups;
+        self
+    }
+
+    fn count(&self, result: Lookup) {
+        self.lookups.get_or_create(&LookupLabels { result }).inc();
     }
 
     /// The tenant `raw` serves at `now` (`clock`: the same moment, for the cache), if it is
@@ -74,11 +91,18 @@ impl Resolver {
     ) -> Result<Arc<ResolvedTenant>, ApiError> {
         let key = ApiKey::parse(raw).map_err(|_| unauthorized("malformed API key"))?;
         let resolved = match self.cache.get(&key, clock) {
-            Some(Cached::Found(resolved)) => resolved,
+            Some(Cached::Found(resolved)) => {
+                self.count(Lookup::hit);
+                resolved
+            }
             Some(Cached::Unknown) => {
+                self.count(Lookup::unknown_hit);
                 return Err(unauthorized("unknown, revoked or expired API key"));
             }
-            None => self.look_up(&key, raw, now, clock).await?,
+            None => {
+                self.count(Lookup::miss);
+                self.look_up(&key, raw, now, clock).await?
+            }
         };
         // A key cached before its expiry stops at its expiry, not at the cache's TTL.
         if resolved.key_expires_at.is_some_and(|at| at <= now) {

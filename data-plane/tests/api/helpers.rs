@@ -28,6 +28,8 @@ pub struct Tenant {
 }
 
 pub const ORIGIN: &str = "https://app.example.com";
+/// The operator token `/metrics` takes in tests.
+pub const OPERATOR_TOKEN: &str = "test-operator-token";
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
@@ -46,7 +48,8 @@ impl TestApp {
         let pepper = SecretString::from("test-pepper-0123456789abcdef0123456789");
         let hasher = service::secrets::key_hasher(&pepper);
         let provisioner = Provisioner::new(backend.clone(), settings.backend.clone());
-        let state = AppState::new(backend, settings, &pepper);
+        let state = AppState::new(backend, settings, &pepper)
+            .with_operator_token(SecretString::from(OPERATOR_TOKEN));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(data_plane::serve(

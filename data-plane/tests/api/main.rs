@@ -4,6 +4,10 @@
 mod content;
 mod cors;
 mod events;
+mod fuzz;
 mod helpers;
 mod isolation;
+mod metrics;
+mod openapi;
+mod outbox;
 mod resolution;

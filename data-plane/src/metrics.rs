@@ -1,0 +1,87 @@
+//! The data plane's own metrics, beside the HTTP metrics every service has
+//! (`service::metrics`): tenant resolution by cache outcome, events by tenant and outcome, and
+//! the outbox processor's work and lag.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+/// How a key was resolved.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Lookup {
+    /// Found in the cache.
+    hit,
+    /// A key the cache remembered as unknown.
+    unknown_hit,
+    /// Looked up in the registry.
+    miss,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LookupLabels {
+    pub result: Lookup,
+}
+
+/// What became of an event.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    accepted,
+    duplicate,
+    rejected,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub tenant: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Default)]
+pub struct DataPlaneMetrics {
+    pub resolutions: Family<LookupLabels, Counter>,
+    pub events: Family<EventLabels, Counter>,
+    pub outbox_folded: Counter,
+    /// Age of the oldest outbox record at the last sweep, in seconds.
+    pub outbox_lag_seconds: Gauge<f64, AtomicU64>,
+}
+
+impl DataPlaneMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "tenant_resolutions",
+            "API keys resolved, by cache outcome (hit, unknown_hit, miss)",
+            self.resolutions.clone(),
+        );
+        registry.register(
+            "events",
+            "SDK events received, by tenant and outcome (accepted, duplicate, rejected)",
+            self.events.clone(),
+        );
+        registry.register(
+            "outbox_folded",
+            "Outbox records folded into aggregates",
+            self.outbox_folded.clone(),
+        );
+        registry.register(
+            "outbox_lag_seconds",
+            "Age of the oldest outbox record not yet folded, at the last sweep over every tenant",
+            self.outbox_lag_seconds.clone(),
+        );
+    }
+
+    pub fn count_events(&self, tenant: &str, outcome: Outcome, n: usize) {
+        if n > 0 {
+            self.events
+                .get_or_create(&EventLabels {
+                    tenant: tenant.to_owned(),
+                    outcome,
+                })
+                .inc_by(n as u64);
+        }
+    }
+}

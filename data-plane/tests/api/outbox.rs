@@ -1,0 +1,199 @@
+//! The outbox processor killed mid-batch: a real `data-plane process-outbox` process is
+//! SIGKILLed several times while it folds, then run to the end; every aggregate must equal one
+//! fold over the unique events sent.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use data_plane::content::model::{ContentId, StepId};
+use data_plane::events::batch::{Event, EventType};
+use data_plane::events::fold::{Actor, Counts, Folded, fold};
+use data_plane::events::ingest::OUTBOX_SHARDS;
+use data_plane::events::process::{read_counts, row_key};
+use reqwest::Method;
+use serde_json::Value;
+use tenancy::ports::{ItemStore, Query};
+use tenancy::table_plan::keys;
+
+use crate::helpers::{TestApp, batch, event, step_ids, tour};
+
+/// Outbox records left in `events_table`.
+pub async fn outbox_len(items: &dyn ItemStore, events_table: &str) -> usize {
+    let mut total = 0;
+    for shard in 0..OUTBOX_SHARDS {
+        let mut query = Query {
+            pk: keys::outbox(shard),
+            limit: 1000,
+            ..Query::default()
+        };
+        loop {
+            let page = items.query(events_table, &query).await.unwrap();
+            total += page.items.len();
+            match page.next {
+                Some(next) => query.start_after = Some(next),
+                None => break,
+            }
+        }
+    }
+    total
+}
+
+/// The event the data plane stores for a JSON event this test sent.
+fn as_event(sent: &Value) -> (Event, Actor) {
+    let at = time::OffsetDateTime::parse(
+        sent["ts"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let kind: EventType = serde_json::from_value(sent["type"].clone()).unwrap();
+    let event = Event {
+        event_id: sent["event_id"].as_str().unwrap().parse().unwrap(),
+        kind,
+        content_id: ContentId::parse(sent["content_id"].as_str().unwrap()).unwrap(),
+        content_version: 1,
+        step_id: Some(StepId::parse(sent["step_id"].as_str().unwrap()).unwrap()),
+        at,
+        anonymous_id: None,
+        props: serde_json::Map::new(),
+    };
+    (
+        event,
+        Actor::Anonymous(sent["anonymous_id"].as_str().unwrap().to_owned()),
+    )
+}
+
+#[tokio::test]
+async fn a_processor_killed_mid_batch_and_restarted_counts_every_event_exactly_once() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("acme").await;
+    let published = app.publish(&acme.secret, tour()).await;
+    let (id, steps) = (published["id"].as_str().unwrap(), step_ids(&published));
+    let kinds = [
+        "impression",
+        "tour_step",
+        "target_missing",
+        "click",
+        "dismiss",
+    ];
+    let mut sent = Vec::new();
+    for i in 0..1500 {
+        let user = format!("visitor-{}", i % 37);
+        let step = &steps[i % steps.len()];
+        sent.push(event(kinds[i % kinds.len()], id, step, &user));
+    }
+    for chunk in sent.chunks(500) {
+        // Each chunk twice: the second delivery must change nothing.
+        for _ in 0..2 {
+            let response = app
+                .with_key(Method::POST, "/v1/sdk/events", &acme.secret)
+                .json(&batch(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    }
+    let record = app
+        .state
+        .backend
+        .registry
+        .get_tenant(&acme.id)
+        .await
+        .unwrap();
+    let names = record.resources;
+    let items = app.state.backend.items.clone();
+    assert_eq!(
+        outbox_len(items.as_ref(), &names.events_table).await,
+        sent.len()
+    );
+
+    let binary = env!("CARGO_BIN_EXE_data-plane");
+    let spawn = |once: bool| {
+        let mut command = Command::new(binary);
+        command
+            .arg("process-outbox")
+            .env("SPOTLIGHT_DATA_DIR", app.state.settings.data_dir())
+            .env(
+                "SPOTLIGHT_CONFIG",
+                app.state.settings.data_dir().join("none.toml"),
+            )
+            .env("SPOTLIGHT_OUTBOX_POLL_MS", "10")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if once {
+            command.arg("--once");
+        }
+        command.spawn().unwrap()
+    };
+    let mut kills = 0;
+    let mut left = sent.len();
+    while kills < 3 {
+        let mut child = spawn(false);
+        // Kill it once it has folded some records, while records are left.
+        let target = left.saturating_sub(150);
+        let mut now_left = left;
+        for _ in 0..2000 {
+            now_left = outbox_len(items.as_ref(), &names.events_table).await;
+            if now_left <= target {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        assert!(
+            now_left < left,
+            "the processor folded nothing before kill {kills}"
+        );
+        left = outbox_len(items.as_ref(), &names.events_table).await;
+        if left == 0 {
+            break;
+        }
+    }
+    assert!(
+        left > 0,
+        "every kill landed before the end: the run was not interrupted"
+    );
+    let status = spawn(true).wait().unwrap();
+    assert!(status.success());
+    assert_eq!(outbox_len(items.as_ref(), &names.events_table).await, 0);
+
+    // One fold over the unique events, as if nothing had ever stopped.
+    let unique: Vec<(Event, Actor)> = sent.iter().map(as_event).collect();
+    let expected = fold(
+        unique.iter().map(|(event, actor)| Folded {
+            event,
+            actor: Some(actor),
+        }),
+        |_| false,
+    );
+    let mut stored: BTreeMap<_, Counts> = BTreeMap::new();
+    for row in expected.rows.keys() {
+        let item = items
+            .get(&names.app_table, &row_key(row))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no row for {row:?}"));
+        stored.insert(row.clone(), read_counts(&item).unwrap());
+    }
+    assert_eq!(stored, expected.rows);
+    let all_rows = items
+        .query(
+            &names.app_table,
+            &Query {
+                pk: keys::aggregate(id, 1),
+                limit: 1000,
+                ..Query::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        all_rows.items.len(),
+        expected.rows.len(),
+        "no row beyond the fold's"
+    );
+}

@@ -186,17 +186,15 @@ pub struct CallToAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Question {
-    /// A score from 1 to `scale` (2 to 10; 5 by default).
+    /// A score from 1 to `scale` (5 by default; 2 to 10 to be published — a draft may hold
+    /// any, which is why the schema states only the type's range).
     Rating {
         #[serde(default = "default_scale", deserialize_with = "whole_number")]
-        #[schema(minimum = 2, maximum = 10)]
+        #[schema(minimum = 0, maximum = 255)]
         scale: u8,
     },
-    /// One of 2 to 10 options.
-    Choice {
-        #[schema(min_items = 2, max_items = 10)]
-        options: Vec<String>,
-    },
+    /// One of the options (2 to 10 to be published).
+    Choice { options: Vec<String> },
     /// Free text, up to 2,000 characters. (A struct variant: serde ignores
     /// `deny_unknown_fields` on the unit variants of an internally tagged enum.)
     Text {},

@@ -176,11 +176,15 @@ fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
         })?
         .to_str()
         .unwrap_or_default();
-    raw.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map_err(|_| {
+    let digits = raw
+        .strip_prefix("W/")
+        .unwrap_or(raw)
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .filter(|d| (1..=19).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
+    digits
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "If-Match {raw:?} names no revision: send the content's ETag, e.g. \"3\""
             ))
@@ -246,7 +250,7 @@ pub async fn get_content(
 /// Replaces the draft (published versions stay frozen). Needs `If-Match`.
 #[utoipa::path(put, path = "/v1/admin/content/{content_id}", tag = "admin",
     params(("content_id" = String, Path, description = "The content item"),
-        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]+"$"#, description = "The revision the change was made against, as its `ETag` says (`\"3\"`)")),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]{1,19}"$"#, description = "The revision the change was made against, as its `ETag` says (`\"3\"`)")),
     request_body = ContentBody,
     responses(
         (status = 200, description = "The changed draft", body = ContentItem),
@@ -277,7 +281,7 @@ pub async fn update_content(
 /// problem). Needs `If-Match`.
 #[utoipa::path(post, path = "/v1/admin/content/{content_id}/publish", tag = "admin",
     params(("content_id" = String, Path, description = "The content item"),
-        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]+"$"#, description = "The revision being published, as its `ETag` says")),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]{1,19}"$"#, description = "The revision being published, as its `ETag` says")),
     responses(
         (status = 200, description = "The published version", body = PublishedVersion),
         (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
@@ -308,7 +312,7 @@ pub async fn publish_content(
 /// Takes the content down (the SDK no longer gets it; its versions stay). Needs `If-Match`.
 #[utoipa::path(post, path = "/v1/admin/content/{content_id}/archive", tag = "admin",
     params(("content_id" = String, Path, description = "The content item"),
-        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]+"$"#, description = "The revision being archived, as its `ETag` says")),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]{1,19}"$"#, description = "The revision being archived, as its `ETag` says")),
     responses(
         (status = 200, description = "The archived item", body = ContentItem),
         (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),

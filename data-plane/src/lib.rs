@@ -8,6 +8,8 @@
 //!   fold of events into analytics counts with exact unique users ([`events::fold`]);
 //!   storing events with their outbox records ([`events::ingest`]) and folding the outbox
 //!   exactly once ([`events::process`]).
+//! - [`lambda`]: the AWS Lambda transports — the same router under API Gateway, and the
+//!   outbox fold triggered by the events tables' DynamoDB Streams.
 //! - [`resolve`]: tenant resolution from API keys — its bounded cache ([`resolve::cache`]), the
 //!   status gate ([`resolve::gate`]) and origin lockdown ([`resolve::origin`]).
 
@@ -16,6 +18,7 @@ pub mod config;
 pub mod content;
 pub mod events;
 pub mod http;
+pub mod lambda;
 pub mod metrics;
 pub mod resolve;
 pub mod state;

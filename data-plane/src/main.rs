@@ -3,9 +3,13 @@
 //! `data_plane::config`); everything else lives in the library.
 //!
 //! - `data-plane` (or `data-plane serve`): the HTTP API, with the outbox processor in the
-//!   same process unless `SPOTLIGHT_PROCESS_OUTBOX=false`;
+//!   same process unless `SPOTLIGHT_PROCESS_OUTBOX=false`; under the Lambda runtime
+//!   (`AWS_LAMBDA_RUNTIME_API` set) the same API as an API Gateway function instead, with no
+//!   processor (`data_plane::lambda`);
 //! - `data-plane process-outbox`: the outbox processor alone (`--once`: one sweep over every
-//!   tenant, then exit).
+//!   tenant, then exit);
+//! - `data-plane stream-handler`: the Lambda function on the events tables' DynamoDB Streams,
+//!   which folds the outbox of each table's tenant.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use data_plane::events::runner;
+use data_plane::lambda;
 use data_plane::{AppState, DataPlaneSettings};
 use tokio::net::TcpListener;
 
@@ -26,8 +31,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API (the default).
+    /// Serve the HTTP API (the default); under the Lambda runtime, as its function.
     Serve,
+    /// Under the Lambda runtime: fold the outbox of the tenants whose events tables' DynamoDB
+    /// Streams records are delivered.
+    StreamHandler,
     /// Fold every tenant's outbox into its aggregates.
     ProcessOutbox {
         /// One sweep over every tenant, then exit.
@@ -42,7 +50,9 @@ async fn main() -> ExitCode {
     service::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve if lambda::in_lambda() => serve_lambda().await,
         Command::Serve => serve().await,
+        Command::StreamHandler => stream_handler().await,
         Command::ProcessOutbox { once } => process_outbox(once).await,
     };
     match result {
@@ -76,6 +86,31 @@ async fn serve() -> anyhow::Result<()> {
     // The processor may stop mid-step: each step is one transaction.
     background.stop();
     Ok(())
+}
+
+async fn lambda_state() -> anyhow::Result<AppState> {
+    let settings = DataPlaneSettings::load()?;
+    lambda::check_settings(&settings)?;
+    Ok(AppState::from_settings(settings).await?)
+}
+
+async fn serve_lambda() -> anyhow::Result<()> {
+    let state = lambda_state().await?;
+    lambda::serve_http(state)
+        .await
+        .map_err(anyhow::Error::from_boxed)
+        .context("serving Lambda HTTP events")
+}
+
+async fn stream_handler() -> anyhow::Result<()> {
+    if !lambda::in_lambda() {
+        return Err(lambda::LambdaStartError::NotInLambda.into());
+    }
+    let state = lambda_state().await?;
+    lambda::serve_stream(state)
+        .await
+        .map_err(anyhow::Error::from_boxed)
+        .context("handling DynamoDB Streams events")
 }
 
 async fn process_outbox(once: bool) -> anyhow::Result<()> {

@@ -182,13 +182,11 @@ fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))
         .filter(|d| (1..=19).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
-    digits
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "If-Match {raw:?} names no revision: send the content's ETag, e.g. \"3\""
-            ))
-        })
+    digits.and_then(|d| d.parse().ok()).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "If-Match {raw:?} names no revision: send the content's ETag, e.g. \"3\""
+        ))
+    })
 }
 
 fn content_id(raw: &str) -> Result<ContentId, ApiError> {

@@ -11,7 +11,8 @@
 //! still cannot use tenant B's key.
 
 use std::collections::HashSet;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -37,6 +38,8 @@ const PREFLIGHT_MAX_AGE_SECS: &str = "600";
 #[derive(Default)]
 pub struct OriginDirectory {
     origins: RwLock<HashSet<String>>,
+    /// When the last refresh that succeeded began; `None` before the first.
+    refreshed_at: Mutex<Option<Instant>>,
 }
 
 impl OriginDirectory {
@@ -47,8 +50,18 @@ impl OriginDirectory {
             .contains(origin)
     }
 
+    /// Whether the origins were last read from the registry more than `max_age` ago, or
+    /// never.
+    pub fn older_than(&self, max_age: Duration) -> bool {
+        self.refreshed_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none_or(|at| at.elapsed() > max_age)
+    }
+
     /// Reads every tenant's allowed origins from the registry again; says how many.
     pub async fn refresh(&self, registry: &dyn Registry) -> tenancy::Result<usize> {
+        let started = Instant::now();
         let mut origins = HashSet::new();
         let mut filter = TenantFilter {
             limit: tenancy::ports::registry::MAX_LIMIT,
@@ -68,6 +81,7 @@ impl OriginDirectory {
         }
         let count = origins.len();
         *self.origins.write().unwrap_or_else(|e| e.into_inner()) = origins;
+        *self.refreshed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
         Ok(count)
     }
 }
@@ -78,11 +92,7 @@ fn serves(status: TenantStatus) -> bool {
 
 /// The layer of the `/v1` routes that answers preflights; every other request passes on.
 pub async fn preflight(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let is_preflight = request.method() == Method::OPTIONS
-        && request
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if !is_preflight {
+    if !is_preflight(&request) {
         return next.run(request).await;
     }
     let origin = request
@@ -116,6 +126,14 @@ pub async fn preflight(State(state): State<AppState>, request: Request, next: Ne
         HeaderValue::from_static(PREFLIGHT_MAX_AGE_SECS),
     );
     vary(response)
+}
+
+/// Whether `request` is a CORS preflight: the only requests the [`OriginDirectory`] answers.
+pub fn is_preflight<B>(request: &axum::http::Request<B>) -> bool {
+    request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// Lets `origin` read the answer.

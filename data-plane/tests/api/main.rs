@@ -1,5 +1,6 @@
 //! The data plane's HTTP API, served for real on 127.0.0.1:0 over a fresh embedded data
-//! directory per test, with tenants onboarded by the provisioner.
+//! directory per test, with tenants onboarded by the provisioner; and its Lambda transports,
+//! fed the events API Gateway and DynamoDB Streams send.
 
 mod content;
 mod cors;
@@ -7,6 +8,7 @@ mod events;
 mod fuzz;
 mod helpers;
 mod isolation;
+mod lambda;
 mod metrics;
 mod openapi;
 mod outbox;

@@ -72,6 +72,11 @@ pub struct ControlPlaneSettings {
     /// `SPOTLIGHT_MAX_CONNECTIONS`: connections served at once; further ones wait in the
     /// listener's accept backlog until one closes.
     pub max_connections: Bounded<1, 65_536>,
+    /// Tests only, never read from the environment or a file: accept tenants' JWKS URLs on
+    /// loopback hosts, over plain `http` too, so a test can serve keys from 127.0.0.1.
+    /// Off, a JWKS URL must be `https` to a public host.
+    #[serde(skip)]
+    pub allow_loopback_jwks: bool,
 }
 
 impl Default for ControlPlaneSettings {
@@ -92,6 +97,7 @@ impl Default for ControlPlaneSettings {
             idle_timeout_secs: Bounded::must(60),
             request_timeout_secs: Bounded::must(60),
             max_connections: Bounded::must(1024),
+            allow_loopback_jwks: false,
         }
     }
 }

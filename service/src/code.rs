@@ -56,6 +56,8 @@ error_codes! {
     AdminNotFound => "admin_not_found",
     /// 404: no such API key of the tenant.
     ApiKeyNotFound => "api_key_not_found",
+    /// 404: the tenant has registered no end-user identity configuration.
+    IdentityNotConfigured => "identity_not_configured",
     /// 405: the path exists, the method does not.
     MethodNotAllowed => "method_not_allowed",
     /// 408: the request took longer than the server's request timeout.

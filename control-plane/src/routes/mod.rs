@@ -11,6 +11,7 @@ pub mod admins;
 pub mod api_keys;
 pub mod drift;
 pub mod health;
+pub mod identity;
 pub mod tenants;
 
 /// Every route that needs the operator token, with its OpenAPI entry, before the app's layers.
@@ -20,6 +21,7 @@ pub fn operator() -> OpenApiRouter<AppState> {
         .merge(api_keys::router())
         .merge(drift::router())
         .merge(admins::router())
+        .merge(identity::router())
 }
 
 /// Every route anyone may call: liveness, readiness and the API document.

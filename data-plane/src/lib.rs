@@ -13,6 +13,7 @@
 
 pub mod content;
 pub mod events;
+pub mod identity;
 pub mod resolve;
 
 #[cfg(test)]

@@ -58,6 +58,11 @@ pub struct ControlPlaneSettings {
     /// `SPOTLIGHT_RUN_LEASE_SECS`: how long a tenant's journal must be quiet before the
     /// periodic check takes its run over from whichever process drove it.
     pub run_lease_secs: Bounded<5, 86_400>,
+    /// Tests only, never read from the environment or a file: accept tenants' JWKS URLs on
+    /// loopback hosts, over plain `http` too, so a test can serve keys from 127.0.0.1.
+    /// Off, a JWKS URL must be `https` to a public host.
+    #[serde(skip)]
+    pub allow_loopback_jwks: bool,
 }
 
 impl Default for ControlPlaneSettings {
@@ -74,6 +79,7 @@ impl Default for ControlPlaneSettings {
             max_body_bytes: Bounded::must(65_536),
             reconcile_interval_secs: Bounded::must(30),
             run_lease_secs: Bounded::must(120),
+            allow_loopback_jwks: false,
         }
     }
 }

@@ -37,6 +37,7 @@ pub const OPERATOR_TOKEN_SCHEME: &str = "operator_token";
         (name = "tenants", description = "Tenant lifecycle"),
         (name = "api-keys", description = "Tenant API keys: issue, list, revoke, introspect"),
         (name = "admins", description = "Tenant admins: invite, list, remove; tokens on the embedded backend"),
+        (name = "identity", description = "End-user identity: the public keys (or JWKS URL) a tenant's own users' tokens are verified with"),
         (name = "health", description = "Liveness, readiness, this document (no token needed)"),
         (name = "metrics", description = "Prometheus metrics (operator token)"),
     )

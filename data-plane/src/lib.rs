@@ -18,6 +18,7 @@ pub mod config;
 pub mod content;
 pub mod events;
 pub mod http;
+pub mod identity;
 pub mod lambda;
 pub mod metrics;
 pub mod resolve;

@@ -28,6 +28,7 @@
 //!                                                 (an in-flight run is taken over under a fresh run id)
 //! retry(&id) -> TenantRecord                      Failed → Provisioning (then call provision)
 //! update_details(&id, &TenantChanges)            name, owner e-mail, allowed origins
+//! set_identity(&id, Option<EndUserIdentity>)      the keys its end users' tokens are verified with
 //! begin_offboarding(&id) -> TenantRecord         → Deprovisioning (supersedes provisioning); idempotent
 //! offboard(&id) -> TenantRecord                   → Deprovisioning → cleanup → Deleted; idempotent
 //! transition(&id, OperatorTransition, detail)     suspend/resume: the only transitions offered as is

@@ -58,6 +58,8 @@ error_codes! {
     ApiKeyNotFound => "api_key_not_found",
     /// 404: the tenant has no content with that id (or no such version of it).
     ContentNotFound => "content_not_found",
+    /// 404: the tenant has registered no end-user identity configuration.
+    IdentityNotConfigured => "identity_not_configured",
     /// 405: the path exists, the method does not.
     MethodNotAllowed => "method_not_allowed",
     /// 408: the request took longer than the server's request timeout.

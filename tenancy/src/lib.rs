@@ -8,7 +8,10 @@
 //! - [`table_plan`]: the tenant tables, their key schema, index and TTL, and key layout.
 //! - [`ports`]: the traits (`Registry`, `ItemStore`, `TableAdmin`, `KeyVault`, `RoleIssuer`,
 //!   `Identity`).
-//! - [`jwt`]: platform ID tokens (RS256): verification against a cached JWKS, and signing.
+//! - [`jwt`]: platform ID tokens (RS256): verification against a cached JWKS, and signing;
+//!   the JWKS fetch, which for tenants' keys connects to public addresses only.
+//! - [`end_user`]: a tenant's end-user identity configuration — the public keys (or JWKS URL)
+//!   its own users' tokens are verified with — checked once when registered.
 //! - [`error`]: the backend-neutral port error.
 //! - [`api_key`]: API key format (kind, checksum) and keyed hashing; shared by both planes.
 //! - [`backend`]: one adapter per port, bundled for injection.
@@ -25,6 +28,7 @@ pub mod api_key;
 pub mod aws;
 pub mod backend;
 pub mod embedded;
+pub mod end_user;
 pub mod error;
 mod failpoint;
 pub mod id;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::end_user::EndUserIdentity;
 use crate::id::{Origin, OwnerEmail, TenantId, TenantName, Tier};
 use crate::lifecycle::{IllegalTransition, TenantStatus, Transition};
 use crate::naming::ResourceNames;
@@ -60,6 +61,10 @@ pub struct TenantRecord {
     /// its retry after a crash recognises the tenant as its own outcome, not a conflict.
     #[serde(default)]
     pub created_by_request: Option<RequestId>,
+    /// How the data plane verifies the tenant's own users' tokens, once the tenant has
+    /// registered keys (records stored before this existed read as `None`).
+    #[serde(default)]
+    pub identity: Option<EndUserIdentity>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -90,6 +95,7 @@ impl TenantRecord {
             arns: ResourceArns::default(),
             run_id: None,
             created_by_request: None,
+            identity: None,
             created_at: now,
             updated_at: now,
             version: 0,
@@ -279,4 +285,53 @@ pub enum IdempotencyClaim {
     /// A request with this key finished, but its response showed an API key that has since
     /// been revoked, and was purged with it: nothing can be replayed.
     Purged { fingerprint: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::end_user::{EndUserIdentity, FetchPolicy, IdentitySpec};
+    use crate::naming::TablePrefix;
+
+    fn record() -> TenantRecord {
+        let id = TenantId::parse("acme").unwrap();
+        let names = ResourceNames::for_tenant(&TablePrefix::default(), &id);
+        TenantRecord::new(
+            id,
+            TenantName::parse("Acme").unwrap(),
+            OwnerEmail::parse("ops@acme.example.com").unwrap(),
+            Tier::Standard,
+            Vec::new(),
+            names,
+            OffsetDateTime::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn a_record_stored_before_end_user_identity_existed_reads_without_one() {
+        let mut stored = serde_json::to_value(record()).unwrap();
+        stored.as_object_mut().unwrap().remove("identity");
+        let read: TenantRecord = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.identity, None);
+        assert_eq!(read, record());
+    }
+
+    #[test]
+    fn a_record_keeps_its_end_user_identity_through_storage() {
+        let mut with_identity = record();
+        with_identity.identity = Some(
+            EndUserIdentity::new(
+                IdentitySpec {
+                    jwks_url: Some("https://auth.acme.example/jwks.json".to_owned()),
+                    audience: Some("spotlight".to_owned()),
+                    ..IdentitySpec::default()
+                },
+                &FetchPolicy::PUBLIC_ONLY,
+            )
+            .unwrap(),
+        );
+        let stored = serde_json::to_string(&with_identity).unwrap();
+        let read: TenantRecord = serde_json::from_str(&stored).unwrap();
+        assert_eq!(read, with_identity);
+    }
 }

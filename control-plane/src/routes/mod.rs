@@ -11,6 +11,7 @@ pub mod admins;
 pub mod api_keys;
 pub mod drift;
 pub mod health;
+pub mod identity;
 pub mod metrics;
 pub mod tenants;
 
@@ -22,6 +23,7 @@ pub fn operator() -> OpenApiRouter<AppState> {
         .merge(drift::router())
         .merge(admins::router())
         .merge(metrics::router())
+        .merge(identity::router())
 }
 
 /// Every route anyone may call: liveness, readiness and the API document.

@@ -124,6 +124,14 @@ impl TestApp {
             .expect("PATCH")
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::PUT, path)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT")
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.request(Method::DELETE, path)
             .send()
@@ -310,6 +318,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/tenants/{id}/admins"),
     ("DELETE", "/tenants/{id}/admins/{admin}"),
     ("POST", "/tenants/{id}/admins/{admin}/token"),
+    ("PUT", "/tenants/{id}/identity"),
+    ("GET", "/tenants/{id}/identity"),
+    ("DELETE", "/tenants/{id}/identity"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),

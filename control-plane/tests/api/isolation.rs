@@ -5,14 +5,17 @@ use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_IN_PATHS, Presence, ROUTES, TestApp, fill, json_of, method};
 
-/// Everything observable about a tenant through the API: record, journal, API keys, admins.
+/// Everything observable about a tenant through the API: record, journal, API keys, admins,
+/// end-user identity.
 async fn snapshot(app: &TestApp, id: &str) -> Value {
     let tenant = app.tenant(id).await;
     let (status, keys) = json_of(app.get(&format!("/tenants/{id}/api-keys")).await).await;
     assert_eq!(status, StatusCode::OK, "{keys}");
     let (status, admins) = json_of(app.get(&format!("/tenants/{id}/admins")).await).await;
     assert_eq!(status, StatusCode::OK, "{admins}");
-    json!({ "tenant": tenant, "keys": keys, "admins": admins })
+    let (status, identity) = json_of(app.get(&format!("/tenants/{id}/identity")).await).await;
+    assert_eq!(status, StatusCode::OK, "{identity}");
+    json!({ "tenant": tenant, "keys": keys, "admins": admins, "identity": identity })
 }
 
 /// A body that makes the route do its work, where it takes one.
@@ -25,6 +28,9 @@ fn body_for(verb: &str, template: &str) -> Option<Value> {
         })),
         ("POST", "/tenants/{id}/api-keys") => Some(json!({ "kind": "secret" })),
         ("POST", "/tenants/{id}/admins") => Some(json!({ "email": "admin@tenant-a.example.com" })),
+        ("PUT", "/tenants/{id}/identity") => Some(json!({
+            "jwks_url": "https://auth.tenant-a.example.com/.well-known/jwks.json",
+        })),
         _ => None,
     }
 }
@@ -52,6 +58,15 @@ async fn every_tenant_scoped_route_on_one_tenant_leaves_another_untouched() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{b_admin}");
+    let (status, b_identity) = json_of(
+        app.put(
+            "/tenants/tenant-b/identity",
+            &json!({"jwks_url": "https://auth.tenant-b.example.com/jwks.json"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{b_identity}");
     let b_before = snapshot(&app, "tenant-b").await;
 
     let mut scoped: Vec<(&str, &str)> = ROUTES

@@ -9,6 +9,7 @@ mod crash;
 mod drift;
 mod helpers;
 mod idempotency;
+mod identity;
 mod isolation;
 mod lifecycle;
 mod openapi;

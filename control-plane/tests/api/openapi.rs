@@ -140,8 +140,9 @@ async fn every_json_body_documents_413_415_and_400() {
         }
     }
     assert_eq!(
-        with_body, 5,
-        "POST /tenants, PATCH /tenants/{{id}}, two API-key POSTs, the admin invitation"
+        with_body, 6,
+        "POST /tenants, PATCH /tenants/{{id}}, two API-key POSTs, the admin invitation, \
+         PUT /tenants/{{id}}/identity"
     );
 }
 
@@ -178,7 +179,7 @@ async fn path_and_query_parameters_state_what_the_server_accepts() {
             assert!(pattern.starts_with("^([A-Za-z0-9-]{1,128}|"), "{pattern}");
         }
     }
-    assert_eq!(tenant_paths, 14);
+    assert_eq!(tenant_paths, 17);
 
     let list = &doc["paths"]["/tenants"]["get"];
     let limit = &parameter(list, "limit", "query").expect("limit")["schema"];

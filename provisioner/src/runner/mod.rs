@@ -18,6 +18,7 @@ mod records;
 mod resources;
 
 use serde::Serialize;
+use tenancy::end_user::EndUserIdentity;
 use tenancy::ports::{AdminRef, TenantFilter};
 use tenancy::{
     Backend, ErrorKind, JournalEntry, JournalPhase, Origin, OwnerEmail, RequestId, TenantId,
@@ -536,6 +537,35 @@ impl Provisioner {
             if !changes.apply(r) {
                 return Ok(None);
             }
+            r.updated_at = OffsetDateTime::now_utc();
+            Ok(Some(Vec::new()))
+        })
+        .await
+    }
+
+    /// Sets (or, with `None`, removes) how the data plane verifies the tenant's own users'
+    /// tokens. Like [`Provisioner::update_details`]: re-decided on concurrent updates, nothing
+    /// written when nothing differs. Errors: [`Error::Offboarded`] for a `Deprovisioning` or
+    /// `Deleted` tenant; `NotFound`.
+    pub async fn set_identity(
+        &self,
+        id: &TenantId,
+        identity: Option<EndUserIdentity>,
+    ) -> Result<TenantRecord> {
+        update(&self.backend.registry, id, |r| {
+            if matches!(
+                r.status,
+                TenantStatus::Deprovisioning | TenantStatus::Deleted
+            ) {
+                return Err(Error::Offboarded {
+                    tenant: r.id.to_string(),
+                    status: r.status,
+                });
+            }
+            if r.identity == identity {
+                return Ok(None);
+            }
+            r.identity = identity.clone();
             r.updated_at = OffsetDateTime::now_utc();
             Ok(Some(Vec::new()))
         })

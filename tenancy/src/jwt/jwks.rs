@@ -5,15 +5,26 @@
 //! does not hold (the issuer rotated its keys) — and then at most once per
 //! [`RemoteJwks::min_refetch`]: a flood of tokens with made-up `kid`s costs one fetch per
 //! interval, not one per token. Concurrent misses share one fetch.
+//!
+//! The client ([`http_client`], [`guarded_http_client`]) resolves host names itself
+//! ([`GuardedResolver`]): for keys a tenant points at, it connects only to the addresses its
+//! [`FetchPolicy`] permits, so a public name that resolves to a private address is refused
+//! before any connection is made. Redirects are never followed.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use serde_json::Value;
 use tokio::sync::{Mutex, RwLock};
 
+use crate::end_user::FetchPolicy;
 use crate::error::{Error, Result};
 
 /// The public keys a verifier trusts, by `kid`.
@@ -54,9 +65,24 @@ fn decoding_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
         .collect()
 }
 
+/// The keys of a fetched JWKS (its `keys` array) a verifier trusts, by `kid`.
+pub type KeySelection = fn(&[Value]) -> HashMap<String, DecodingKey>;
+
+/// The platform's selection: every key `jsonwebtoken` can read that has a `kid` (its
+/// verifier then accepts RS256 only).
+fn platform_keys(values: &[Value]) -> HashMap<String, DecodingKey> {
+    let keys = values
+        .iter()
+        .filter_map(|v| serde_json::from_value::<Jwk>(v.clone()).ok())
+        .collect();
+    decoding_keys(&JwkSet { keys })
+}
+
 /// The HTTP(S) client JWKS documents are fetched with.
 pub type HttpClient = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    hyper_rustls::HttpsConnector<
+        hyper_util::client::legacy::connect::HttpConnector<GuardedResolver>,
+    >,
     http_body_util::Empty<hyper::body::Bytes>,
 >;
 
@@ -71,6 +97,7 @@ pub struct RemoteJwks {
     url: String,
     http: HttpClient,
     min_refetch: Duration,
+    select: KeySelection,
     keys: RwLock<Arc<HashMap<String, DecodingKey>>>,
     /// When the last fetch was attempted; held across a fetch, so concurrent misses wait for
     /// it instead of fetching too.
@@ -81,16 +108,35 @@ impl RemoteJwks {
     /// Fetches from `url` with `http`, refetching for an unknown `kid` at most once per
     /// `min_refetch`.
     pub fn new(url: &str, http: HttpClient, min_refetch: Duration) -> RemoteJwks {
+        Self::with_selection(url, http, min_refetch, platform_keys)
+    }
+
+    /// Like [`RemoteJwks::new`], trusting only the keys `select` picks from each fetched set
+    /// (a tenant's JWKS: only keys its users' tokens may be signed with).
+    pub fn with_selection(
+        url: &str,
+        http: HttpClient,
+        min_refetch: Duration,
+        select: KeySelection,
+    ) -> RemoteJwks {
         RemoteJwks {
             url: url.to_owned(),
             http,
             min_refetch,
+            select,
             keys: RwLock::new(Arc::default()),
             last_fetch: Mutex::new(None),
         }
     }
 
-    async fn key(&self, kid: &str) -> Result<DecodingKey> {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The key named `kid`: from the cache, else from a fetch (at most one per
+    /// `min_refetch`). Errors: `AccessDenied` for a `kid` the set does not hold;
+    /// `Unavailable` when the set cannot be fetched.
+    pub async fn key(&self, kid: &str) -> Result<DecodingKey> {
         if let Some(key) = self.keys.read().await.get(kid) {
             return Ok(key.clone());
         }
@@ -104,12 +150,13 @@ impl RemoteJwks {
         }
         *last = Some(Instant::now());
         let set = self.fetch().await?;
-        let keys = Arc::new(decoding_keys(&set));
+        let keys = Arc::new((self.select)(&set));
         *self.keys.write().await = keys.clone();
         keys.get(kid).cloned().ok_or_else(|| unknown(kid))
     }
 
-    async fn fetch(&self) -> Result<JwkSet> {
+    /// The `keys` array of the document at the URL.
+    async fn fetch(&self) -> Result<Vec<Value>> {
         use http_body_util::BodyExt;
         let failed =
             |what: String| Error::unavailable(format!("fetching the JWKS at {}: {what}", self.url));
@@ -126,7 +173,7 @@ impl RemoteJwks {
                 .http
                 .request(request)
                 .await
-                .map_err(|e| failed(e.to_string()))?;
+                .map_err(|e| failed(with_causes(&e)))?;
             let status = response.status();
             if !status.is_success() {
                 return Err(failed(format!("HTTP {status}")));
@@ -139,8 +186,79 @@ impl RemoteJwks {
         })
         .await
         .map_err(|_| failed("timed out".to_owned()))??;
-        serde_json::from_slice(&fetched).map_err(|e| failed(format!("not a JWKS: {e}")))
+        #[derive(serde::Deserialize)]
+        struct Document {
+            keys: Vec<Value>,
+        }
+        serde_json::from_slice::<Document>(&fetched)
+            .map(|d| d.keys)
+            .map_err(|e| failed(format!("not a JWKS: {e}")))
     }
+}
+
+/// `e` and its sources, `: `-separated: the client's own message ("client error
+/// (Connect)") says nothing of why.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Resolves host names for JWKS fetches, and — under a [`FetchPolicy`] — refuses a name any
+/// of whose addresses the policy does not permit, so the connection can only go where the
+/// policy allows (the connector connects to exactly the addresses resolved here; literal IP
+/// hosts never reach a resolver and are checked with the URL).
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver {
+    policy: Option<FetchPolicy>,
+}
+
+impl tower::Service<hyper_util::client::legacy::connect::dns::Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::result::Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        let policy = self.policy;
+        let host = name.as_str().to_owned();
+        Box::pin(async move { resolve(&host, policy).await.map(Vec::into_iter) })
+    }
+}
+
+/// The addresses of `host` (port 0: the connector sets the URL's), every one of them
+/// permitted by `policy` when there is one. Errors: the lookup's, or `PermissionDenied`
+/// naming the address refused.
+pub async fn resolve(host: &str, policy: Option<FetchPolicy>) -> std::io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+    if addrs.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} has no address"),
+        ));
+    }
+    if let Some(policy) = policy
+        && let Some(refused) = addrs.iter().find(|a| !policy.permits(a.ip()))
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{host} resolves to {}, which is not a public address; keys are fetched only \
+                 from public hosts",
+                refused.ip()
+            ),
+        ));
+    }
+    Ok(addrs)
 }
 
 /// Whether the keys at `raw` can be trusted to sign tokens: fetched over `https`, or over
@@ -167,8 +285,19 @@ pub fn check_url(raw: &str) -> Result<()> {
 }
 
 /// An HTTP(S) client for JWKS documents: hyper with rustls on aws-lc-rs (the AWS SDK's stack,
-/// so no second crypto provider) and the platform's root certificates.
+/// so no second crypto provider) and the platform's root certificates. Connects to whatever
+/// its host names resolve to: for the platform's own issuer, configured by the operator.
 pub fn http_client() -> Result<HttpClient> {
+    build_client(None)
+}
+
+/// Like [`http_client`], but connecting only to addresses `policy` permits: for keys at a URL
+/// a tenant chose.
+pub fn guarded_http_client(policy: FetchPolicy) -> Result<HttpClient> {
+    build_client(Some(policy))
+}
+
+fn build_client(policy: Option<FetchPolicy>) -> Result<HttpClient> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
@@ -180,11 +309,16 @@ pub fn http_client() -> Result<HttpClient> {
         .map_err(|e| Error::unavailable(format!("configuring TLS for JWKS fetches: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let mut http =
+        hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(GuardedResolver {
+            policy,
+        });
+    http.enforce_http(false);
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
-        .build();
+        .wrap_connector(http);
     Ok(
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(connector),
@@ -282,6 +416,50 @@ mod tests {
         let refused = remote.key("rotated-in-later").await.map(drop);
         assert_eq!(refused.unwrap_err().kind(), ErrorKind::AccessDenied);
         assert_eq!(hits.load(Ordering::SeqCst), 2, "the miss fetched again");
+    }
+
+    #[tokio::test]
+    async fn a_guarded_lookup_refuses_names_that_resolve_to_loopback() {
+        let refused = resolve("localhost", Some(FetchPolicy::PUBLIC_ONLY))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(
+            refused.to_string().contains("not a public address"),
+            "{refused}"
+        );
+        let allowed = resolve("localhost", Some(FetchPolicy::LOOPBACK_FOR_TESTS))
+            .await
+            .unwrap();
+        assert!(allowed.iter().all(|a| a.ip().is_loopback()), "{allowed:?}");
+        // The platform's own client resolves without a policy.
+        assert!(resolve("localhost", None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_guarded_client_does_not_connect_to_a_name_that_resolves_to_loopback() {
+        let signer = RsaSigner::generate("k1").unwrap();
+        let (url, hits) = serve(serde_json::to_string(&signer.jwks()).unwrap()).await;
+        let by_name = url.replace("127.0.0.1", "localhost");
+        let guarded = RemoteJwks::new(
+            &by_name,
+            guarded_http_client(FetchPolicy::PUBLIC_ONLY).unwrap(),
+            Duration::ZERO,
+        );
+        let refused = guarded.key("k1").await.map(drop).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Unavailable);
+        assert!(
+            refused.message().contains("not a public address"),
+            "{refused}"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "no connection was made");
+        let allowed = RemoteJwks::new(
+            &by_name,
+            guarded_http_client(FetchPolicy::LOOPBACK_FOR_TESTS).unwrap(),
+            Duration::ZERO,
+        );
+        allowed.key("k1").await.unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -9,7 +9,10 @@
 mod jwks;
 mod signer;
 
-pub use jwks::{KeySource, RemoteJwks, check_url as check_jwks_url, http_client};
+pub use jwks::{
+    GuardedResolver, HttpClient, KeySelection, KeySource, RemoteJwks, check_url as check_jwks_url,
+    guarded_http_client, http_client, resolve,
+};
 pub use signer::RsaSigner;
 
 use jsonwebtoken::errors::ErrorKind as JwtErrorKind;

@@ -59,6 +59,10 @@ pub struct DataPlaneSettings {
     /// `SPOTLIGHT_PROCESS_OUTBOX`: whether this process folds the outbox into aggregates (off
     /// where a stream handler or a separate `data-plane process-outbox` does it).
     pub process_outbox: bool,
+    /// Never read from the environment or a file: where tenants' JWKS may be fetched from
+    /// (public `https` hosts only; tests allow loopback).
+    #[serde(skip)]
+    pub jwks_fetch: tenancy::end_user::FetchPolicy,
     /// `SPOTLIGHT_ORIGIN_REFRESH_SECS`: how often the set of origins preflight requests are
     /// answered for is read again from the registry.
     pub origin_refresh_secs: Bounded<1, 3600>,
@@ -82,6 +86,7 @@ impl Default for DataPlaneSettings {
             outbox_poll_ms: Bounded::must(200),
             process_outbox: true,
             origin_refresh_secs: Bounded::must(30),
+            jwks_fetch: tenancy::end_user::FetchPolicy::PUBLIC_ONLY,
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::content::catalog::{Catalog, CatalogCache};
 use crate::content::store::ContentStore;
 use crate::events::runner::Outbox;
 use crate::http::cors::OriginDirectory;
+use crate::identity::end_user::{EndUserVerifier, VerifierSettings};
 use crate::metrics::DataPlaneMetrics;
 use crate::resolve::tenant::Resolver;
 use service::metrics::Metrics;
@@ -46,6 +47,8 @@ pub struct AppState {
     /// What `/metrics` shows: the HTTP metrics and the data plane's own ([`Self::counters`]).
     pub metrics: Arc<Metrics>,
     pub counters: DataPlaneMetrics,
+    /// Verifies end users' tokens against their tenant's registered keys.
+    pub verifier: Arc<EndUserVerifier>,
     /// The operator token `/metrics` asks for (the control plane's; `None`: `/metrics` is
     /// refused to everyone).
     pub operator_token: Option<Arc<SecretString>>,
@@ -67,7 +70,17 @@ pub enum StartError {
 
 impl AppState {
     /// Assembles the state from an opened backend and the API-key pepper.
-    pub fn new(backend: Backend, settings: DataPlaneSettings, pepper: &SecretString) -> Self {
+    ///
+    /// Errors: `Unavailable` when the HTTP client for tenants' JWKS cannot be set up.
+    pub fn new(
+        backend: Backend,
+        settings: DataPlaneSettings,
+        pepper: &SecretString,
+    ) -> tenancy::Result<Self> {
+        let verifier = EndUserVerifier::new(VerifierSettings {
+            fetch: settings.jwks_fetch,
+            ..VerifierSettings::default()
+        })?;
         let hasher = service::secrets::key_hasher(pepper);
         let counters = DataPlaneMetrics::default();
         let metrics = Metrics::new("data_plane", |registry| counters.register(registry));
@@ -75,7 +88,8 @@ impl AppState {
             .counting(counters.resolutions.clone());
         let quota = Quota::per_second(nonzero_u32(settings.tenant_rate.get()))
             .allow_burst(nonzero_u32(settings.tenant_burst.get()));
-        AppState {
+        Ok(AppState {
+            verifier: Arc::new(verifier),
             resolver: Arc::new(resolver),
             catalogs: Arc::new(CatalogCache::new(
                 settings.content_cache_ttl_secs.secs(),
@@ -89,7 +103,7 @@ impl AppState {
             metrics,
             counters,
             operator_token: None,
-        }
+        })
     }
 
     /// Opens the configured backend, resolves the pepper (the control plane's, from the data
@@ -111,7 +125,13 @@ impl AppState {
             settings.operator_token.as_ref(),
             settings.data_dir(),
         )?;
-        Ok(AppState::new(backend, settings, &pepper).with_operator_token(token.secret))
+        let backend_kind = settings.backend.backend;
+        let state =
+            AppState::new(backend, settings, &pepper).map_err(|source| StartError::Backend {
+                backend: backend_kind,
+                source,
+            })?;
+        Ok(state.with_operator_token(token.secret))
     }
 
     /// The operator token `/metrics` asks for.

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod model;
+pub mod progress;
 pub mod store;
 pub mod targeting;
 pub mod validate;

@@ -4,7 +4,7 @@
 //! ([`require_admin`]).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{content_error, content_not_found};
+use super::precondition::if_match;
 use super::tenant::TenantContext;
 use crate::analytics::{self, DayCounts, Funnel, SelectorHealth};
 use crate::content::model::{ContentBody, ContentId, StepId};
@@ -153,40 +154,12 @@ impl From<&Published> for PublishedVersion {
 }
 
 fn with_etag(status: StatusCode, draft: &Draft) -> Response {
-    let etag = HeaderValue::from_str(&format!("\"{}\"", draft.revision))
-        .unwrap_or(HeaderValue::from_static("\"0\""));
     (
         status,
-        [(header::ETAG, etag)],
+        [(header::ETAG, super::precondition::etag(draft.revision))],
         axum::Json(ContentItem::from(draft)),
     )
         .into_response()
-}
-
-/// The revision `If-Match` names: required for every change of a draft.
-fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
-    let raw = headers
-        .get(header::IF_MATCH)
-        .ok_or_else(|| {
-            ApiError::PreconditionRequired(
-                "send If-Match with the content's ETag (its revision), so a concurrent change is \
-                 not overwritten"
-                    .to_owned(),
-            )
-        })?
-        .to_str()
-        .unwrap_or_default();
-    let digits = raw
-        .strip_prefix("W/")
-        .unwrap_or(raw)
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .filter(|d| (1..=19).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
-    digits.and_then(|d| d.parse().ok()).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "If-Match {raw:?} names no revision: send the content's ETag, e.g. \"3\""
-        ))
-    })
 }
 
 fn content_id(raw: &str) -> Result<ContentId, ApiError> {

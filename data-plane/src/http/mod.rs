@@ -7,6 +7,7 @@
 //! - [`admin`]: content management and analytics, behind the admin check;
 //! - [`health`]: `/healthz`, `/readyz`, `/openapi.json`;
 //! - [`openapi`]: the routers and the document, from the same registrations;
+//! - [`precondition`]: `If-Match` and `ETag` of revisions;
 //! - [`error`]: the HTTP answer of the data plane's own errors.
 
 pub mod admin;
@@ -14,6 +15,7 @@ pub mod cors;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod precondition;
 pub mod sdk;
 pub mod tenant;
 

@@ -17,9 +17,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::tenant::{TenantContext, is_text_plain};
+use std::collections::HashMap;
+
 use crate::content::model::{BannerPosition, ContentId, ContentKind, Step};
+use crate::content::progress::{self, Progress, ProgressError, ProgressUpdate};
 use crate::content::targeting;
 use crate::events::batch::{self, BatchError, Rejection};
+use crate::events::fold::Actor;
 use crate::events::ingest;
 use crate::metrics::Outcome;
 use crate::state::AppState;
@@ -30,7 +34,10 @@ const UNKNOWN_CONTENT_RECHECK: Duration = Duration::from_secs(1);
 
 /// The content route, behind tenant resolution by header.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(content))
+    OpenApiRouter::new()
+        .routes(routes!(content))
+        .routes(routes!(list_progress))
+        .routes(routes!(put_progress))
 }
 
 /// The events route, behind tenant resolution by header or beacon body.
@@ -67,15 +74,21 @@ pub struct SdkContent {
     pub repeat: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub banner_position: Option<BannerPosition>,
+    /// The signed-in user's progress on it, if any (never for anonymous visitors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
 }
 
-/// The published content that targets `url`. Answers `ETag`; a request whose
-/// `If-None-Match` names it gets `304` with no body.
+/// The published content that targets `url` (and, with an end-user token in `X-User-Token`,
+/// the user's traits: the token's claims), with the user's progress merged in: content the
+/// user completed or dismissed is not offered again unless it repeats. Answers `ETag`; a
+/// request whose `If-None-Match` names it gets `304` with no body.
 #[utoipa::path(get, path = "/v1/sdk/content", tag = "sdk", params(ContentQuery),
     responses(
         (status = 200, description = "The content for the page", body = PageContent),
         (status = 304, description = "Unchanged since the `ETag` in `If-None-Match`"),
         (status = 400, description = "`invalid_request`: `url` is not an absolute http(s) URL", body = service::error::ErrorBody),
+        (status = 401, description = "`unauthorized`: the end-user token is refused (the reason is in the message)", body = service::error::ErrorBody),
     ))]
 pub async fn content(
     State(state): State<AppState>,
@@ -93,12 +106,30 @@ pub async fn content(
             ))
         })?;
     let host = page.host_str().unwrap_or_default();
+    let user = context.end_user(&state).await?;
     let catalog = state.catalog(&context.tables, Duration::MAX).await?;
+    let mut progress: HashMap<ContentId, Progress> = match &user {
+        Some(user) => {
+            let (items, table) = context.tables.app();
+            progress::list(items, table, &user.id)
+                .await?
+                .into_iter()
+                .map(|p| (p.content_id.clone(), p))
+                .collect()
+        }
+        None => HashMap::new(),
+    };
+    let traits = user.as_ref().map(|u| &u.claims);
     let items = catalog
         .live
         .iter()
-        .filter(|p| targeting::shows(&p.body.targeting, host, page.path(), None))
-        .map(|p| SdkContent {
+        .filter(|p| targeting::shows(&p.body.targeting, host, page.path(), traits))
+        .filter_map(|p| {
+            let mine = progress.remove(&p.id);
+            let offered = p.body.repeat || !mine.as_ref().is_some_and(|m| m.state.is_done());
+            offered.then_some((p, mine))
+        })
+        .map(|(p, mine)| SdkContent {
             id: p.id.clone(),
             version: p.version,
             kind: p.body.kind,
@@ -106,6 +137,7 @@ pub async fn content(
             steps: p.body.steps.clone(),
             repeat: p.body.repeat,
             banner_position: p.body.banner_position,
+            progress: mine,
         })
         .collect();
     let body = serde_json::to_vec(&PageContent { items })
@@ -198,6 +230,7 @@ pub struct IngestOutcome {
     responses(
         (status = 200, description = "Accepted, duplicate and rejected events", body = IngestOutcome),
         (status = 400, description = "`invalid_json`: the body is not an event batch", body = service::error::ErrorBody),
+        (status = 401, description = "`unauthorized`: the end-user token is refused", body = service::error::ErrorBody),
         (status = 413, description = "`payload_too_large`: over 500 events or 512 KiB", body = service::error::ErrorBody),
         (status = 415, description = "`unsupported_media_type`: neither JSON nor text/plain", body = service::error::ErrorBody),
     ))]
@@ -213,6 +246,8 @@ pub async fn events(
         ));
     }
     let retention = state.settings.event_retention();
+    // The user is the verified token's subject, else each event's anonymous id.
+    let actor = context.end_user(&state).await?.map(|u| Actor::User(u.id));
     let mut checked =
         batch::check(&body, OffsetDateTime::now_utc(), retention).map_err(|e| match e {
             BatchError::TooManyBytes(_) | BatchError::TooManyEvents(_) => {
@@ -239,7 +274,7 @@ pub async fn events(
     checked.keep_known(|id| catalog.latest.get(id).copied());
     let events: Vec<batch::Event> = checked.events.into_iter().map(|(_, e)| e).collect();
     let (items, table) = context.tables.events();
-    let stored = ingest::store(items, table, &events, None, retention).await?;
+    let stored = ingest::store(items, table, &events, actor.as_ref(), retention).await?;
     let tenant = context.tables.tenant().as_str();
     state
         .counters
@@ -268,4 +303,89 @@ fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The signed-in user's progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressList {
+    pub items: Vec<Progress>,
+}
+
+/// The signed-in user's progress on every content item (an end-user token in `X-User-Token`
+/// is required: anonymous visitors have none).
+#[utoipa::path(get, path = "/v1/sdk/progress", tag = "sdk",
+    responses(
+        (status = 200, description = "The user's progress", body = ProgressList),
+        (status = 401, description = "`unauthorized`: no end-user token, or a refused one", body = service::error::ErrorBody),
+    ))]
+pub async fn list_progress(
+    State(state): State<AppState>,
+    context: TenantContext,
+) -> Result<axum::Json<ProgressList>, ApiError> {
+    let user = context.required_end_user(&state).await?;
+    let (items, table) = context.tables.app();
+    Ok(axum::Json(ProgressList {
+        items: progress::list(items, table, &user.id).await?,
+    }))
+}
+
+/// Records the signed-in user's progress on a published content item. Without `If-Match` it
+/// only creates (`412` when progress exists); with it, it replaces the progress at that
+/// revision (`412` when it changed meanwhile). Answers the stored progress with its `ETag`.
+#[utoipa::path(put, path = "/v1/sdk/progress/{content_id}", tag = "sdk",
+    params(("content_id" = String, Path, description = "The content item"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"[0-9]{1,19}"$"#,
+            description = "The revision of the progress this change was made against")),
+    request_body = ProgressUpdate,
+    responses(
+        (status = 200, description = "The stored progress (its revision in `ETag`)", body = Progress),
+        (status = 400, description = "`invalid_request`: `If-Match` names no revision", body = service::error::ErrorBody),
+        (status = 401, description = "`unauthorized`: no end-user token, or a refused one", body = service::error::ErrorBody),
+        (status = 404, description = "`content_not_found`: the tenant never published that version of it", body = service::error::ErrorBody),
+        (status = 412, description = "`precondition_failed`: the progress changed, or exists when `If-Match` was not sent", body = service::error::ErrorBody),
+    ))]
+pub async fn put_progress(
+    State(state): State<AppState>,
+    context: TenantContext,
+    service::extract::ApiPath(id): service::extract::ApiPath<String>,
+    headers: HeaderMap,
+    service::extract::ApiJson(update): service::extract::ApiJson<ProgressUpdate>,
+) -> Result<Response, ApiError> {
+    let user = context.required_end_user(&state).await?;
+    let expected = super::precondition::optional_if_match(&headers)?;
+    let not_found = || super::error::content_not_found(&id);
+    let content = ContentId::parse(&id).map_err(|_| not_found())?;
+    let catalog = state
+        .catalog(&context.tables, UNKNOWN_CONTENT_RECHECK)
+        .await?;
+    if !catalog
+        .latest
+        .get(&content)
+        .is_some_and(|v| (1..=*v).contains(&update.content_version))
+    {
+        return Err(super::error::content_not_found(&format!(
+            "{id} version {}",
+            update.content_version
+        )));
+    }
+    let (items, table) = context.tables.app();
+    let stored = progress::put(
+        items,
+        table,
+        &user.id,
+        &content,
+        update,
+        expected,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .map_err(|e| match e {
+        ProgressError::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
+        ProgressError::Store(e) => e.into(),
+    })?;
+    Ok((
+        [(header::ETAG, super::precondition::etag(stored.revision))],
+        axum::Json(stored),
+    )
+        .into_response())
 }

@@ -28,6 +28,7 @@ use tracing::Instrument;
 
 use super::cors;
 use crate::events::batch::MAX_BATCH_BYTES;
+use crate::identity::end_user::EndUser;
 use crate::resolve::origin;
 use crate::resolve::tenant::ResolvedTenant;
 use crate::state::{AppState, TenantTables};
@@ -47,6 +48,49 @@ pub struct TenantContext {
     pub origin: Option<Origin>,
     /// The end user's token as sent, verified by the routes that read the user.
     pub user_token: Option<String>,
+}
+
+impl TenantContext {
+    /// The request's end user: `None` without a token (an anonymous visitor); the user whose
+    /// token the tenant's registered keys verify; else `401` saying why (`503` when the
+    /// tenant's keys cannot be fetched). A token for a tenant that registered no keys is
+    /// refused, never trusted.
+    pub async fn end_user(&self, state: &AppState) -> Result<Option<EndUser>, ApiError> {
+        let Some(token) = &self.user_token else {
+            return Ok(None);
+        };
+        let Some(identity) = &self.tenant.identity else {
+            return Err(ApiError::Unauthorized(
+                "end-user token refused: this tenant has registered no identity keys \
+                 (PUT /tenants/{id}/identity on the control plane)"
+                    .to_owned(),
+            ));
+        };
+        match state
+            .verifier
+            .verify(identity, token, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(user) => Ok(Some(user)),
+            Err(refusal) if refusal.is_unavailable() => {
+                tracing::warn!(tenant_id = %self.tenant.tenant, reason = refusal.message(), "end-user keys unavailable");
+                Err(ApiError::Unavailable(
+                    "the tenant's end-user keys cannot be fetched right now; retry shortly".into(),
+                ))
+            }
+            Err(refusal) => Err(ApiError::Unauthorized(refusal.message().to_owned())),
+        }
+    }
+
+    /// [`Self::end_user`], required: `401` without a token.
+    pub async fn required_end_user(&self, state: &AppState) -> Result<EndUser, ApiError> {
+        self.end_user(state).await?.ok_or_else(|| {
+            ApiError::Unauthorized(format!(
+                "this route needs the end user's token in {USER_TOKEN_HEADER}; anonymous \
+                 visitors have no stored progress"
+            ))
+        })
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for TenantContext {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use service::ApiError;
 use tenancy::api_key::{self, ApiKey, KeyHasher, KeyRejection};
+use tenancy::end_user::EndUserIdentity;
 use tenancy::ports::Registry;
 use tenancy::{ApiKeyKind, ErrorKind, Origin, ResourceNames, TenantId, TenantStatus, Tier};
 use time::OffsetDateTime;
@@ -32,6 +33,8 @@ pub struct ResolvedTenant {
     pub key_id: String,
     pub key_kind: ApiKeyKind,
     pub key_expires_at: Option<OffsetDateTime>,
+    /// The keys its end users' tokens are verified with, if it registered any.
+    pub identity: Option<EndUserIdentity>,
 }
 
 /// How long and how much resolution remembers.
@@ -144,6 +147,7 @@ impl Resolver {
             key_id: record.key_id,
             key_kind: record.kind,
             key_expires_at: record.expires_at,
+            identity: tenant.identity,
         });
         self.cache.found(key, resolved.clone(), clock);
         Ok(resolved)

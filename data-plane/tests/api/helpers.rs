@@ -43,12 +43,14 @@ impl TestApp {
         let mut settings = DataPlaneSettings::for_data_dir(dir.path());
         settings.process_outbox = false;
         settings.key_cache_ttl_secs = tenancy::settings::Bounded::must(1);
+        settings.jwks_fetch = tenancy::end_user::FetchPolicy::LOOPBACK_FOR_TESTS;
         change(&mut settings);
         let backend = tenancy::open(&settings.backend).await.unwrap();
         let pepper = SecretString::from("test-pepper-0123456789abcdef0123456789");
         let hasher = service::secrets::key_hasher(&pepper);
         let provisioner = Provisioner::new(backend.clone(), settings.backend.clone());
         let state = AppState::new(backend, settings, &pepper)
+            .unwrap()
             .with_operator_token(SecretString::from(OPERATOR_TOKEN));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

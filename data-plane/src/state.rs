@@ -31,8 +31,21 @@ pub type TenantLimiter = RateLimiter<
 /// Tenants whose published content is kept in memory at once.
 const CATALOG_CAPACITY: usize = 10_000;
 
+/// What every handler shares, behind one `Arc`: every layer and extractor of a request
+/// clones the state, so a clone is one reference count, not one per part. Its parts are
+/// reached as fields ([`Shared`], through `Deref`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub backend: Backend,
     pub resolver: Arc<Resolver>,
     pub catalogs: Arc<CatalogCache>,
@@ -64,7 +77,7 @@ impl AppState {
         let resolver = Resolver::new(backend.registry.clone(), hasher, settings.cache_limits());
         let quota = Quota::per_second(nonzero_u32(settings.tenant_rate.get()))
             .allow_burst(nonzero_u32(settings.tenant_burst.get()));
-        AppState {
+        AppState(Arc::new(Shared {
             resolver: Arc::new(resolver),
             catalogs: Arc::new(CatalogCache::new(
                 settings.content_cache_ttl_secs.secs(),
@@ -75,7 +88,7 @@ impl AppState {
             outbox: Arc::new(Outbox::default()),
             backend,
             settings: Arc::new(settings),
-        }
+        }))
     }
 
     /// Opens the configured backend, resolves the pepper (the control plane's, from the data

@@ -17,8 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::tenant::{TenantContext, is_text_plain};
+use crate::content::catalog::Answer;
 use crate::content::model::{BannerPosition, ContentId, ContentKind, Step};
-use crate::content::targeting;
 use crate::events::batch::{self, BatchError, Rejection, WireEvent};
 use crate::events::ingest;
 use crate::state::AppState;
@@ -92,25 +92,30 @@ pub async fn content(
         })?;
     let host = page.host_str().unwrap_or_default();
     let catalog = state.catalog(&context.tables, Duration::MAX).await?;
-    let items = catalog
-        .live
-        .iter()
-        .filter(|p| targeting::shows(&p.body.targeting, host, page.path(), None))
-        .map(|p| SdkContent {
-            id: p.id.clone(),
-            version: p.version,
-            kind: p.body.kind,
-            name: p.body.name.clone(),
-            steps: p.body.steps.clone(),
-            repeat: p.body.repeat,
-            banner_position: p.body.banner_position,
+    // Serialised and hashed once per catalog and set of items, not per request.
+    let answer = catalog.answer(catalog.showing(host, page.path()), |showing| {
+        let items = showing
+            .iter()
+            .map(|&i| &catalog.live[i])
+            .map(|p| SdkContent {
+                id: p.id.clone(),
+                version: p.version,
+                kind: p.body.kind,
+                name: p.body.name.clone(),
+                steps: p.body.steps.clone(),
+                repeat: p.body.repeat,
+                banner_position: p.body.banner_position,
+            })
+            .collect();
+        let body = serde_json::to_vec(&PageContent { items })
+            .map_err(|e| ApiError::Internal(format!("serialising content: {e}")))?;
+        Ok::<_, ApiError>(Answer {
+            etag: etag_of(&body),
+            body: body.into(),
         })
-        .collect();
-    let body = serde_json::to_vec(&PageContent { items })
-        .map_err(|e| ApiError::Internal(format!("serialising content: {e}")))?;
-    let etag = etag_of(&body);
-    if if_none_match(&headers, &etag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    })?;
+    if if_none_match(&headers, &answer.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, answer.etag)]).into_response());
     }
     Ok((
         [
@@ -118,13 +123,13 @@ pub async fn content(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             ),
-            (header::ETAG, etag),
+            (header::ETAG, answer.etag),
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("private, no-cache"),
             ),
         ],
-        body,
+        answer.body,
     )
         .into_response())
 }

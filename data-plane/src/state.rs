@@ -2,7 +2,7 @@
 //! handler reaches a tenant's data.
 
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use governor::{Quota, RateLimiter};
@@ -34,8 +34,21 @@ pub type TenantLimiter = RateLimiter<
 /// Tenants whose published content is kept in memory at once.
 const CATALOG_CAPACITY: usize = 10_000;
 
+/// What every handler shares, behind one `Arc`: every layer and extractor of a request
+/// clones the state, so a clone is one reference count, not one per part. Its parts are
+/// reached as fields ([`Shared`], through `Deref`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub backend: Backend,
     pub resolver: Arc<Resolver>,
     pub catalogs: Arc<CatalogCache>,
@@ -49,9 +62,9 @@ pub struct AppState {
     pub counters: DataPlaneMetrics,
     /// Verifies end users' tokens against their tenant's registered keys.
     pub verifier: Arc<EndUserVerifier>,
-    /// The operator token `/metrics` asks for (the control plane's; `None`: `/metrics` is
-    /// refused to everyone).
-    pub operator_token: Option<Arc<SecretString>>,
+    /// The operator token `/metrics` asks for (the control plane's; unset: `/metrics` is
+    /// refused to everyone). Set once, when the state is assembled.
+    pub operator_token: OnceLock<SecretString>,
 }
 
 /// Why the data plane could not be assembled.
@@ -88,7 +101,7 @@ impl AppState {
             .counting(counters.resolutions.clone());
         let quota = Quota::per_second(nonzero_u32(settings.tenant_rate.get()))
             .allow_burst(nonzero_u32(settings.tenant_burst.get()));
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             verifier: Arc::new(verifier),
             resolver: Arc::new(resolver),
             catalogs: Arc::new(CatalogCache::new(
@@ -102,8 +115,8 @@ impl AppState {
             settings: Arc::new(settings),
             metrics,
             counters,
-            operator_token: None,
-        })
+            operator_token: OnceLock::new(),
+        })))
     }
 
     /// Opens the configured backend, resolves the pepper (the control plane's, from the data
@@ -135,8 +148,9 @@ impl AppState {
     }
 
     /// The operator token `/metrics` asks for.
-    pub fn with_operator_token(mut self, token: SecretString) -> Self {
-        self.operator_token = Some(Arc::new(token));
+    pub fn with_operator_token(self, token: SecretString) -> Self {
+        // A second token is ignored: the first one set is the one `/metrics` keeps asking for.
+        let _ = self.operator_token.set(token);
         self
     }
 

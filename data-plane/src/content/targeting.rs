@@ -104,21 +104,33 @@ pub fn shows(
     path: &str,
     traits: Option<&Map<String, Value>>,
 ) -> bool {
-    let on_page = targeting
+    let patterns: Vec<UrlPattern> = targeting
         .urls
         .iter()
         .filter_map(|raw| UrlPattern::parse(raw).ok())
-        .any(|pattern| pattern.matches(host, path));
-    if !on_page {
+        .collect();
+    shows_parsed(&patterns, &targeting.traits, host, path, traits)
+}
+
+/// [`shows`] with the URL patterns parsed beforehand (`patterns`: those of the targeting's
+/// URLs that parse) and its trait `rules`.
+pub fn shows_parsed(
+    patterns: &[UrlPattern],
+    rules: &[TraitRule],
+    host: &str,
+    path: &str,
+    traits: Option<&Map<String, Value>>,
+) -> bool {
+    if !patterns.iter().any(|pattern| pattern.matches(host, path)) {
         return false;
     }
-    if targeting.traits.is_empty() {
+    if rules.is_empty() {
         return true;
     }
     let Some(traits) = traits else {
         return false;
     };
-    targeting.traits.iter().all(|rule| holds(rule, traits))
+    rules.iter().all(|rule| holds(rule, traits))
 }
 
 fn holds(rule: &TraitRule, traits: &Map<String, Value>) -> bool {

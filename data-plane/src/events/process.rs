@@ -18,12 +18,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::batch::{Event, EventType};
-use super::fold::{Actor, AggregateKey, Counts, Folded, Scope, fold};
+use super::fold::{Actor, AggregateKey, Counts, Folded, Marker, Scope, fold};
 use crate::content::model::{ContentId, StepId};
 
-/// Events one step takes at most: each can add two count rows, two markers and one removal,
-/// and the transaction holds at most 100 writes.
-pub const MAX_EVENTS_PER_STEP: usize = MAX_TRANSACT_ITEMS / 5;
+/// Records one step reads at most: each folded record's removal is one write of the step's
+/// transaction, which holds at most 100.
+pub const MAX_EVENTS_PER_STEP: usize = MAX_TRANSACT_ITEMS;
 
 /// An outbox record as ingest wrote it.
 #[derive(Deserialize)]
@@ -66,15 +66,15 @@ pub async fn step(
     for item in &page.items {
         events.push(read(item)?);
     }
-    let folded = || {
-        events.iter().map(|(event, actor)| Folded {
+    let folded = |n: usize| {
+        events[..n].iter().map(|(event, actor)| Folded {
             event,
             actor: actor.as_ref(),
         })
     };
 
-    // Which of the markers this batch would add are stored already.
-    let candidates = fold(folded(), |_| false).markers;
+    // Which of the markers this page would add are stored already.
+    let candidates = fold(folded(events.len()), |_| false).markers;
     let marker_keys: Vec<ItemKey> = candidates.iter().filter_map(|m| m.key()).collect();
     let mut stored = HashSet::new();
     for chunk in marker_keys.chunks(MAX_BATCH_GET) {
@@ -86,7 +86,11 @@ pub async fn step(
                 .map(|i| i.key),
         );
     }
-    let delta = fold(folded(), |m| m.key().is_some_and(|k| stored.contains(&k)));
+    let is_stored = |m: &Marker| m.key().is_some_and(|k| stored.contains(&k));
+    // As many records as one transaction holds: an event of a user already counted adds only
+    // its removal (and maybe a row), one of a new user up to five writes.
+    let taken = fitting(&events, is_stored);
+    let delta = fold(folded(taken), is_stored);
 
     // The rows' current counts, and their versions for the conditional write.
     let row_keys: Vec<(AggregateKey, ItemKey)> = delta
@@ -137,7 +141,7 @@ pub async fn step(
             });
         }
     }
-    for item in &page.items {
+    for item in &page.items[..taken] {
         writes.push(WriteOp::Delete {
             table: events_table.to_owned(),
             key: item.key.clone(),
@@ -145,7 +149,7 @@ pub async fn step(
         });
     }
     match items.transact_write(&writes).await {
-        Ok(()) => Ok(page.items.len()),
+        Ok(()) => Ok(taken),
         Err(e) if e.kind() == ErrorKind::ConditionFailed => Err(Error::new(
             ErrorKind::Throttled,
             format!(
@@ -154,6 +158,27 @@ pub async fn step(
         )),
         Err(e) => Err(e),
     }
+}
+
+/// How many of `events`, from the first, one step's transaction can fold: their count rows,
+/// their new unique-user markers and their removals together within [`MAX_TRANSACT_ITEMS`].
+/// At least one (an event adds at most five writes).
+fn fitting(events: &[(Event, Option<Actor>)], stored: impl Fn(&Marker) -> bool) -> usize {
+    let mut rows = HashSet::new();
+    let mut markers = HashSet::new();
+    for (i, (event, actor)) in events.iter().enumerate() {
+        let one = Folded {
+            event,
+            actor: actor.as_ref(),
+        };
+        let delta = fold([one], &stored);
+        rows.extend(delta.rows.into_keys());
+        markers.extend(delta.markers);
+        if i > 0 && rows.len() + markers.len() + i + 1 > MAX_TRANSACT_ITEMS {
+            return i;
+        }
+    }
+    events.len()
 }
 
 /// Where a row's counts are stored.
@@ -303,5 +328,54 @@ mod tests {
             );
         }
         assert_eq!(lifetime(items, &app_table, "s_1").await, counts);
+    }
+
+    /// An impression of `step` on outbox shard 0.
+    fn on_shard_zero(step: &str) -> Event {
+        let mut event = event(EventType::Impression, step);
+        let mut id = *event.event_id.as_bytes();
+        id[14] = 0;
+        event.event_id = Uuid::from_bytes(id);
+        event
+    }
+
+    #[tokio::test]
+    async fn a_step_folds_as_many_records_as_its_transaction_holds() {
+        let (fx, events_table) = crate::testing::tenant_table("events").await;
+        let (app_table, _) = fx.tenant_table("acme", "app").await;
+        let items = fx.backend.items.as_ref();
+        let week = Duration::days(7);
+        let ann = Actor::User("ann".into());
+        let again: Vec<Event> = (0..90).map(|_| on_shard_zero("s_1")).collect();
+        store(items, &events_table, &again, Some(&ann), week)
+            .await
+            .unwrap();
+        let take = |limit| step(items, &events_table, &app_table, 0, limit);
+        // Two rows, ann's two markers and 90 removals: one transaction.
+        assert_eq!(take(MAX_EVENTS_PER_STEP).await.unwrap(), 90);
+
+        for n in 0..100 {
+            let user = Actor::User(format!("user-{n}"));
+            store(
+                items,
+                &events_table,
+                &[on_shard_zero("s_1")],
+                Some(&user),
+                week,
+            )
+            .await
+            .unwrap();
+        }
+        // New users: two markers and a removal each, beside the two rows.
+        assert_eq!(take(MAX_EVENTS_PER_STEP).await.unwrap(), 32);
+        assert_eq!(take(10).await.unwrap(), 10, "never more than asked for");
+        let mut rest = 0;
+        while let n @ 1.. = take(MAX_EVENTS_PER_STEP).await.unwrap() {
+            rest += n;
+        }
+        assert_eq!(rest, 58);
+        let counts = lifetime(items, &app_table, "s_1").await;
+        assert_eq!(counts.events["impression"], 190);
+        assert_eq!(counts.reached, 101);
     }
 }

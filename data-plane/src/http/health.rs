@@ -44,8 +44,8 @@ pub async fn metrics(
 ) -> Result<axum::response::Response, ApiError> {
     let token = state
         .operator_token
-        .as_ref()
-        .map(|t| secrecy::ExposeSecret::expose_secret(t.as_ref()).to_owned())
+        .get()
+        .map(|t| secrecy::ExposeSecret::expose_secret(t).to_owned())
         .unwrap_or_default();
     service::metrics::check_operator(&headers, &token)?;
     Ok(service::metrics::exposition(&state.metrics))

@@ -19,9 +19,9 @@ use utoipa_axum::routes;
 use super::tenant::{TenantContext, is_text_plain};
 use std::collections::HashMap;
 
+use crate::content::catalog::{Answer, Catalog};
 use crate::content::model::{BannerPosition, ContentId, ContentKind, Step};
 use crate::content::progress::{self, Progress, ProgressError, ProgressUpdate};
-use crate::content::targeting;
 use crate::events::batch::{self, BatchError, Rejection};
 use crate::events::fold::Actor;
 use crate::events::ingest;
@@ -108,43 +108,33 @@ pub async fn content(
     let host = page.host_str().unwrap_or_default();
     let user = context.end_user(&state).await?;
     let catalog = state.catalog(&context.tables, Duration::MAX).await?;
-    let mut progress: HashMap<ContentId, Progress> = match &user {
+    let answer = match user {
+        // Anonymous visitors: the answer is made once per catalog and set of items.
+        None => catalog.answer(catalog.showing(host, page.path()), |showing| {
+            page_answer(&catalog, showing.iter().map(|&i| (i, None)))
+        })?,
+        // A signed-in user: their traits and progress make the answer theirs alone.
         Some(user) => {
             let (items, table) = context.tables.app();
-            progress::list(items, table, &user.id)
+            let mut progress: HashMap<ContentId, Progress> = progress::list(items, table, &user.id)
                 .await?
                 .into_iter()
                 .map(|p| (p.content_id.clone(), p))
-                .collect()
+                .collect();
+            let showing = catalog.showing_to(host, page.path(), Some(&user.claims));
+            page_answer(
+                &catalog,
+                showing.into_iter().filter_map(|i| {
+                    let item = &catalog.live[i];
+                    let mine = progress.remove(&item.id);
+                    let done = mine.as_ref().is_some_and(|m| m.state.is_done());
+                    (item.body.repeat || !done).then_some((i, mine))
+                }),
+            )?
         }
-        None => HashMap::new(),
     };
-    let traits = user.as_ref().map(|u| &u.claims);
-    let items = catalog
-        .live
-        .iter()
-        .filter(|p| targeting::shows(&p.body.targeting, host, page.path(), traits))
-        .filter_map(|p| {
-            let mine = progress.remove(&p.id);
-            let offered = p.body.repeat || !mine.as_ref().is_some_and(|m| m.state.is_done());
-            offered.then_some((p, mine))
-        })
-        .map(|(p, mine)| SdkContent {
-            id: p.id.clone(),
-            version: p.version,
-            kind: p.body.kind,
-            name: p.body.name.clone(),
-            steps: p.body.steps.clone(),
-            repeat: p.body.repeat,
-            banner_position: p.body.banner_position,
-            progress: mine,
-        })
-        .collect();
-    let body = serde_json::to_vec(&PageContent { items })
-        .map_err(|e| ApiError::Internal(format!("serialising content: {e}")))?;
-    let etag = etag_of(&body);
-    if if_none_match(&headers, &etag) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    if if_none_match(&headers, &answer.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, answer.etag)]).into_response());
     }
     Ok((
         [
@@ -152,15 +142,44 @@ pub async fn content(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             ),
-            (header::ETAG, etag),
+            (header::ETAG, answer.etag),
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("private, no-cache"),
             ),
         ],
-        body,
+        answer.body,
     )
         .into_response())
+}
+
+/// The answer listing the live items at the given indices of `catalog`, each with the user's
+/// progress on it, if any.
+fn page_answer(
+    catalog: &Catalog,
+    showing: impl Iterator<Item = (usize, Option<Progress>)>,
+) -> Result<Answer, ApiError> {
+    let items = showing
+        .map(|(i, progress)| {
+            let p = &catalog.live[i];
+            SdkContent {
+                id: p.id.clone(),
+                version: p.version,
+                kind: p.body.kind,
+                name: p.body.name.clone(),
+                steps: p.body.steps.clone(),
+                repeat: p.body.repeat,
+                banner_position: p.body.banner_position,
+                progress,
+            }
+        })
+        .collect();
+    let body = serde_json::to_vec(&PageContent { items })
+        .map_err(|e| ApiError::Internal(format!("serialising content: {e}")))?;
+    Ok(Answer {
+        etag: etag_of(&body),
+        body: body.into(),
+    })
 }
 
 /// A strong validator of a body: the first 16 bytes of its SHA-256, in hex, quoted.

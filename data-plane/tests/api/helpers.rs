@@ -28,6 +28,8 @@ pub struct Tenant {
 }
 
 pub const ORIGIN: &str = "https://app.example.com";
+/// The API-key pepper of every test data plane.
+const PEPPER: &str = "test-pepper-0123456789abcdef0123456789";
 /// The operator token `/metrics` takes in tests.
 pub const OPERATOR_TOKEN: &str = "test-operator-token";
 
@@ -46,7 +48,7 @@ impl TestApp {
         settings.jwks_fetch = tenancy::end_user::FetchPolicy::LOOPBACK_FOR_TESTS;
         change(&mut settings);
         let backend = tenancy::open(&settings.backend).await.unwrap();
-        let pepper = SecretString::from("test-pepper-0123456789abcdef0123456789");
+        let pepper = SecretString::from(PEPPER);
         let hasher = service::secrets::key_hasher(&pepper);
         let provisioner = Provisioner::new(backend.clone(), settings.backend.clone());
         let state = AppState::new(backend, settings, &pepper)
@@ -94,6 +96,18 @@ impl TestApp {
             publishable: self.issue(&id, ApiKeyKind::Publishable).await,
             id,
         }
+    }
+
+    /// A second data-plane state over the same backend and settings, as a new process (a
+    /// cold Lambda instance) would have: nothing cached, no origins read yet.
+    pub fn fresh_state(&self) -> AppState {
+        AppState::new(
+            self.state.backend.clone(),
+            (*self.state.settings).clone(),
+            &SecretString::from(PEPPER),
+        )
+        .unwrap()
+        .with_operator_token(SecretString::from(OPERATOR_TOKEN))
     }
 
     pub async fn issue(&self, id: &TenantId, kind: ApiKeyKind) -> String {

@@ -2,8 +2,6 @@
 //! runtime runs, answered as API Gateway expects; DynamoDB Streams batches of an events table
 //! through the stream handler, which folds exactly once and touches no table no tenant owns.
 
-use std::sync::Arc;
-
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::event::dynamodb::Event;
 use axum::Router;
@@ -11,7 +9,6 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use data_plane::events::ingest::OUTBOX_SHARDS;
-use data_plane::http::cors::OriginDirectory;
 use data_plane::lambda::{self, StreamOutcome};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent};
@@ -209,8 +206,7 @@ async fn a_cold_instance_reads_the_origins_for_its_first_preflight() {
     let app = TestApp::spawn().await;
     app.tenant("acme").await;
     // An instance whose origin directory was never read: the preflight must read it first.
-    let mut cold = app.state.clone();
-    cold.origins = Arc::new(OriginDirectory::default());
+    let cold = app.fresh_state();
     assert!(!cold.origins.allows(ORIGIN));
     let mut http = lambda::http_service(cold.clone());
     let preflight = |origin: &str| {

@@ -8,7 +8,7 @@
 # schemathesis (pinned in scripts/requirements-test.txt) is installed into ./.venv by
 # scripts/venv.sh, only when that is missing or the pin changed. Settings and the reason for
 # every exclusion live in scripts/schemathesis.toml (control plane) and
-# scripts/schemathesis-data-plane.toml; the one check excluded on the command line is explained
+# scripts/schemathesis-data-plane.toml; the checks excluded on the command line are explained
 # below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -104,9 +104,13 @@ control_plane=$base
 # `use_after_free` is left out: offboarding keeps a tombstone (`GET /tenants/{id}` answers 200
 # with `status: deleted`, its API keys stay listed as revoked, the id is never reused), so a
 # DELETE in this API never makes a resource vanish, which is all that check asserts.
+# `ensure_resource_availability` is left out: it follows `POST /tenants` to every GET under
+# `/tenants/{id}` and takes `404 identity_not_configured` — a new tenant has no end-user
+# identity until one is PUT, as documented — for a lost tenant (a per-operation setting in the
+# config file does not hold against `--checks all`).
 # `--generation-deterministic` makes every run generate the same cases (it takes no seed).
 check control-plane "$control_plane" schemathesis \
-  --exclude-checks use_after_free --header "Authorization: Bearer $token"
+  --exclude-checks use_after_free,ensure_resource_availability --header "Authorization: Bearer $token"
 
 # The data plane, over the same data directory, with a tenant of its own and a secret key
 # (a server-side caller: no Origin), onboarded through the control plane.

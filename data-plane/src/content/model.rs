@@ -204,17 +204,18 @@ fn default_scale() -> u8 {
     5
 }
 
-/// A `u8` written as a JSON number with no fraction: JSON Schema's `integer` admits `6.0`, and
-/// so does this API.
-fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+/// A whole number written as a JSON number with no fraction (`6` or `6.0`): JSON Schema's
+/// `integer` admits `6.0`, and so does this API.
+pub(crate) fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
     let n = f64::deserialize(deserializer)?;
-    if n.fract() == 0.0 && (0.0..=f64::from(u8::MAX)).contains(&n) {
-        Ok(n as u8)
-    } else {
-        Err(serde::de::Error::custom(format!(
-            "expected a whole number from 0 to 255, got {n}"
-        )))
-    }
+    let whole = (n.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&n)).then_some(n as u64);
+    whole.and_then(|n| T::try_from(n).ok()).ok_or_else(|| {
+        serde::de::Error::custom(format!("expected a whole number in range, got {n}"))
+    })
 }
 
 /// One step of a piece of content, as an admin writes it: `id` may be left out of a new step,

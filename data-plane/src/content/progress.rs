@@ -38,6 +38,8 @@ impl ProgressState {
 pub struct ProgressUpdate {
     pub state: ProgressState,
     /// The version of the content the user saw.
+    #[serde(deserialize_with = "super::model::whole_number")]
+    #[schema(minimum = 1)]
     pub content_version: u32,
     /// The step the user is on (tours, checklists, surveys).
     #[serde(default)]

@@ -221,7 +221,7 @@ pub async fn get_content(
 /// Replaces the draft (published versions stay frozen). Needs `If-Match`.
 #[utoipa::path(put, path = "/v1/admin/content/{content_id}", tag = "admin",
     params(("content_id" = String, Path, description = "The content item"),
-        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]{1,19}"$"#, description = "The revision the change was made against, as its `ETag` says (`\"3\"`)")),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?("[0-9]{1,19}"|[0-9]{1,19})$"#, description = "The revision the change was made against, as its `ETag` says (`\"3\"`)")),
     request_body = ContentBody,
     responses(
         (status = 200, description = "The changed draft", body = ContentItem),
@@ -252,7 +252,7 @@ pub async fn update_content(
 /// problem). Needs `If-Match`.
 #[utoipa::path(post, path = "/v1/admin/content/{content_id}/publish", tag = "admin",
     params(("content_id" = String, Path, description = "The content item"),
-        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]{1,19}"$"#, description = "The revision being published, as its `ETag` says")),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?("[0-9]{1,19}"|[0-9]{1,19})$"#, description = "The revision being published, as its `ETag` says")),
     responses(
         (status = 200, description = "The published version", body = PublishedVersion),
         (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),
@@ -283,7 +283,7 @@ pub async fn publish_content(
 /// Takes the content down (the SDK no longer gets it; its versions stay). Needs `If-Match`.
 #[utoipa::path(post, path = "/v1/admin/content/{content_id}/archive", tag = "admin",
     params(("content_id" = String, Path, description = "The content item"),
-        ("If-Match" = String, Header, pattern = r#"^(W/)?"[0-9]{1,19}"$"#, description = "The revision being archived, as its `ETag` says")),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?("[0-9]{1,19}"|[0-9]{1,19})$"#, description = "The revision being archived, as its `ETag` says")),
     responses(
         (status = 200, description = "The archived item", body = ContentItem),
         (status = 404, description = "`content_not_found`", body = service::error::ErrorBody),

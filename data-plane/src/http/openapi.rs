@@ -99,6 +99,9 @@ pub fn split() -> Api {
         add_common_errors(operation, is_post);
     }
     close_tagged_unions(&mut document);
+    for (_, operation) in operations(&mut document) {
+        optional_if_match(operation);
+    }
     Api {
         sdk,
         beacon,
@@ -189,6 +192,20 @@ fn close_tagged_unions(document: &mut utoipa::openapi::OpenApi) {
                         Some(Box::new(AdditionalProperties::FreeForm(false)));
                 }
             }
+        }
+    }
+}
+
+/// `If-Match` is documented as an optional header, so that its absence can be answered as
+/// documented (`428 precondition_required` on changes of content, create-only on progress); a
+/// `String` parameter would be required, and an `Option<String>` one nullable, which a header
+/// cannot be.
+fn optional_if_match(operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::Required;
+    use utoipa::openapi::path::ParameterIn;
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.parameter_in == ParameterIn::Header && parameter.name == "If-Match" {
+            parameter.required = Required::False;
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `If-Match`: the revision a change was made against, as the `ETag` of what it changes said
-//! (`"3"`, or weak `W/"3"`).
+//! (`"3"`, weak `W/"3"`, or the bare `3`).
 
 use axum::http::{HeaderMap, header};
 use service::ApiError;
@@ -21,11 +21,13 @@ pub fn optional_if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         return Ok(None);
     };
     let raw = raw.to_str().unwrap_or_default();
-    let digits = raw
-        .strip_prefix("W/")
-        .unwrap_or(raw)
+    // A quoted entity tag as RFC 9110 spells it; the bare number is taken too, as clients that
+    // copy the revision from a body send it so.
+    let tag = raw.strip_prefix("W/").unwrap_or(raw);
+    let digits = tag
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))
+        .or(Some(tag))
         .filter(|d| (1..=19).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
     digits
         .and_then(|d| d.parse().ok())
@@ -54,11 +56,11 @@ mod tests {
     }
 
     #[test]
-    fn only_a_quoted_revision_is_read() {
+    fn only_a_revision_is_read() {
         assert_eq!(if_match(&headers("\"3\"")).unwrap(), 3);
         assert_eq!(if_match(&headers("W/\"12\"")).unwrap(), 12);
+        assert_eq!(if_match(&headers("3")).unwrap(), 3);
         for bad in [
-            "3",
             "\"\"",
             "\"-1\"",
             "\"99999999999999999999\"",

@@ -353,7 +353,7 @@ pub async fn list_progress(
 /// revision (`412` when it changed meanwhile). Answers the stored progress with its `ETag`.
 #[utoipa::path(put, path = "/v1/sdk/progress/{content_id}", tag = "sdk",
     params(("content_id" = String, Path, description = "The content item"),
-        ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"[0-9]{1,19}"$"#,
+        ("If-Match" = String, Header, pattern = r#"^(W/)?("[0-9]{1,19}"|[0-9]{1,19})$"#,
             description = "The revision of the progress this change was made against")),
     request_body = ProgressUpdate,
     responses(

@@ -302,6 +302,7 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
 /// `{key_id}` an API key id. Auth and OpenAPI tests iterate over it.
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/tenants"),
+    ("GET", "/metrics"),
     ("GET", "/tenants"),
     ("GET", "/tenants/{id}"),
     ("PATCH", "/tenants/{id}"),

@@ -5,14 +5,16 @@
 #   MOTO_PID=PID
 # The caller stops it (kill "$MOTO_PID"). scripts/test.sh does all of this around the tests.
 #
-# --bench runs moto as scripts/moto_bench_server.py, which takes out two of moto's costs that
-# grow with a table (a transaction's whole-table snapshot, a query's whole-table scan; see that
-# file). The paced onboarding benchmark uses it; the tests run stock moto.
+# The tests run moto as scripts/moto_server.py: moto's own server with DynamoDB's item writes
+# made atomic with respect to each other, as DynamoDB's are (see that file). --bench runs
+# scripts/moto_bench_server.py, which also takes out two of moto's costs that grow with a
+# table (a transaction's whole-table snapshot, a query's whole-table scan; see that file); the
+# paced onboarding benchmark uses it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/venv.sh >&2
 
-server=(.venv/bin/moto_server)
+server=(.venv/bin/python scripts/moto_server.py)
 case "${1:-}" in
   "") ;;
   --bench) server=(.venv/bin/python scripts/moto_bench_server.py) ;;

@@ -1,27 +1,11 @@
-"""moto's server with two of its whole-table costs taken out, for the paced onboarding
-benchmark (`scripts/moto.sh --bench`, started by scripts/bench-aws-onboarding.sh); the tests
-run stock moto. Both costs grow with the registry table, which holds every tenant, so with
-them a benchmark of 1,000 tenants measures moto's table scans rather than Spotlight.
+"""moto's server as the tests run it (scripts/moto_server.py: item writes serialized, a
+transaction's rollback per item), with one more of its whole-table costs taken out, for the
+paced onboarding benchmark (`scripts/moto.sh --bench`, started by
+scripts/bench-aws-onboarding.sh). The cost grows with the registry table, which holds every
+tenant, so with it a benchmark of 1,000 tenants measures moto's table scans rather than
+Spotlight.
 
-1. A DynamoDB transaction snapshots the items it names, not whole tables.
-
-Before every TransactWriteItems, moto 5.2.5 deep-copies each table the transaction
-names, so it can roll back. The copy costs time in proportion to the table, and every copied
-item is also appended to moto's class-level instance tracker (`BaseModel.__new__`), so the
-memory is never freed. The registry table grows by one tenant's records per onboarding and
-takes 8 transactions each: at a few hundred tenants moto spends its time copying and holds
-gigabytes. DynamoDB has no such cost.
-
-What it keeps: every item the transaction names is copied before it runs, and when moto
-cancels the transaction (a failed condition, a validation error), each of those items is put
-back as it was, or removed if it did not exist; the checks and errors are moto's own code.
-Where it differs from stock moto, none of which the benchmark meets: stream records written
-by a cancelled transaction stay (stock restores the whole table, its stream included); a
-rollback can overwrite another thread's write to one of the named items made meanwhile (stock
-overwrites every write to the whole table); and each named item is still copied into moto's
-instance tracker, a small leak per transaction instead of a whole table.
-
-2. A Query of a table's own key reads that one partition, not every item.
+A Query of a table's own key reads that one partition, not every item.
 
 moto answers a Query on a table's hash key by sorting all of the table's items and keeping
 those with that hash key. DynamoDB reads only the partition. Here, while such a query runs,
@@ -30,77 +14,15 @@ rest of moto's query code (range conditions, filters, paging, limits) runs uncha
 of an index still scan, as in stock moto.
 """
 
-import copy
+import inspect
 import sys
 import threading
 
-import inspect
-
 import moto
-import moto.dynamodb.models as dynamodb_models
-from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.server import main
 
-
-class _TablesPassThrough:
-    """Stands in for the `copy` module inside moto's DynamoDB backend: a Table is "copied" as
-    itself (so moto's own rollback, which restores those copies, changes nothing), anything
-    else as before."""
-
-    @staticmethod
-    def deepcopy(value, memo=None):
-        if isinstance(value, Table):
-            return value
-        return copy.deepcopy(value, memo)
-
-
-def _item_key(table, op):
-    attrs = op.get("Key") or op.get("Item") or {}
-    if table.hash_key_attr not in attrs:
-        return None
-    hash_key = DynamoType(attrs[table.hash_key_attr])
-    range_key = None
-    if table.range_key_attr is not None:
-        if table.range_key_attr not in attrs:
-            return None
-        range_key = DynamoType(attrs[table.range_key_attr])
-    return hash_key, range_key
-
-
-def _restore(table, hash_key, range_key, item):
-    if range_key is None:
-        if item is None:
-            table.items.pop(hash_key, None)
-        else:
-            table.items[hash_key] = item
-    elif item is None:
-        table.items.get(hash_key, {}).pop(range_key, None)
-    else:
-        table.items[hash_key][range_key] = item
-
-
-_stock_transact_write_items = DynamoDBBackend.transact_write_items
-
-
-def _transact_write_items(self, transact_items):
-    saved = []
-    for entry in transact_items:
-        _, op = next(iter(entry.items()))
-        table = self.tables.get(op.get("TableName"))
-        if table is None:
-            continue
-        key = _item_key(table, op)
-        if key is None:
-            continue  # moto's own code answers the malformed key
-        saved.append((table, *key, copy.deepcopy(table.get_item(*key))))
-    try:
-        return _stock_transact_write_items(self, transact_items)
-    except Exception:
-        for table, hash_key, range_key, item in reversed(saved):
-            _restore(table, hash_key, range_key, item)
-        raise
+from moto_server import patch
 
 
 # Written against moto 5.2.5's internals: another version must be read again first.
@@ -138,10 +60,10 @@ def _query(self, hash_key, *args, **kwargs):
         _querying.partition = None
 
 
-dynamodb_models.copy = _TablesPassThrough()
-DynamoDBBackend.transact_write_items = _transact_write_items
 Table.all_items = _all_items
 Table.query = _query
+# Everything the tests' server changes, under the query patch.
+patch()
 
 if __name__ == "__main__":
     sys.exit(main())

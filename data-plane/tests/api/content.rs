@@ -3,11 +3,10 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, step_ids, tour};
+use crate::helpers::{Backend, TestApp, error_code, on_both_backends, step_ids, tour};
 
-#[tokio::test]
-async fn a_page_gets_the_published_content_that_targets_it_with_an_etag_and_304() {
-    let app = TestApp::spawn().await;
+async fn a_page_gets_the_published_content_that_targets_it_with_an_etag_and_304(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let published = app.publish(&acme.secret, tour()).await;
     let page = "/v1/sdk/content?url=https://app.example.com/dashboard/reports";
@@ -65,9 +64,8 @@ async fn a_url_that_is_not_an_absolute_http_url_is_a_400() {
     }
 }
 
-#[tokio::test]
-async fn an_invalid_draft_cannot_be_published_and_the_422_names_every_problem() {
-    let app = TestApp::spawn().await;
+async fn an_invalid_draft_cannot_be_published_and_the_422_names_every_problem(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let bad = json!({
         "kind": "tour",
@@ -107,9 +105,8 @@ async fn an_invalid_draft_cannot_be_published_and_the_422_names_every_problem() 
     assert!(paths.contains(&"steps[0].target"), "{paths:?}");
 }
 
-#[tokio::test]
-async fn a_change_needs_if_match_and_a_stale_one_is_a_412() {
-    let app = TestApp::spawn().await;
+async fn a_change_needs_if_match_and_a_stale_one_is_a_412(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let created: Value = app
         .with_key(Method::POST, "/v1/admin/content", &acme.secret)
@@ -148,9 +145,8 @@ async fn a_change_needs_if_match_and_a_stale_one_is_a_412() {
     assert_eq!(error_code(stale).await, "precondition_failed");
 }
 
-#[tokio::test]
-async fn a_publishable_key_alone_cannot_reach_the_admin_routes() {
-    let app = TestApp::spawn().await;
+async fn a_publishable_key_alone_cannot_reach_the_admin_routes(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let response = app
         .with_key(Method::GET, "/v1/admin/content", &acme.publishable)
@@ -160,3 +156,10 @@ async fn a_publishable_key_alone_cannot_reach_the_admin_routes() {
     assert_eq!(response.status(), 401);
     assert_eq!(error_code(response).await, "unauthorized");
 }
+
+on_both_backends!(
+    a_page_gets_the_published_content_that_targets_it_with_an_etag_and_304,
+    an_invalid_draft_cannot_be_published_and_the_422_names_every_problem,
+    a_change_needs_if_match_and_a_stale_one_is_a_412,
+    a_publishable_key_alone_cannot_reach_the_admin_routes,
+);

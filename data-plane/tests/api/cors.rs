@@ -2,13 +2,12 @@
 
 use reqwest::Method;
 
-use crate::helpers::{ORIGIN, TestApp, error_code};
+use crate::helpers::{Backend, ORIGIN, TestApp, error_code, on_both_backends};
 
 const PAGE: &str = "/v1/sdk/content?url=https://app.example.com/dashboard";
 
-#[tokio::test]
-async fn an_allowed_origin_is_echoed_exactly_with_vary() {
-    let app = TestApp::spawn().await;
+async fn an_allowed_origin_is_echoed_exactly_with_vary(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let response = app
         .with_key(Method::GET, PAGE, &acme.publishable)
@@ -20,9 +19,8 @@ async fn an_allowed_origin_is_echoed_exactly_with_vary() {
     assert_eq!(response.headers()["vary"], "origin");
 }
 
-#[tokio::test]
-async fn foreign_null_and_look_alike_origins_get_403_and_no_allow_header() {
-    let app = TestApp::spawn().await;
+async fn foreign_null_and_look_alike_origins_get_403_and_no_allow_header(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     for origin in [
         "https://evil.example",
@@ -65,9 +63,8 @@ async fn foreign_null_and_look_alike_origins_get_403_and_no_allow_header() {
     }
 }
 
-#[tokio::test]
-async fn a_publishable_key_without_an_origin_and_a_secret_key_with_one_are_refused() {
-    let app = TestApp::spawn().await;
+async fn a_publishable_key_without_an_origin_and_a_secret_key_with_one_are_refused(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let no_origin = app
         .request(Method::GET, PAGE)
@@ -91,9 +88,8 @@ async fn a_publishable_key_without_an_origin_and_a_secret_key_with_one_are_refus
     );
 }
 
-#[tokio::test]
-async fn a_preflight_from_an_allowed_origin_is_answered_and_never_with_a_wildcard() {
-    let app = TestApp::spawn().await;
+async fn a_preflight_from_an_allowed_origin_is_answered_and_never_with_a_wildcard(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     app.tenant("acme").await;
     let response = app
         .request(Method::OPTIONS, "/v1/sdk/events")
@@ -110,3 +106,10 @@ async fn a_preflight_from_an_allowed_origin_is_answered_and_never_with_a_wildcar
         .unwrap();
     assert!(allowed.contains("x-api-key") && !allowed.contains('*'));
 }
+
+on_both_backends!(
+    an_allowed_origin_is_echoed_exactly_with_vary,
+    foreign_null_and_look_alike_origins_get_403_and_no_allow_header,
+    a_publishable_key_without_an_origin_and_a_secret_key_with_one_are_refused,
+    a_preflight_from_an_allowed_origin_is_answered_and_never_with_a_wildcard,
+);

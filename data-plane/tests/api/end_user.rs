@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tenancy::end_user::{EndUserIdentity, FetchPolicy, IdentitySpec};
 use tenancy::jwt::RsaSigner;
 
-use crate::helpers::{Tenant, TestApp, error_code, tour};
+use crate::helpers::{Backend, Tenant, TestApp, error_code, on_both_backends, tour};
 
 /// Registers `signer`'s public key as `tenant`'s end-user identity, with audience `spotlight`.
 async fn register(app: &TestApp, tenant: &Tenant, signer: &RsaSigner) {
@@ -41,9 +41,8 @@ fn claims(sub: &str, extra: Value) -> Value {
 
 const PAGE: &str = "/v1/sdk/content?url=https://app.example.com/dashboard";
 
-#[tokio::test]
-async fn a_verified_user_has_progress_and_completed_content_is_not_offered_again() {
-    let app = TestApp::spawn().await;
+async fn a_verified_user_has_progress_and_completed_content_is_not_offered_again(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let signer = RsaSigner::generate("acme-1").unwrap();
     register(&app, &acme, &signer).await;
@@ -128,9 +127,8 @@ async fn a_verified_user_has_progress_and_completed_content_is_not_offered_again
     assert_eq!(no_token.status(), 401);
 }
 
-#[tokio::test]
-async fn content_with_trait_rules_shows_only_to_users_whose_claims_match() {
-    let app = TestApp::spawn().await;
+async fn content_with_trait_rules_shows_only_to_users_whose_claims_match(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let signer = RsaSigner::generate("acme-1").unwrap();
     register(&app, &acme, &signer).await;
@@ -158,9 +156,8 @@ async fn content_with_trait_rules_shows_only_to_users_whose_claims_match() {
     );
 }
 
-#[tokio::test]
-async fn forged_expired_and_foreign_tokens_are_refused_with_401() {
-    let app = TestApp::spawn().await;
+async fn forged_expired_and_foreign_tokens_are_refused_with_401(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let a = app.tenant("tenant-a").await;
     let b = app.tenant("tenant-b").await;
     let signer_a = RsaSigner::generate("a-1").unwrap();
@@ -225,3 +222,9 @@ async fn forged_expired_and_foreign_tokens_are_refused_with_401() {
         .unwrap();
     assert_eq!(served.status(), 200, "the real token still works");
 }
+
+on_both_backends!(
+    a_verified_user_has_progress_and_completed_content_is_not_offered_again,
+    content_with_trait_rules_shows_only_to_users_whose_claims_match,
+    forged_expired_and_foreign_tokens_are_refused_with_401,
+);

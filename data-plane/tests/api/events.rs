@@ -3,7 +3,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, batch, error_code, event, now, step_ids, tour};
+use crate::helpers::{
+    Backend, TestApp, batch, error_code, event, now, on_both_backends, step_ids, tour,
+};
 
 async fn post(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
     app.with_key(Method::POST, "/v1/sdk/events", key)
@@ -13,9 +15,8 @@ async fn post(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_duplicate_event_is_acknowledged_and_counted_once() {
-    let app = TestApp::spawn().await;
+async fn a_duplicate_event_is_acknowledged_and_counted_once(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let published = app.publish(&acme.secret, tour()).await;
     let (id, steps) = (published["id"].as_str().unwrap(), step_ids(&published));
@@ -56,9 +57,8 @@ async fn a_duplicate_event_is_acknowledged_and_counted_once() {
     assert_eq!(funnel["events"]["impression"], 1);
 }
 
-#[tokio::test]
-async fn the_funnel_counts_distinct_users_per_step_and_selector_health_their_misses() {
-    let app = TestApp::spawn().await;
+async fn the_funnel_counts_distinct_users_per_step_and_selector_health_their_misses(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let published = app.publish(&acme.secret, tour()).await;
     let (id, steps) = (published["id"].as_str().unwrap(), step_ids(&published));
@@ -125,9 +125,8 @@ async fn the_funnel_counts_distinct_users_per_step_and_selector_health_their_mis
     assert_eq!(today["events"]["impression"], 3);
 }
 
-#[tokio::test]
-async fn over_the_batch_limits_is_a_413_and_nothing_is_stored() {
-    let app = TestApp::spawn().await;
+async fn over_the_batch_limits_is_a_413_and_nothing_is_stored(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let published = app.publish(&acme.secret, tour()).await;
     let (id, steps) = (published["id"].as_str().unwrap(), step_ids(&published));
@@ -144,9 +143,8 @@ async fn over_the_batch_limits_is_a_413_and_nothing_is_stored() {
     assert_eq!(app.fold().await, 0, "nothing was stored");
 }
 
-#[tokio::test]
-async fn an_oversized_or_malformed_event_is_rejected_alone() {
-    let app = TestApp::spawn().await;
+async fn an_oversized_or_malformed_event_is_rejected_alone(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let published = app.publish(&acme.secret, tour()).await;
     let (id, steps) = (published["id"].as_str().unwrap(), step_ids(&published));
@@ -283,3 +281,10 @@ async fn a_tenant_over_its_rate_gets_429_with_retry_after_and_another_is_served(
         .unwrap();
     assert_eq!(quiet_answer.status(), 200);
 }
+
+on_both_backends!(
+    a_duplicate_event_is_acknowledged_and_counted_once,
+    the_funnel_counts_distinct_users_per_step_and_selector_health_their_misses,
+    over_the_batch_limits_is_a_413_and_nothing_is_stored,
+    an_oversized_or_malformed_event_is_rejected_alone,
+);

@@ -7,7 +7,7 @@ use proptest::test_runner::{Config, TestRunner};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, event, now, step_ids, tour};
+use crate::helpers::{Backend, TestApp, event, now, on_both_backends, step_ids, tour};
 use crate::outbox::outbox_len;
 
 /// Any JSON value, a few levels deep.
@@ -85,11 +85,10 @@ fn body(content: String, steps: Vec<String>) -> impl Strategy<Value = (Vec<u8>, 
     (raw, content_type)
 }
 
-#[test]
-fn random_and_malformed_batches_get_answers_and_nothing_is_half_stored() {
+fn random_and_malformed_batches_get_answers_and_nothing_is_half_stored(kind: Backend) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (app, key, content, steps, names) = rt.block_on(async {
-        let app = TestApp::spawn().await;
+        let app = TestApp::spawn_on(kind).await;
         let acme = app.tenant("acme").await;
         let published = app.publish(&acme.secret, tour()).await;
         let content = published["id"].as_str().unwrap().to_owned();
@@ -150,11 +149,10 @@ fn random_and_malformed_batches_get_answers_and_nothing_is_half_stored() {
     );
 }
 
-#[test]
-fn random_content_bodies_are_created_or_refused_with_the_error_body_never_a_5xx() {
+fn random_content_bodies_are_created_or_refused_with_the_error_body_never_a_5xx(kind: Backend) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (app, key) = rt.block_on(async {
-        let app = TestApp::spawn().await;
+        let app = TestApp::spawn_on(kind).await;
         let acme = app.tenant("acme").await;
         (app, acme.secret)
     });
@@ -214,3 +212,8 @@ fn random_content_bodies_are_created_or_refused_with_the_error_body_never_a_5xx(
         "no half-created content"
     );
 }
+
+on_both_backends!(
+    blocking: random_and_malformed_batches_get_answers_and_nothing_is_half_stored,
+    random_content_bodies_are_created_or_refused_with_the_error_body_never_a_5xx,
+);

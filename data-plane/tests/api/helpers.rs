@@ -8,11 +8,65 @@ use reqwest::{Method, RequestBuilder, Response};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tenancy::api_key::{self, KeyHasher};
+use tenancy::conformance::moto::{self, Deployment};
 use tenancy::{ApiKeyKind, OwnerEmail, TenantId, TenantName, Tier};
 use time::OffsetDateTime;
 
+/// Which adapters a test's data plane runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in a fresh temporary data directory.
+    Embedded,
+    /// The AWS SDK against moto on loopback, under a deployment prefix of the test's own.
+    Aws,
+}
+
+/// Runs each named `async fn(Backend)` as two tests, `embedded::<name>` and `aws::<name>`;
+/// after `blocking:`, each named `fn(Backend)` (a test that runs its own runtime).
+macro_rules! on_both_backends {
+    (blocking: $($name:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::helpers::Backend::Embedded)
+                }
+            )+
+        }
+        mod aws {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::helpers::Backend::Aws)
+                }
+            )+
+        }
+    };
+    ($($name:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Embedded).await
+                }
+            )+
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Aws).await
+                }
+            )+
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
 pub struct TestApp {
     pub url: String,
+    /// The moto deployment, on [`Backend::Aws`].
+    pub moto: Option<std::sync::Arc<Deployment>>,
     pub state: AppState,
     pub provisioner: Provisioner,
     pub hasher: KeyHasher,
@@ -38,16 +92,44 @@ impl TestApp {
         TestApp::spawn_with(|_| {}).await
     }
 
-    /// A data plane with settings changed by `change`; the outbox processor is off (tests
-    /// fold with [`TestApp::fold`]), the key cache TTL is 1 s.
+    pub async fn spawn_on(kind: Backend) -> TestApp {
+        TestApp::spawn_with_on(kind, |_| {}).await
+    }
+
+    /// [`TestApp::spawn_with_on`] the embedded backend.
     pub async fn spawn_with(change: impl FnOnce(&mut DataPlaneSettings)) -> TestApp {
+        TestApp::spawn_with_on(Backend::Embedded, change).await
+    }
+
+    /// A data plane on `kind` with settings changed by `change`; the outbox processor is off
+    /// (tests fold with [`TestApp::fold`]), the key cache TTL is 1 s.
+    pub async fn spawn_with_on(
+        kind: Backend,
+        change: impl FnOnce(&mut DataPlaneSettings),
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = DataPlaneSettings::for_data_dir(dir.path());
         settings.process_outbox = false;
         settings.key_cache_ttl_secs = tenancy::settings::Bounded::must(1);
         settings.jwks_fetch = tenancy::end_user::FetchPolicy::LOOPBACK_FOR_TESTS;
+        let moto = match kind {
+            Backend::Embedded => None,
+            Backend::Aws => {
+                let deployment = Deployment::bootstrap(moto::fresh_prefix("dp")).await;
+                let backend = &mut settings.backend;
+                backend.backend = tenancy::settings::BackendKind::Aws;
+                backend.table_prefix = deployment.prefix.clone();
+                backend.cognito_user_pool_id = Some(deployment.pool.user_pool_id.clone());
+                backend.cognito_client_id = Some(deployment.pool.client_id.clone());
+                backend.identity_jwks_url = Some(deployment.cognito.jwks_url.clone());
+                Some(std::sync::Arc::new(deployment))
+            }
+        };
         change(&mut settings);
-        let backend = tenancy::open(&settings.backend).await.unwrap();
+        let backend = match &moto {
+            None => tenancy::open(&settings.backend).await.unwrap(),
+            Some(deployment) => deployment.backend(&settings.backend.data_plane_principal),
+        };
         let pepper = SecretString::from(PEPPER);
         let hasher = service::secrets::key_hasher(&pepper);
         let provisioner = Provisioner::new(backend.clone(), settings.backend.clone());
@@ -63,6 +145,7 @@ impl TestApp {
         ));
         TestApp {
             url,
+            moto,
             state,
             provisioner,
             hasher,
@@ -163,6 +246,40 @@ impl TestApp {
             published.text().await.unwrap()
         );
         published.json().await.unwrap()
+    }
+
+    /// A platform admin token of tenant `id` for a new admin `email`: minted by the embedded
+    /// issuer, or signed in to moto's Cognito.
+    pub async fn admin_token(&self, id: &TenantId, email: &str) -> String {
+        let identity = &self.state.backend.identity;
+        let email = tenancy::ports::AdminEmail::parse(email).unwrap();
+        let admin = identity.invite_admin(id, &email).await.unwrap();
+        match &self.moto {
+            None => {
+                identity
+                    .mint_token(id, &tenancy::ports::AdminRef::Id(admin.id.clone()))
+                    .await
+                    .unwrap()
+                    .token
+            }
+            Some(deployment) => deployment.sign_in(email.as_str()).await.unwrap(),
+        }
+    }
+
+    /// The environment a `data-plane` child process needs to serve this test's deployment.
+    pub fn process_env(&self) -> Vec<(&'static str, String)> {
+        let data_dir = self.state.settings.data_dir().to_owned();
+        let mut env = vec![
+            ("SPOTLIGHT_DATA_DIR", data_dir.display().to_string()),
+            (
+                "SPOTLIGHT_CONFIG",
+                data_dir.join("none.toml").display().to_string(),
+            ),
+        ];
+        if let Some(deployment) = &self.moto {
+            env.extend(moto::process_env(&deployment.prefix));
+        }
+        env
     }
 
     /// Folds every tenant's outbox now.

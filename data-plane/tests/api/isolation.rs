@@ -4,11 +4,12 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, batch, error_code, event, step_ids, tour};
+use crate::helpers::{
+    Backend, TestApp, batch, error_code, event, on_both_backends, step_ids, tour,
+};
 
-#[tokio::test]
-async fn a_key_of_a_never_reaches_the_content_of_b() {
-    let app = TestApp::spawn().await;
+async fn a_key_of_a_never_reaches_the_content_of_b(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let a = app.tenant("tenant-a").await;
     let b = app.tenant("tenant-b").await;
     let published = app.publish(&b.secret, tour()).await;
@@ -69,9 +70,10 @@ async fn a_key_of_a_never_reaches_the_content_of_b() {
     );
 }
 
-#[tokio::test]
-async fn events_sent_with_a_key_of_a_naming_content_of_b_are_rejected_and_b_counts_nothing() {
-    let app = TestApp::spawn().await;
+async fn events_sent_with_a_key_of_a_naming_content_of_b_are_rejected_and_b_counts_nothing(
+    kind: Backend,
+) {
+    let app = TestApp::spawn_on(kind).await;
     let a = app.tenant("tenant-a").await;
     let b = app.tenant("tenant-b").await;
     let published = app.publish(&b.secret, tour()).await;
@@ -102,9 +104,8 @@ async fn events_sent_with_a_key_of_a_naming_content_of_b_are_rejected_and_b_coun
     assert_eq!(funnel["steps"][0]["users"], 0);
 }
 
-#[tokio::test]
-async fn a_tenant_smuggled_into_a_query_or_a_body_is_refused_not_followed() {
-    let app = TestApp::spawn().await;
+async fn a_tenant_smuggled_into_a_query_or_a_body_is_refused_not_followed(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let a = app.tenant("tenant-a").await;
     let b = app.tenant("tenant-b").await;
     app.publish(&b.secret, tour()).await;
@@ -145,21 +146,14 @@ async fn a_tenant_smuggled_into_a_query_or_a_body_is_refused_not_followed() {
     );
 }
 
-#[tokio::test]
-async fn an_admin_token_of_b_with_a_publishable_key_of_a_is_refused() {
-    let app = TestApp::spawn().await;
+async fn an_admin_token_of_b_with_a_publishable_key_of_a_is_refused(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let a = app.tenant("tenant-a").await;
     let b = app.tenant("tenant-b").await;
-    let identity = &app.state.backend.identity;
-    let email = tenancy::ports::AdminEmail::parse("admin@b.example").unwrap();
-    let admin_b = identity.invite_admin(&b.id, &email).await.unwrap();
-    let token_b = identity
-        .mint_token(&b.id, &tenancy::ports::AdminRef::Id(admin_b.id.clone()))
-        .await
-        .unwrap();
+    let token_b = app.admin_token(&b.id, "admin@b.example").await;
     let with_token = |key: &str| {
         app.with_key(Method::GET, "/v1/admin/content", key)
-            .header("authorization", format!("Bearer {}", token_b.token))
+            .header("authorization", format!("Bearer {token_b}"))
     };
     let refused = with_token(&a.publishable).send().await.unwrap();
     assert_eq!(refused.status(), 401);
@@ -167,3 +161,10 @@ async fn an_admin_token_of_b_with_a_publishable_key_of_a_is_refused() {
     let served = with_token(&b.publishable).send().await.unwrap();
     assert_eq!(served.status(), 200, "B's own admin with B's key is served");
 }
+
+on_both_backends!(
+    a_key_of_a_never_reaches_the_content_of_b,
+    events_sent_with_a_key_of_a_naming_content_of_b_are_rejected_and_b_counts_nothing,
+    a_tenant_smuggled_into_a_query_or_a_body_is_refused_not_followed,
+    an_admin_token_of_b_with_a_publishable_key_of_a_is_refused,
+);

@@ -19,7 +19,9 @@ use tenancy::table_plan::keys;
 use time::OffsetDateTime;
 use tower::{Service, ServiceExt};
 
-use crate::helpers::{ORIGIN, Tenant, TestApp, batch, event, step_ids, tour};
+use crate::helpers::{
+    Backend, ORIGIN, Tenant, TestApp, batch, event, on_both_backends, step_ids, tour,
+};
 
 type Http = Adapter<'static, Response, Router>;
 
@@ -398,9 +400,8 @@ fn record(table: &str, name: &str, pk: &str, sk: &str, image: Option<Value>, n: 
     })
 }
 
-#[tokio::test]
-async fn a_stream_batch_folds_its_tenants_outbox_exactly_once() {
-    let app = TestApp::spawn().await;
+async fn a_stream_batch_folds_its_tenants_outbox_exactly_once(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let published = app.publish(&acme.secret, tour()).await;
     let (id, steps) = (published["id"].as_str().unwrap(), step_ids(&published));
@@ -417,7 +418,8 @@ async fn a_stream_batch_folds_its_tenants_outbox_exactly_once() {
         "not folded yet"
     );
 
-    let table = "spotlight_tenant-acme-events";
+    let p = app.state.settings.backend.table_prefix.as_str();
+    let table = &format!("{p}_tenant-acme-events");
     let batch = stream(outbox_records(&app, &acme, table).await);
     assert_eq!(batch.records.len(), 5);
     let outcome = lambda::on_stream(&app.state, &batch).await.unwrap();
@@ -451,9 +453,8 @@ async fn a_stream_batch_folds_its_tenants_outbox_exactly_once() {
     assert_eq!(funnel_users(&mut http, &acme, id).await, [3, 1]);
 }
 
-#[tokio::test]
-async fn a_stream_record_of_a_table_no_tenant_owns_is_skipped_and_touches_nothing() {
-    let app = TestApp::spawn().await;
+async fn a_stream_record_of_a_table_no_tenant_owns_is_skipped_and_touches_nothing(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let published = app.publish(&acme.secret, tour()).await;
     let (id, steps) = (published["id"].as_str().unwrap(), step_ids(&published));
@@ -462,7 +463,8 @@ async fn a_stream_record_of_a_table_no_tenant_owns_is_skipped_and_touches_nothin
     assert_eq!(post_events(&mut http, &acme, events).await["accepted"], 1);
 
     // acme's own table, but no outbox insert: its removals and other inserts trigger nothing.
-    let others: Vec<Value> = outbox_records(&app, &acme, "spotlight_tenant-acme-events")
+    let p = app.state.settings.backend.table_prefix.as_str();
+    let others: Vec<Value> = outbox_records(&app, &acme, &format!("{p}_tenant-acme-events"))
         .await
         .into_iter()
         .filter(|r| r["dynamodb"]["Keys"]["pk"]["S"] == "EID#x" || r["eventName"] == "REMOVE")
@@ -483,7 +485,7 @@ async fn a_stream_record_of_a_table_no_tenant_owns_is_skipped_and_touches_nothin
         .get_tenant(&beta.id)
         .await
         .unwrap();
-    record.resources.events_table = "spotlight_tenant-beta-events-v2".to_owned();
+    record.resources.events_table = format!("{p}_tenant-beta-events-v2");
     app.state
         .backend
         .registry
@@ -494,41 +496,47 @@ async fn a_stream_record_of_a_table_no_tenant_owns_is_skipped_and_touches_nothin
     // acme's real outbox keys, under tables that are not acme's events table.
     let mut records = Vec::new();
     for table in [
-        "spotlight_tenant-ghost-events",
-        "otherdeploy_tenant-acme-events",
-        "spotlight_tenant-acme-app",
-        "spotlight_tenant-beta-events",
+        format!("{p}_tenant-ghost-events"),
+        "otherdeploy_tenant-acme-events".to_owned(),
+        format!("{p}_tenant-acme-app"),
+        format!("{p}_tenant-beta-events"),
     ] {
-        records.extend(outbox_records(&app, &acme, table).await);
+        records.extend(outbox_records(&app, &acme, &table).await);
     }
     let outcome = lambda::on_stream(&app.state, &stream(records))
         .await
         .unwrap();
     assert_eq!(outcome.folded, 0);
     assert!(outcome.tables.is_empty());
-    let skipped: Vec<(&str, &str)> = outcome
+    let skipped: std::collections::BTreeSet<(String, String)> = outcome
         .skipped
         .iter()
-        .map(|(t, why)| (t.as_str(), why.as_str()))
+        .map(|(t, why)| (t.clone(), why.clone()))
         .collect();
-    assert_eq!(
-        skipped,
-        [
-            (
-                "otherdeploy_tenant-acme-events",
-                "not an events table name of this deployment"
-            ),
-            (
-                "spotlight_tenant-acme-app",
-                "not an events table name of this deployment"
-            ),
-            (
-                "spotlight_tenant-beta-events",
-                "tenant beta's events table is spotlight_tenant-beta-events-v2"
-            ),
-            ("spotlight_tenant-ghost-events", "no tenant ghost"),
-        ]
-    );
+    let expected = [
+        (
+            "otherdeploy_tenant-acme-events".to_owned(),
+            "not an events table name of this deployment".to_owned(),
+        ),
+        (
+            format!("{p}_tenant-acme-app"),
+            "not an events table name of this deployment".to_owned(),
+        ),
+        (
+            format!("{p}_tenant-beta-events"),
+            format!("tenant beta's events table is {p}_tenant-beta-events-v2"),
+        ),
+        (
+            format!("{p}_tenant-ghost-events"),
+            "no tenant ghost".to_owned(),
+        ),
+    ];
+    assert_eq!(skipped, expected.into_iter().collect());
     assert_eq!(funnel_users(&mut http, &acme, id).await, [0, 0]);
     assert_eq!(app.fold().await, 1, "acme's record is still waiting");
 }
+
+on_both_backends!(
+    a_stream_batch_folds_its_tenants_outbox_exactly_once,
+    a_stream_record_of_a_table_no_tenant_owns_is_skipped_and_touches_nothing,
+);

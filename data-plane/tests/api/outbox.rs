@@ -16,7 +16,7 @@ use serde_json::Value;
 use tenancy::ports::{ItemStore, Query};
 use tenancy::table_plan::keys;
 
-use crate::helpers::{TestApp, batch, event, step_ids, tour};
+use crate::helpers::{Backend, TestApp, batch, event, on_both_backends, step_ids, tour};
 
 /// Outbox records left in `events_table`.
 pub async fn outbox_len(items: &dyn ItemStore, events_table: &str) -> usize {
@@ -63,9 +63,8 @@ fn as_event(sent: &Value) -> (Event, Actor) {
     )
 }
 
-#[tokio::test]
-async fn a_processor_killed_mid_batch_and_restarted_counts_every_event_exactly_once() {
-    let app = TestApp::spawn().await;
+async fn a_processor_killed_mid_batch_and_restarted_counts_every_event_exactly_once(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let published = app.publish(&acme.secret, tour()).await;
     let (id, steps) = (published["id"].as_str().unwrap(), step_ids(&published));
@@ -109,30 +108,23 @@ async fn a_processor_killed_mid_batch_and_restarted_counts_every_event_exactly_o
     );
 
     let binary = env!("CARGO_BIN_EXE_data-plane");
-    let spawn = |once: bool| {
-        let mut command = Command::new(binary);
-        command
+    let spawn = || {
+        Command::new(binary)
             .arg("process-outbox")
-            .env("SPOTLIGHT_DATA_DIR", app.state.settings.data_dir())
-            .env(
-                "SPOTLIGHT_CONFIG",
-                app.state.settings.data_dir().join("none.toml"),
-            )
+            .envs(app.process_env())
             .env("SPOTLIGHT_OUTBOX_POLL_MS", "10")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if once {
-            command.arg("--once");
-        }
-        command.spawn().unwrap()
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
     };
     // Kill the processor as soon as it has folded something, while records are left; up to
     // three times. At least one kill must land mid-run, or the test proves nothing.
     let mut interrupted = 0;
     let mut left = sent.len();
     for _ in 0..3 {
-        let mut child = spawn(false);
+        let mut child = spawn();
         for _ in 0..5000 {
             if outbox_len(items.as_ref(), &names.events_table).await < left {
                 break;
@@ -158,9 +150,19 @@ async fn a_processor_killed_mid_batch_and_restarted_counts_every_event_exactly_o
         interrupted > 0,
         "no kill landed before the end: the run was never interrupted"
     );
-    let status = spawn(true).wait().unwrap();
-    assert!(status.success());
-    assert_eq!(outbox_len(items.as_ref(), &names.events_table).await, 0);
+    let last = Command::new(binary)
+        .args(["process-outbox", "--once"])
+        .envs(app.process_env())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&last.stderr);
+    assert!(last.status.success(), "{said}");
+    assert_eq!(
+        outbox_len(items.as_ref(), &names.events_table).await,
+        0,
+        "the last run left records: {said}"
+    );
 
     // One fold over the unique events, as if nothing had ever stopped.
     let unique: Vec<(Event, Actor)> = sent.iter().map(as_event).collect();
@@ -198,3 +200,5 @@ async fn a_processor_killed_mid_batch_and_restarted_counts_every_event_exactly_o
         "no row beyond the fold's"
     );
 }
+
+on_both_backends!(a_processor_killed_mid_batch_and_restarted_counts_every_event_exactly_once,);

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use tenancy::TenantStatus;
 
-use crate::helpers::{TestApp, error_code};
+use crate::helpers::{Backend, TestApp, error_code, on_both_backends};
 
 const PAGE: &str = "/v1/sdk/content?url=https://app.example.com/";
 
@@ -14,9 +14,8 @@ async fn set_status(app: &TestApp, id: &tenancy::TenantId, status: TenantStatus)
     registry.update_tenant(&record, &[]).await.unwrap();
 }
 
-#[tokio::test]
-async fn suspended_is_403_provisioning_is_503_with_retry_after_and_failed_is_503() {
-    let app = TestApp::spawn().await;
+async fn suspended_is_403_provisioning_is_503_with_retry_after_and_failed_is_503(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     for (name, status, code, answer) in [
         ("sus", TenantStatus::Suspended, "tenant_suspended", 403),
         (
@@ -43,9 +42,8 @@ async fn suspended_is_403_provisioning_is_503_with_retry_after_and_failed_is_503
     }
 }
 
-#[tokio::test]
-async fn a_revoked_key_is_refused_once_the_cache_ttl_passes() {
-    let app = TestApp::spawn().await;
+async fn a_revoked_key_is_refused_once_the_cache_ttl_passes(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let ok = app
         .with_key(Method::GET, PAGE, &acme.secret)
@@ -71,9 +69,8 @@ async fn a_revoked_key_is_refused_once_the_cache_ttl_passes() {
     assert_eq!(error_code(refused).await, "unauthorized");
 }
 
-#[tokio::test]
-async fn no_key_a_malformed_key_and_a_key_in_the_query_string_are_401() {
-    let app = TestApp::spawn().await;
+async fn no_key_a_malformed_key_and_a_key_in_the_query_string_are_401(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
     let acme = app.tenant("acme").await;
     let none = app.request(Method::GET, PAGE).send().await.unwrap();
     assert_eq!(none.status(), 401);
@@ -95,3 +92,9 @@ async fn no_key_a_malformed_key_and_a_key_in_the_query_string_are_401() {
         "a key in the query string is never read"
     );
 }
+
+on_both_backends!(
+    suspended_is_403_provisioning_is_503_with_retry_after_and_failed_is_503,
+    a_revoked_key_is_refused_once_the_cache_ttl_passes,
+    no_key_a_malformed_key_and_a_key_in_the_query_string_are_401,
+);

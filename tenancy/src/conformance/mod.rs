@@ -100,6 +100,7 @@ macro_rules! cases {
 pub mod identity;
 pub mod item_store;
 pub mod key_vault;
+pub mod moto;
 pub mod registry;
 pub mod role_issuer;
 pub mod support;

@@ -16,9 +16,6 @@ use tenancy::embedded;
 
 use crate::options;
 
-/// Where moto listens; the AWS cases cannot run without it.
-const ENDPOINT: &str = "SPOTLIGHT_TEST_MOTO_ENDPOINT";
-
 /// What the AWS adapters can do (`Capabilities`' table).
 const AWS_ON_MOTO: Capabilities = Capabilities {
     min_key_deletion_window_days: 7,
@@ -31,22 +28,7 @@ const AWS_ON_MOTO: Capabilities = Capabilities {
 };
 
 async fn clients() -> AwsClients {
-    let endpoint = std::env::var(ENDPOINT).unwrap_or_else(|_| {
-        panic!(
-            "{ENDPOINT} is not set: the AWS conformance cases run against moto; \
-             run ./scripts/test.sh, or start scripts/moto.sh and export what it prints"
-        )
-    });
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await;
-    AwsClients::from_config(&config)
+    AwsClients::from_config(&tenancy::conformance::moto::sdk_config().await)
 }
 
 /// A fixture whose key vault is KMS (behind the retry layer, as `tenancy::open` serves it).
@@ -211,21 +193,15 @@ mod cognito {
     //! The identity suite on a Cognito user pool on moto: admin records in a registry table of
     //! the fixture's own, tokens from moto's sign-in verified against the JWKS moto serves.
 
-    use std::time::Duration;
-
-    use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
-    use tenancy::aws::{CognitoConfig, CognitoIdentity, ensure_user_pool};
+    use tenancy::aws::{CognitoIdentity, ensure_user_pool};
     use tenancy::conformance::identity::TokenLab;
+    use tenancy::conformance::moto::{self, Deployment};
     use tenancy::jwt::{RsaSigner, TokenRules};
     use tenancy::ports::AdminUser;
 
     use super::*;
 
     tenancy::identity!(cognito_fixture);
-
-    /// Every admin signs in with this password (set permanent first, as an admin would after
-    /// the invitation's temporary one).
-    const PASSWORD: &str = "Conformance-Passw0rd!";
 
     /// moto signs every ID token with one key it ships in its package (and publishes the
     /// public half at each pool's JWKS URL); crafted tokens are signed with it too, so the
@@ -270,9 +246,7 @@ print(base64.b64encode(der).decode())
     }
 
     struct CognitoLab {
-        cognito: aws_sdk_cognitoidentityprovider::Client,
-        pool: String,
-        client_id: String,
+        deployment: Deployment,
         signer: RsaSigner,
         rules: TokenRules,
     }
@@ -280,31 +254,7 @@ print(base64.b64encode(der).decode())
     #[async_trait::async_trait]
     impl TokenLab for CognitoLab {
         async fn sign_in(&self, _fx: &Fixture, admin: &AdminUser) -> tenancy::Result<String> {
-            let refused = |e: String| tenancy::Error::access_denied(e);
-            self.cognito
-                .admin_set_user_password()
-                .user_pool_id(&self.pool)
-                .username(admin.email.as_str())
-                .password(PASSWORD)
-                .permanent(true)
-                .send()
-                .await
-                .map_err(|e| refused(format!("setting the password: {e:?}")))?;
-            let out = self
-                .cognito
-                .admin_initiate_auth()
-                .user_pool_id(&self.pool)
-                .client_id(&self.client_id)
-                .auth_flow(AuthFlowType::AdminUserPasswordAuth)
-                .auth_parameters("USERNAME", admin.email.as_str())
-                .auth_parameters("PASSWORD", PASSWORD)
-                .send()
-                .await
-                .map_err(|e| refused(format!("signing in: {e:?}")))?;
-            out.authentication_result()
-                .and_then(|r| r.id_token())
-                .map(str::to_owned)
-                .ok_or_else(|| refused("sign-in returned no ID token".to_owned()))
+            self.deployment.sign_in(admin.email.as_str()).await
         }
         fn signer(&self) -> &RsaSigner {
             &self.signer
@@ -317,41 +267,27 @@ print(base64.b64encode(der).decode())
     async fn cognito_fixture(_case: &str) -> Fixture {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let mut backend = embedded::open(&options(dir.path())).expect("the embedded backend");
-        let clients = clients().await;
-        let random = uuid::Uuid::new_v4().simple().to_string();
-        let prefix = format!("cf{}", &random[..8]);
-        let table = TablePrefix::parse(&prefix).unwrap().registry_table();
-        ensure_registry_table(&clients.dynamodb, &table)
-            .await
-            .expect("the registry table");
-        let pool = ensure_user_pool(&clients.cognito, &format!("{prefix}-admins"))
-            .await
-            .expect("the user pool");
-        let endpoint = std::env::var(ENDPOINT).unwrap();
-        let issuer = CognitoConfig::issuer_for("us-east-1", &pool.user_pool_id);
-        let config = CognitoConfig {
-            user_pool_id: pool.user_pool_id.clone(),
-            client_id: pool.client_id.clone(),
-            issuer: issuer.clone(),
-            // moto serves the JWKS at its own endpoint, not under the issuer.
-            jwks_url: format!("{endpoint}/{}/.well-known/jwks.json", pool.user_pool_id),
-            jwks_refetch: Duration::from_secs(30),
-        };
+        let deployment = Deployment::bootstrap(moto::fresh_prefix("cf")).await;
+        let config = &deployment.cognito;
         backend.identity = Arc::new(
-            CognitoIdentity::new(clients.cognito.clone(), clients.dynamodb, table, &config)
-                .expect("the Cognito adapter"),
+            CognitoIdentity::new(
+                deployment.clients.cognito.clone(),
+                deployment.clients.dynamodb.clone(),
+                deployment.prefix.registry_table(),
+                config,
+            )
+            .expect("the Cognito adapter"),
         );
         backend.capabilities.mints_admin_tokens = AWS_ON_MOTO.mints_admin_tokens;
         let backend = tenancy::retry::with_retries(backend, Arc::default());
+        let rules = TokenRules {
+            issuer: config.issuer.clone(),
+            audience: config.client_id.clone(),
+        };
         let lab = CognitoLab {
-            cognito: clients.cognito,
-            pool: pool.user_pool_id,
-            client_id: pool.client_id,
+            deployment,
             signer: moto_signer(),
-            rules: TokenRules {
-                issuer,
-                audience: config.client_id,
-            },
+            rules,
         };
         Fixture::new(backend).with_guard(dir).with_token_lab(lab)
     }

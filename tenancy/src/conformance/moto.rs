@@ -1,0 +1,157 @@
+//! moto in server mode on loopback, as every crate's AWS-side tests reach it:
+//! `scripts/test.sh` starts it and sets [`ENDPOINT_VAR`]. A [`Deployment`] is what
+//! `provisioner bootstrap` ensures (the registry table, the admins' user pool and its app
+//! client) under a prefix of its own, so tests sharing one moto never see each other's
+//! tables, keys, roles or users.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
+
+use crate::TablePrefix;
+use crate::aws::{AwsClients, CognitoConfig, CognitoIdentity, UserPool};
+use crate::backend::Backend;
+
+/// The environment variable naming moto's endpoint.
+pub const ENDPOINT_VAR: &str = "SPOTLIGHT_TEST_MOTO_ENDPOINT";
+
+/// The region every moto test uses (a Cognito issuer is named after it).
+pub const REGION: &str = "us-east-1";
+
+/// The password every admin signs in to moto's Cognito with.
+const PASSWORD: &str = "Moto-Test-Passw0rd!";
+
+/// moto's endpoint. Panics, saying how to start it, when [`ENDPOINT_VAR`] is not set.
+pub fn endpoint() -> String {
+    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{ENDPOINT_VAR} is not set: the AWS-side tests run against moto; run \
+             ./scripts/test.sh, or start scripts/moto.sh and export what it prints"
+        )
+    })
+}
+
+/// The SDK configuration of a test talking to moto, with the SDK's retries off (the ports'
+/// retry layer retries, as in production).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_cognitoidentityprovider::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await
+}
+
+/// A deployment prefix of its own: `tag` and six random hex digits.
+pub fn fresh_prefix(tag: &str) -> TablePrefix {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    TablePrefix::parse(&format!("{tag}{}", &random[..6])).expect("a valid prefix")
+}
+
+/// The environment a child process needs to talk to moto as deployment `prefix`.
+pub fn process_env(prefix: &TablePrefix) -> Vec<(&'static str, String)> {
+    vec![
+        ("SPOTLIGHT_BACKEND", "aws".to_owned()),
+        ("SPOTLIGHT_TABLE_PREFIX", prefix.as_str().to_owned()),
+        ("AWS_ENDPOINT_URL", endpoint()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ]
+}
+
+/// A bootstrapped deployment on moto.
+pub struct Deployment {
+    pub prefix: TablePrefix,
+    pub clients: AwsClients,
+    pub pool: UserPool,
+    pub cognito: CognitoConfig,
+}
+
+impl Deployment {
+    /// Ensures deployment `prefix`'s registry table, user pool and app client, as
+    /// `provisioner bootstrap` does.
+    pub async fn bootstrap(prefix: TablePrefix) -> Deployment {
+        let clients = AwsClients::from_config(&sdk_config().await);
+        crate::aws::ensure_registry_table(&clients.dynamodb, &prefix.registry_table())
+            .await
+            .expect("the registry table");
+        let pool =
+            crate::aws::ensure_user_pool(&clients.cognito, &crate::aws::user_pool_name(&prefix))
+                .await
+                .expect("the user pool");
+        let issuer = CognitoConfig::issuer_for(REGION, &pool.user_pool_id);
+        let cognito = CognitoConfig {
+            user_pool_id: pool.user_pool_id.clone(),
+            client_id: pool.client_id.clone(),
+            issuer,
+            // moto serves the JWKS at its own endpoint, not under the issuer.
+            jwks_url: format!("{}/{}/.well-known/jwks.json", endpoint(), pool.user_pool_id),
+            jwks_refetch: Duration::from_secs(30),
+        };
+        Deployment {
+            prefix,
+            clients,
+            pool,
+            cognito,
+        }
+    }
+
+    /// Every port on its AWS adapter, identity on the deployment's user pool, behind the
+    /// retry layer: what `tenancy::open` serves for `SPOTLIGHT_BACKEND=aws`.
+    pub fn backend(&self, data_plane_principal: &str) -> Backend {
+        let mut backend = crate::aws::backend(&self.clients, &self.prefix, data_plane_principal);
+        backend.identity = Arc::new(
+            CognitoIdentity::new(
+                self.clients.cognito.clone(),
+                self.clients.dynamodb.clone(),
+                self.prefix.registry_table(),
+                &self.cognito,
+            )
+            .expect("the Cognito adapter"),
+        );
+        crate::retry::with_retries(backend, Arc::default())
+    }
+
+    /// Signs invited admin `email` in to the user pool (setting a permanent password first,
+    /// as an admin does after the invitation's temporary one) and returns the ID token.
+    pub async fn sign_in(&self, email: &str) -> crate::Result<String> {
+        sign_in(&self.clients.cognito, &self.pool, email).await
+    }
+}
+
+/// Signs `email` in to `pool` with a password set for it first; returns the ID token.
+pub async fn sign_in(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    pool: &UserPool,
+    email: &str,
+) -> crate::Result<String> {
+    let refused = |e: String| crate::Error::access_denied(e);
+    cognito
+        .admin_set_user_password()
+        .user_pool_id(&pool.user_pool_id)
+        .username(email)
+        .password(PASSWORD)
+        .permanent(true)
+        .send()
+        .await
+        .map_err(|e| refused(format!("setting the password: {e:?}")))?;
+    let out = cognito
+        .admin_initiate_auth()
+        .user_pool_id(&pool.user_pool_id)
+        .client_id(&pool.client_id)
+        .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", email)
+        .auth_parameters("PASSWORD", PASSWORD)
+        .send()
+        .await
+        .map_err(|e| refused(format!("signing in: {e:?}")))?;
+    out.authentication_result()
+        .and_then(|r| r.id_token())
+        .map(str::to_owned)
+        .ok_or_else(|| refused("sign-in returned no ID token".to_owned()))
+}

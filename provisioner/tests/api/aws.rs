@@ -8,43 +8,13 @@ use tenancy::{ErrorKind, TablePrefix};
 
 use crate::helpers::{TestEnv, tenant};
 
-const ENDPOINT: &str = "SPOTLIGHT_TEST_MOTO_ENDPOINT";
-
-pub(crate) fn moto() -> String {
-    std::env::var(ENDPOINT).unwrap_or_else(|_| {
-        panic!("{ENDPOINT} is not set: run ./scripts/test.sh, which starts moto")
-    })
-}
+pub(crate) use tenancy::conformance::moto::{
+    endpoint as moto, fresh_prefix, sdk_config as moto_sdk_config,
+};
 
 /// The environment of a process talking to moto as deployment `prefix`.
 pub(crate) fn aws_env(prefix: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("SPOTLIGHT_BACKEND", "aws".to_owned()),
-        ("SPOTLIGHT_TABLE_PREFIX", prefix.to_owned()),
-        ("AWS_ENDPOINT_URL", moto()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-    ]
-}
-
-/// A deployment prefix of its own, `tag` and six random hex digits: moto is shared by every
-/// test of the run.
-pub(crate) fn fresh_prefix(tag: &str) -> TablePrefix {
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    TablePrefix::parse(&format!("{tag}{}", &random[..6])).expect("a valid prefix")
-}
-
-/// The SDK configuration of a test talking to moto directly, with the SDK's default retries.
-pub(crate) async fn moto_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await
+    tenancy::conformance::moto::process_env(&TablePrefix::parse(prefix).expect("a valid prefix"))
 }
 
 pub(crate) fn run(env: &TestEnv, prefix: &str, args: &[&str]) -> Value {

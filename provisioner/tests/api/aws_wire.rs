@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_config::retry::RetryConfig;
 use provisioner::{Provisioner, TenantPlan};
 use tenancy::aws::wire::{CallKind, CallLog, Fault, FaultPlan, FaultRule, Timing, Which};
 use tenancy::aws::{AwsClients, PacingLimits, WireHooks};
@@ -18,7 +17,7 @@ use tenancy::ports::KeyState;
 use tenancy::retry::{RetryPolicy, with_retries};
 use tenancy::{Backend, ErrorKind, TablePrefix, TenantId, TenantStatus};
 
-use crate::aws::{fresh_prefix, moto_sdk_config};
+use crate::aws::{fresh_prefix, moto_sdk_config as sdk_config};
 use crate::helpers::{TestEnv, tenant};
 
 /// One deployment of its own on the shared moto, its clients logged (and faulted, if asked).
@@ -29,16 +28,6 @@ struct Wired {
     log: Arc<CallLog>,
     plan: TenantPlan,
     prefix: TablePrefix,
-}
-
-/// moto's SDK configuration with the SDK's own retries off, so every call the wire sees is
-/// one the adapters made.
-async fn sdk_config() -> aws_config::SdkConfig {
-    moto_sdk_config()
-        .await
-        .to_builder()
-        .retry_config(RetryConfig::disabled())
-        .build()
 }
 
 /// The deployment `prefix` (its registry table ensured) for tenant `id`, with `faults`.

@@ -13,9 +13,9 @@
 //! - [`auth`]: operator bearer-token check, a `route_layer` on the operator router.
 //! - [`idempotency`]: `Idempotency-Key` on every POST.
 //! - [`sealing`]: stored idempotent responses are sealed under a key derived from the pepper.
-//! - [`routes`]: `tenants`, `api_keys`, `drift`, `admins`, `identity` (the operator router) and `health`
-//!   (with `/openapi.json`; the public router), each its own router, every route registered
-//!   together with its OpenAPI entry.
+//! - [`routes`]: `tenants`, `api_keys`, `drift`, `admins`, `identity` (the operator router) and
+//!   the health routes of `service::health` (with `/openapi.json`; the public router), each its
+//!   own router, every route registered together with its OpenAPI entry.
 //! - [`openapi`]: splits those routers into axum `Router`s and the document.
 //!
 //! [`app`] is the one router and [`serve`] the one way to serve it: the binary, the tests and

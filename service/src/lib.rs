@@ -10,6 +10,8 @@
 //! - [`error`]: [`ApiError`], the one failure-to-HTTP mapping
 //!   (`{"error": {code, message, details?}}`), and the conversions from `tenancy`'s errors.
 //! - [`extract`]: JSON, query and path extractors whose rejections use that mapping.
+//! - [`health`]: `/healthz`, `/readyz` and `/openapi.json`, the routes every service serves
+//!   unguarded.
 //! - [`layers`]: the common layer stack (tracing, panic → JSON 500, body limit, JSON 404/405).
 //! - [`server`]: the HTTP/1.1 listener and its limits (header-read, idle and request timeouts,
 //!   connection bound), with graceful shutdown.
@@ -26,6 +28,7 @@ pub mod code;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod health;
 pub mod layers;
 pub mod metrics;
 pub mod openapi;

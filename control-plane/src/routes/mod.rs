@@ -10,7 +10,6 @@ use crate::state::AppState;
 pub mod admins;
 pub mod api_keys;
 pub mod drift;
-pub mod health;
 pub mod identity;
 pub mod metrics;
 pub mod tenants;
@@ -28,5 +27,11 @@ pub fn operator() -> OpenApiRouter<AppState> {
 
 /// Every route anyone may call: liveness, readiness and the API document.
 pub fn public() -> OpenApiRouter<AppState> {
-    health::router()
+    service::health::router()
+}
+
+impl axum::extract::FromRef<AppState> for service::health::Readiness {
+    fn from_ref(state: &AppState) -> service::health::Readiness {
+        service::health::Readiness(state.registry().clone())
+    }
 }

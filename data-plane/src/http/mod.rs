@@ -5,7 +5,7 @@
 //! - [`cors`]: preflights, the allow header, `Vary: Origin`;
 //! - [`sdk`]: content for a page, event batches;
 //! - [`admin`]: content management and analytics, behind the admin check;
-//! - [`health`]: `/healthz`, `/readyz`, `/openapi.json`;
+//! - [`health`]: `/healthz`, `/readyz`, `/openapi.json` (from [`service::health`]) and `/metrics`;
 //! - [`openapi`]: the routers and the document, from the same registrations;
 //! - [`precondition`]: `If-Match` and `ETag` of revisions;
 //! - [`error`]: the HTTP answer of the data plane's own errors.

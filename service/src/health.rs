@@ -1,26 +1,38 @@
-//! Liveness, readiness and the OpenAPI document: the public router (`crate::routes::public`),
-//! which operator auth does not guard.
+//! Liveness, readiness and the OpenAPI document: the public routes both services serve
+//! unguarded, each registered with its OpenAPI entry.
+//!
+//! A service's state gives readiness its registry through [`FromRef`] into [`Readiness`],
+//! and the served document reaches `/openapi.json` as an [`Extension`] (the service builds it
+//! from the very router that serves the routes).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::Serialize;
-use service::openapi::ServedDocument;
-use tenancy::ports::TenantFilter;
+use tenancy::ports::{Registry, TenantFilter};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::state::AppState;
+use crate::openapi::ServedDocument;
 
 /// How long readiness waits for the registry before calling it unavailable.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The health routes and the document's own route, each registered with its OpenAPI entry.
-pub fn router() -> OpenApiRouter<AppState> {
+/// What readiness checks: the registry (`tenants-metadata`) answers.
+#[derive(Clone)]
+pub struct Readiness(pub Arc<dyn Registry>);
+
+/// `/healthz`, `/readyz` and `/openapi.json`, for a service whose state yields [`Readiness`].
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Readiness: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -46,12 +58,12 @@ pub async fn healthz() -> Json<HealthStatus> {
         (status = 200, description = "The registry answers", body = HealthStatus),
         (status = 503, description = "The registry does not answer", body = ErrorBody),
     ))]
-pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthStatus>> {
+pub async fn readyz(State(Readiness(registry)): State<Readiness>) -> ApiResult<Json<HealthStatus>> {
     let filter = TenantFilter {
         limit: 1,
         ..TenantFilter::default()
     };
-    match tokio::time::timeout(READINESS_TIMEOUT, state.registry().list_tenants(&filter)).await {
+    match tokio::time::timeout(READINESS_TIMEOUT, registry.list_tenants(&filter)).await {
         Ok(Ok(_)) => Ok(Json(HealthStatus { status: "ok" })),
         Ok(Err(e)) => Err(not_ready(&e.to_string())),
         Err(_) => Err(not_ready("the registry did not answer in time")),
@@ -66,7 +78,7 @@ fn not_ready(cause: &str) -> ApiError {
 }
 
 /// The OpenAPI 3.1 description of every route this server serves: the document built from
-/// the same router that serves the routes (`crate::app` hands it to this handler).
+/// the same router that serves the routes.
 #[utoipa::path(get, path = "/openapi.json", tag = "health", security(()),
     responses((status = 200, description = "OpenAPI document", content_type = "application/json",
         body = Object)))]

@@ -223,8 +223,59 @@ async fn forged_expired_and_foreign_tokens_are_refused_with_401(kind: Backend) {
     assert_eq!(served.status(), 200, "the real token still works");
 }
 
+/// The same user id at two tenants is two users: B's token never writes through A's key, A's
+/// user cannot record progress on B's content, and neither sees the other's progress.
+async fn a_user_of_b_never_reaches_the_progress_of_a(kind: Backend) {
+    let app = TestApp::spawn_on(kind).await;
+    let a = app.tenant("tenant-a").await;
+    let b = app.tenant("tenant-b").await;
+    let signer_a = RsaSigner::generate("a-1").unwrap();
+    let signer_b = RsaSigner::generate("b-1").unwrap();
+    register(&app, &a, &signer_a).await;
+    register(&app, &b, &signer_b).await;
+    let content_a = app.publish(&a.secret, tour()).await;
+    let content_b = app.publish(&b.secret, tour()).await;
+    let (id_a, id_b) = (
+        content_a["id"].as_str().unwrap(),
+        content_b["id"].as_str().unwrap(),
+    );
+    let token_a = signer_a.sign(&claims("u1", json!({}))).unwrap();
+    let token_b = signer_b.sign(&claims("u1", json!({}))).unwrap();
+    let put = |key: &str, token: &str, id: &str| {
+        app.with_key(Method::PUT, &format!("/v1/sdk/progress/{id}"), key)
+            .header("x-user-token", token)
+            .json(&json!({"state": "completed", "content_version": 1}))
+    };
+
+    let refused = put(&a.publishable, &token_b, id_a).send().await.unwrap();
+    assert_eq!(refused.status(), 401, "B's token with A's key");
+    assert_eq!(error_code(refused).await, "unauthorized");
+    let foreign = put(&a.publishable, &token_a, id_b).send().await.unwrap();
+    assert_eq!(foreign.status(), 404, "B's content through A's key");
+    assert_eq!(error_code(foreign).await, "content_not_found");
+
+    let stored = put(&b.publishable, &token_b, id_b).send().await.unwrap();
+    assert_eq!(stored.status(), 200, "{}", stored.text().await.unwrap());
+    let progress_of = |key: &str, token: &str| {
+        let request = app
+            .with_key(Method::GET, "/v1/sdk/progress", key)
+            .header("x-user-token", token);
+        async move {
+            let answer: Value = request.send().await.unwrap().json().await.unwrap();
+            answer["items"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(progress_of(&b.publishable, &token_b).await, 1);
+    assert_eq!(
+        progress_of(&a.publishable, &token_a).await,
+        0,
+        "A's u1 is not B's u1"
+    );
+}
+
 on_both_backends!(
     a_verified_user_has_progress_and_completed_content_is_not_offered_again,
     content_with_trait_rules_shows_only_to_users_whose_claims_match,
     forged_expired_and_foreign_tokens_are_refused_with_401,
+    a_user_of_b_never_reaches_the_progress_of_a,
 );

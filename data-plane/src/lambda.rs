@@ -5,8 +5,8 @@
 //! - [`serve_http`]: API Gateway HTTP API (v2) events through [`http_service`] — the router
 //!   behind `lambda_http`'s adapter, exactly what `lambda_http::run` runs;
 //! - [`serve_stream`]: DynamoDB Streams batches of tenants' events tables through
-//!   [`on_stream`], which folds the outbox of each table's tenant with
-//!   [`runner::drain`](crate::events::runner::drain).
+//!   [`on_stream`], which drains the outbox of each table's tenant (folds its events,
+//!   publishes its domain events) with [`runner::drain`](crate::events::runner::drain).
 //!
 //! A Lambda instance is frozen between invocations, so no background task is spawned: a
 //! spawned loop would only run while a request is in flight, wake late after every freeze and
@@ -177,6 +177,7 @@ pub async fn serve_stream(state: AppState) -> Result<(), lambda_runtime::Error> 
                 records = outcome.records,
                 tables = outcome.tables.len(),
                 folded = outcome.folded,
+                published = outcome.published,
                 skipped = outcome.skipped.len(),
                 "stream batch done"
             );
@@ -195,23 +196,27 @@ pub struct StreamOutcome {
     pub tables: BTreeMap<String, TenantId>,
     /// Outbox records folded (those of the batch, and any others the tenants had waiting).
     pub folded: usize,
+    /// Domain events published to the event sink (likewise).
+    pub published: usize,
     /// Tables with new outbox records that no serving tenant owns, and why each was skipped.
     pub skipped: BTreeMap<String, String>,
 }
 
 /// Why a stream batch must be delivered again.
 #[derive(Debug, thiserror::Error)]
-#[error("folding the outbox of {table}: {source}")]
+#[error("draining the outbox of {table}: {source}")]
 pub struct StreamError {
     pub table: String,
     #[source]
     pub source: tenancy::Error,
 }
 
-/// Folds the outbox of every tenant whose events table has new outbox records in `event`.
+/// Drains the outbox of every tenant whose events table has new outbox records in `event`:
+/// folds its events and publishes its domain events.
 ///
-/// The stream only triggers the fold: the outbox records in the table stay the source of
-/// truth, and [`runner::drain`] folds whatever is there, each record exactly once. So a record
+/// The stream only triggers the drain: the outbox records in the table stay the source of
+/// truth, and [`runner::drain`] folds whatever is there, each record exactly once, and
+/// publishes the domain events waiting (at least once). So a record
 /// delivered twice, or already folded by a poller, changes nothing; the removals the fold makes
 /// arrive as `REMOVE` records and are ignored, like every change that is not an outbox insert.
 /// A table is mapped to its tenant through the registry, and only a tenant whose record names
@@ -251,21 +256,26 @@ pub async fn on_stream(state: &AppState, event: &Event) -> Result<StreamOutcome,
                 });
             }
         };
-        outcome.folded += drain(state, &names).await.map_err(|source| StreamError {
-            table: table.to_owned(),
-            source,
-        })?;
+        let drained = drain(state, &tenant, &names)
+            .await
+            .map_err(|source| StreamError {
+                table: table.to_owned(),
+                source,
+            })?;
+        outcome.folded += drained.folded;
+        outcome.published += drained.published;
         outcome.tables.insert(table.to_owned(), tenant);
     }
     Ok(outcome)
 }
 
-/// An `INSERT` of an item in one of the outbox partitions.
+/// An `INSERT` of an item in one of the outbox partitions (events' or domain events').
 fn is_outbox_insert(record: &EventRecord) -> bool {
     record.event_name == "INSERT"
         && matches!(
             record.change.keys.get(PARTITION_KEY),
-            Some(AttributeValue::S(pk)) if (0..OUTBOX_SHARDS).any(|shard| keys::outbox(shard) == *pk)
+            Some(AttributeValue::S(pk)) if pk == keys::DOMAIN_OUTBOX
+                || (0..OUTBOX_SHARDS).any(|shard| keys::outbox(shard) == *pk)
         )
 }
 
@@ -330,11 +340,16 @@ async fn owner(
     Ok(Ok((tenant.id, tenant.resources)))
 }
 
-/// [`runner::drain`], tried again when a step collided with another processor.
-async fn drain(state: &AppState, names: &ResourceNames) -> tenancy::Result<usize> {
+/// [`runner::drain`], tried again when a step collided with another processor (or the sink
+/// throttled).
+async fn drain(
+    state: &AppState,
+    tenant: &TenantId,
+    names: &ResourceNames,
+) -> tenancy::Result<runner::Drained> {
     let mut attempt = 1;
     loop {
-        match runner::drain(state.backend.items.as_ref(), names).await {
+        match runner::drain(&state.backend, tenant, names).await {
             Err(e) if e.kind() == ErrorKind::Throttled && attempt < DRAIN_ATTEMPTS => {
                 tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                 attempt += 1;

@@ -7,9 +7,10 @@
 //! - [`events`]: SDK event batches, checked before any write ([`events::batch`]), and the one
 //!   fold of events into analytics counts with exact unique users ([`events::fold`]);
 //!   storing events with their outbox records ([`events::ingest`]) and folding the outbox
-//!   exactly once ([`events::process`]).
+//!   exactly once ([`events::process`]); content changes' domain events, written with the
+//!   change and published to the event sink at least once ([`events::domain`]).
 //! - [`lambda`]: the AWS Lambda transports — the same router under API Gateway, and the
-//!   outbox fold triggered by the events tables' DynamoDB Streams.
+//!   outbox drain (fold, domain events) triggered by the events tables' DynamoDB Streams.
 //! - [`resolve`]: tenant resolution from API keys — its bounded cache ([`resolve::cache`]), the
 //!   status gate ([`resolve::gate`]) and origin lockdown ([`resolve::origin`]).
 

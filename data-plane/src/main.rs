@@ -6,8 +6,8 @@
 //!   same process unless `SPOTLIGHT_PROCESS_OUTBOX=false`; under the Lambda runtime
 //!   (`AWS_LAMBDA_RUNTIME_API` set) the same API as an API Gateway function instead, with no
 //!   processor (`data_plane::lambda`);
-//! - `data-plane process-outbox`: the outbox processor alone (`--once`: one sweep over every
-//!   tenant, then exit);
+//! - `data-plane process-outbox`: the outbox processor alone — folding events, publishing
+//!   content domain events — (`--once`: one sweep over every tenant, then exit);
 //! - `data-plane stream-handler`: the Lambda function on the events tables' DynamoDB Streams,
 //!   which folds the outbox of each table's tenant.
 
@@ -36,7 +36,7 @@ enum Command {
     /// Under the Lambda runtime: fold the outbox of the tenants whose events tables' DynamoDB
     /// Streams records are delivered.
     StreamHandler,
-    /// Fold every tenant's outbox into its aggregates.
+    /// Fold every tenant's outbox into its aggregates and publish its domain events.
     ProcessOutbox {
         /// One sweep over every tenant, then exit.
         #[arg(long)]
@@ -115,11 +115,12 @@ async fn stream_handler() -> anyhow::Result<()> {
 
 async fn process_outbox(once: bool) -> anyhow::Result<()> {
     let state = state().await?;
-    let registry = state.backend.registry.clone();
-    let items = state.backend.items.clone();
     if once {
-        let folded = runner::sweep(registry.as_ref(), items.as_ref()).await?;
-        println!("folded {folded} outbox records");
+        let drained = runner::sweep(&state.backend).await?;
+        println!(
+            "folded {} outbox records, published {} domain events",
+            drained.folded, drained.published
+        );
         return Ok(());
     }
     let outbox = Arc::new(runner::Outbox::default());
@@ -127,7 +128,7 @@ async fn process_outbox(once: bool) -> anyhow::Result<()> {
     // Alone, the processor has no ingest to mark tenants: it sweeps every poll interval.
     let sweep_every = poll.max(Duration::from_secs(1));
     tokio::select! {
-        () = runner::run(&outbox, registry.as_ref(), items.as_ref(), poll, sweep_every, &state.counters) => {}
+        () = runner::run(&outbox, &state.backend, poll, sweep_every, &state.counters) => {}
         () = service::shutdown::signal() => {}
     }
     Ok(())

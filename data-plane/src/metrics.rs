@@ -1,6 +1,6 @@
 //! The data plane's own metrics, beside the HTTP metrics every service has
 //! (`service::metrics`): tenant resolution by cache outcome, events by tenant and outcome, and
-//! the outbox processor's work and lag.
+//! the outbox processor's work (records folded, domain events published) and lag.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -46,6 +46,8 @@ pub struct DataPlaneMetrics {
     pub resolutions: Family<LookupLabels, Counter>,
     pub events: Family<EventLabels, Counter>,
     pub outbox_folded: Counter,
+    /// Domain events the event sink took.
+    pub outbox_published: Counter,
     /// Age of the oldest outbox record at the last sweep, in seconds.
     pub outbox_lag_seconds: Gauge<f64, AtomicU64>,
 }
@@ -68,8 +70,13 @@ impl DataPlaneMetrics {
             self.outbox_folded.clone(),
         );
         registry.register(
+            "outbox_published",
+            "Domain events (content changes) published to the event sink",
+            self.outbox_published.clone(),
+        );
+        registry.register(
             "outbox_lag_seconds",
-            "Age of the oldest outbox record not yet folded, at the last sweep over every tenant",
+            "Age of the oldest outbox record not yet folded or published, at the last sweep over every tenant",
             self.outbox_lag_seconds.clone(),
         );
     }

@@ -206,9 +206,15 @@ impl TenantTables {
         &self.names
     }
 
-    /// The tenant's content, in its app table.
+    /// The tenant's content, in its app table (its changes' domain events in the outbox of
+    /// its events table).
     pub fn content(&self) -> ContentStore<'_> {
-        ContentStore::new(self.items.as_ref(), &self.names.app_table)
+        ContentStore::new(
+            self.items.as_ref(),
+            &self.tenant,
+            &self.names.app_table,
+            &self.names.events_table,
+        )
     }
 
     /// The store and the app table, for reads of aggregates and progress.
@@ -269,8 +275,7 @@ pub fn spawn_background(state: &AppState) -> Background {
         tasks.push(tokio::spawn(async move {
             crate::events::runner::run(
                 &state.outbox,
-                state.backend.registry.as_ref(),
-                state.backend.items.as_ref(),
+                &state.backend,
                 state.settings.outbox_poll(),
                 SWEEP_EVERY,
                 &state.counters,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::ports::{Identity, ItemStore, KeyVault, Registry, RoleIssuer, TableAdmin};
+use crate::ports::{EventSink, Identity, ItemStore, KeyVault, Registry, RoleIssuer, TableAdmin};
 
 /// The set of ports a service runs on. Cheap to clone.
 #[derive(Clone)]
@@ -16,6 +16,9 @@ pub struct Backend {
     pub items: Arc<dyn ItemStore>,
     /// Tenant admins and the platform tokens they present.
     pub identity: Arc<dyn Identity>,
+    /// Where domain events are published once their change is committed (EventBridge; the
+    /// embedded event log).
+    pub event_sink: Arc<dyn EventSink>,
     /// The principal tenant roles trust (the data plane's role ARN).
     pub data_plane_principal: String,
     /// What these adapters can do where adapters legitimately differ.

@@ -90,6 +90,18 @@ impl Error {
         self.exhausted
     }
 
+    /// The same failure once more — kind, message and exhaustion, without the source, which
+    /// cannot be copied — for when one failure stands for several things (each event of a
+    /// batch whose call failed).
+    pub fn detached(&self) -> Self {
+        Error {
+            kind: self.kind,
+            message: self.message.clone(),
+            exhausted: self.exhausted,
+            source: None,
+        }
+    }
+
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self

@@ -26,6 +26,7 @@ impl From<&Settings> for crate::embedded::EmbeddedOptions {
 ///
 /// `aws` loads the standard AWS configuration (`AWS_REGION`, `AWS_ENDPOINT_URL`, the credential
 /// chain) once and builds every SDK client from it; nothing is called until a port is used.
+/// Domain events go to the embedded event log, or to the EventBridge bus `settings.event_bus`.
 ///
 /// Errors: `Invalid` for an embedded data directory that belongs to another deployment;
 /// `Unavailable` when the embedded backend cannot be opened.
@@ -45,6 +46,10 @@ pub async fn open(settings: &Settings) -> Result<Backend> {
                 &settings.table_prefix,
                 &settings.data_plane_principal,
             );
+            backend.event_sink = Arc::new(crate::aws::EventBridgeSink::new(
+                clients.eventbridge.clone(),
+                settings.event_bus.clone(),
+            ));
             if let Some(config) = cognito_config(settings, &clients) {
                 backend.identity = Arc::new(crate::aws::CognitoIdentity::new(
                     clients.cognito.clone(),

@@ -13,10 +13,15 @@
 //! are made safe to repeat where they are: a key (`create_key` below adopts the key an
 //! earlier attempt left without its alias) and a table (the adapter finishes the settings an
 //! earlier attempt of the same creation did not reach, then answers `AlreadyExists`).
+//!
+//! Publishing domain events answers per event, so its retries go per event too: each attempt
+//! publishes only the events the one before did not get taken for a retryable reason, and an
+//! event refused for good is reported at once (see `RetryingEventSink`).
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +32,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::naming::Tags;
+use crate::ports::event_sink::{DomainEvent, EventSink, Unpublished};
 use crate::ports::identity::{AdminEmail, AdminRef, AdminUser, IdToken, Identity, VerifiedAdmin};
 use crate::ports::registry::{TenantFilter, TenantPage};
 use crate::ports::{
@@ -117,6 +123,10 @@ pub fn with_retries(backend: Backend, policy: Arc<RetryPolicy>) -> Backend {
         }),
         identity: Arc::new(RetryingIdentity {
             inner: backend.identity,
+            policy: policy.clone(),
+        }),
+        event_sink: Arc::new(RetryingEventSink {
+            inner: backend.event_sink,
             policy,
         }),
         ..backend
@@ -401,6 +411,94 @@ impl Identity for RetryingIdentity {
     }
 }
 
+struct RetryingEventSink {
+    inner: Arc<dyn EventSink>,
+    policy: Arc<RetryPolicy>,
+}
+
+/// Where a retried publication stands between its attempts.
+#[derive(Default)]
+struct Publication {
+    /// Indexes (into the caller's batch) still to be published.
+    left: Vec<usize>,
+    /// The last error each of `left` was refused with, when it was refused on its own.
+    refused: HashMap<usize, Error>,
+    /// Events refused for good.
+    given_up: Vec<Unpublished>,
+    /// Whether an attempt got an answer: before one, nothing is known to have been taken.
+    answered: bool,
+}
+
+#[async_trait]
+impl EventSink for RetryingEventSink {
+    /// Every attempt publishes only what is left: the events the last attempt's answer did not
+    /// take for a retryable reason (all of them after a call that failed as a whole), so an
+    /// event once taken is not published again by a retry. Events refused for good are reported
+    /// at once; those still refused when the attempts run out are reported exhausted. `Err` only
+    /// when no attempt got an answer.
+    async fn publish(&self, events: &[DomainEvent]) -> Result<Vec<Unpublished>> {
+        let state = Mutex::new(Publication {
+            left: (0..events.len()).collect(),
+            ..Publication::default()
+        });
+        let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
+        let attempt = || async {
+            let left = lock().left.clone();
+            if left.is_empty() {
+                return Ok(());
+            }
+            let batch: Vec<DomainEvent> = left.iter().map(|&i| events[i].clone()).collect();
+            let answer = self.inner.publish(&batch).await?;
+            let mut st = lock();
+            st.answered = true;
+            let (mut again, mut first) = (Vec::new(), None);
+            for Unpublished { index, error } in answer {
+                let index = left[index];
+                if error.is_retryable() {
+                    again.push(index);
+                    first.get_or_insert_with(|| error.detached());
+                    st.refused.insert(index, error);
+                } else {
+                    st.refused.remove(&index);
+                    st.given_up.push(Unpublished { index, error });
+                }
+            }
+            let still = again.len();
+            st.left = again;
+            match first {
+                None => Ok(()),
+                Some(e) => Err(Error::new(
+                    e.kind(),
+                    format!(
+                        "{still} of {} domain events not taken; the first: {}",
+                        batch.len(),
+                        e.message()
+                    ),
+                )),
+            }
+        };
+        let outcome = self.policy.run("publish domain events", attempt).await;
+        let mut st = std::mem::take(&mut *lock());
+        if let Err(e) = outcome {
+            if !st.answered {
+                return Err(e);
+            }
+            let attempts = self.policy.attempts.max(1);
+            for index in std::mem::take(&mut st.left) {
+                let error = match st.refused.remove(&index) {
+                    Some(own) if own.is_retryable() => own.retries_exhausted(attempts),
+                    Some(own) => own,
+                    // Its last call failed as a whole.
+                    None => e.detached(),
+                };
+                st.given_up.push(Unpublished { index, error });
+            }
+        }
+        st.given_up.sort_by_key(|u| u.index);
+        Ok(st.given_up)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -484,5 +582,119 @@ mod tests {
             again.to_string().ends_with("(gave up after 3 attempts)"),
             "{again}"
         );
+    }
+
+    /// A sink that takes every event but refuses `throttled` (by id) with `Throttled` for the
+    /// first `times` attempts at each and `invalid` always; it records what it took.
+    struct Flaky {
+        throttled: Vec<uuid::Uuid>,
+        invalid: uuid::Uuid,
+        times: usize,
+        tries: std::sync::Mutex<HashMap<uuid::Uuid, usize>>,
+        taken: std::sync::Mutex<Vec<uuid::Uuid>>,
+    }
+
+    #[async_trait]
+    impl EventSink for Flaky {
+        async fn publish(&self, events: &[DomainEvent]) -> Result<Vec<Unpublished>> {
+            let mut refused = Vec::new();
+            for (index, event) in events.iter().enumerate() {
+                let mut tries = self.tries.lock().unwrap();
+                let tried = tries.entry(event.id).or_default();
+                *tried += 1;
+                if event.id == self.invalid {
+                    refused.push(Unpublished {
+                        index,
+                        error: Error::invalid("too big"),
+                    });
+                } else if self.throttled.contains(&event.id) && *tried <= self.times {
+                    refused.push(Unpublished {
+                        index,
+                        error: Error::new(ErrorKind::Throttled, "slow down"),
+                    });
+                } else {
+                    self.taken.lock().unwrap().push(event.id);
+                }
+            }
+            Ok(refused)
+        }
+    }
+
+    fn events(n: usize) -> Vec<DomainEvent> {
+        (0..n)
+            .map(|_| DomainEvent {
+                id: uuid::Uuid::now_v7(),
+                tenant: TenantId::parse("acme").unwrap(),
+                source: crate::ports::EventSource::parse("spotlight.test").unwrap(),
+                detail_type: crate::ports::DetailType::parse("test.happened").unwrap(),
+                at: OffsetDateTime::now_utc(),
+                data: serde_json::Map::new(),
+            })
+            .collect()
+    }
+
+    fn retrying(inner: Arc<Flaky>, attempts: usize) -> RetryingEventSink {
+        RetryingEventSink {
+            inner,
+            policy: Arc::new(quick(attempts)),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_events_refused_for_a_retryable_reason_are_published_again() {
+        let batch = events(6);
+        let flaky = Arc::new(Flaky {
+            throttled: vec![batch[1].id, batch[4].id],
+            invalid: batch[2].id,
+            times: 2,
+            tries: Default::default(),
+            taken: Default::default(),
+        });
+        let refused = retrying(flaky.clone(), 5).publish(&batch).await.unwrap();
+        let refused: Vec<_> = refused.iter().map(|u| (u.index, u.error.kind())).collect();
+        assert_eq!(
+            refused,
+            [(2, ErrorKind::Invalid)],
+            "refused for good, at once"
+        );
+        let mut taken = flaky.taken.lock().unwrap().clone();
+        taken.sort();
+        let mut expected: Vec<_> = batch
+            .iter()
+            .map(|e| e.id)
+            .filter(|id| *id != batch[2].id)
+            .collect();
+        expected.sort();
+        assert_eq!(taken, expected, "each taken event was published once");
+        let tries = flaky.tries.lock().unwrap();
+        assert_eq!(
+            (
+                tries[&batch[0].id],
+                tries[&batch[1].id],
+                tries[&batch[2].id]
+            ),
+            (1, 3, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn events_still_refused_when_the_attempts_run_out_are_reported_exhausted() {
+        let batch = events(3);
+        let flaky = Arc::new(Flaky {
+            throttled: vec![batch[0].id],
+            invalid: uuid::Uuid::nil(),
+            times: 99,
+            tries: Default::default(),
+            taken: Default::default(),
+        });
+        let refused = retrying(flaky.clone(), 3).publish(&batch).await.unwrap();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(
+            (refused[0].index, refused[0].error.kind()),
+            (0, ErrorKind::Throttled)
+        );
+        assert!(refused[0].error.is_exhausted(), "{}", refused[0].error);
+        assert_eq!(flaky.tries.lock().unwrap()[&batch[0].id], 3);
+        assert_eq!(flaky.taken.lock().unwrap().len(), 2);
     }
 }

@@ -98,6 +98,11 @@ pub struct Settings {
     /// JWKS caused by tokens naming an unknown key (1–3600), so made-up key ids cannot flood
     /// the issuer.
     pub identity_jwks_refetch_secs: Bounded<1, 3600>,
+    /// `SPOTLIGHT_EVENT_BUS` (aws): the EventBridge bus domain events are put on, by name or
+    /// ARN. Default `default`, the account's default bus; a bus of its own is made outside
+    /// Spotlight (Terraform), like the data plane's role that may put events on it.
+    #[serde(deserialize_with = "text::required")]
+    pub event_bus: crate::aws::EventBusName,
 }
 
 impl Default for Settings {
@@ -121,6 +126,7 @@ impl Default for Settings {
             identity_issuer: None,
             identity_jwks_url: None,
             identity_jwks_refetch_secs: Bounded::must(30),
+            event_bus: crate::aws::EventBusName::default(),
         }
     }
 }
@@ -298,8 +304,9 @@ pub fn describe(errors: figment::Error) -> String {
 
 /// Settings (of any Spotlight binary) whose values are text however they look. Figment reads
 /// `SPOTLIGHT_OPERATOR_TOKEN=0123` as the number 123; these are read again verbatim.
-pub const TEXT_SETTINGS: [&str; 4] = [
+pub const TEXT_SETTINGS: [&str; 5] = [
     "table_prefix",
+    "event_bus",
     "data_plane_principal",
     "operator_token",
     "api_key_pepper",
@@ -487,6 +494,21 @@ mod tests {
             .merge(Serialized::default("table_prefix", "Not_Valid"));
         let err = Settings::from_figment(&f).unwrap_err().to_string();
         assert!(err.contains("table_prefix"), "{err}");
+    }
+
+    #[test]
+    fn the_event_bus_is_the_default_one_unless_named_and_a_bad_name_is_a_config_error() {
+        let defaults = Figment::from(Serialized::defaults(Settings::default()));
+        let s = Settings::from_figment(&defaults).unwrap();
+        assert_eq!(s.event_bus.as_str(), "default");
+        let named = defaults
+            .clone()
+            .merge(Serialized::default("event_bus", "spotlight_events"));
+        let s = Settings::from_figment(&named).unwrap();
+        assert_eq!(s.event_bus.as_str(), "spotlight_events");
+        let bad = defaults.merge(Serialized::default("event_bus", "no spaces"));
+        let err = Settings::from_figment(&bad).unwrap_err().to_string();
+        assert!(err.contains("SPOTLIGHT_EVENT_BUS (event_bus)"), "{err}");
     }
 
     /// What the environment provider makes of `SPOTLIGHT_{KEY}={raw}`.

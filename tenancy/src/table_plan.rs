@@ -21,6 +21,7 @@
 //! | event, time-first | events | `EVT#{minute}#{shard}` | `{event_id}` | `EVT_USER#{user}` / `{at}` (ttl) |
 //! | event dedupe by `event_id` | events | `EID#{event_id}` | `EID` | — (ttl) |
 //! | outbox | events | `OUTBOX#{shard}` | `{at}#{event_id}` | — |
+//! | domain event outbox (content changes, until published) | events | `OUTBOX#DOMAIN` | `{at}#{event_id}` | — |
 //!
 //! Events are keyed time-first (the event's minute, then its id) because ordered keys ingest an
 //! order of magnitude faster than random ones on the embedded store. The minute is split into
@@ -247,6 +248,14 @@ pub mod keys {
     pub const EVENT_DEDUPE_SK: &str = "EID";
     pub fn outbox(shard: u16) -> String {
         format!("OUTBOX#{shard:03}")
+    }
+    /// The partition of a tenant's domain events (content created, published, archived)
+    /// waiting to be published to the event sink: one, as changes come at an admin's pace.
+    pub const DOMAIN_OUTBOX: &str = "OUTBOX#DOMAIN";
+    /// A domain event's place in [`DOMAIN_OUTBOX`]: commit time (Unix nanoseconds, 20 digits)
+    /// first, so the outbox is read oldest first.
+    pub fn domain_outbox_sk(at_nanos: i128, event_id: &str) -> String {
+        format!("{at_nanos:020}#{event_id}")
     }
     /// Partition used by the provisioning probe; its item is deleted again at once.
     pub const PROBE: &str = "PROBE#spotlight";

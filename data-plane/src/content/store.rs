@@ -5,18 +5,21 @@
 //! back in `If-Match`). Publishing checks the draft ([`super::validate`]) and then, in one
 //! transaction, freezes it as the next version (which can never be overwritten), points the
 //! draft at it and replaces the live copy; archiving removes the live copy in the same way.
-//! Either all of a change is stored or none of it. (The domain event of each change joins the
-//! same transactions when the outbox processor lands; it is not written yet.)
+//! Either all of a change is stored or none of it. Creating, publishing and archiving also
+//! write the change's domain event into the tenant's outbox (in its events table) within the
+//! same transaction (`crate::events::domain`): a change is never stored without its event,
+//! nor an event without its change.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tenancy::ports::{Condition, Item, ItemKey, ItemStore, Query, SortKeyCondition, WriteOp};
 use tenancy::table_plan::keys;
-use tenancy::{Error, ErrorKind};
+use tenancy::{Error, ErrorKind, TenantId};
 use time::OffsetDateTime;
 
 use super::model::{ContentBody, ContentId};
 use super::validate::{self, Problem};
+use crate::events::domain::{ContentChange, ContentEvent};
 
 /// Where a content item is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -78,18 +81,41 @@ pub enum ChangeError {
     Store(#[from] Error),
 }
 
-/// One tenant's content, in its app table.
+/// One tenant's content, in its app table; its changes' domain events, in the outbox of its
+/// events table.
 pub struct ContentStore<'a> {
     items: &'a dyn ItemStore,
+    tenant: &'a TenantId,
     table: &'a str,
+    events_table: &'a str,
 }
 
 impl<'a> ContentStore<'a> {
-    pub fn new(items: &'a dyn ItemStore, app_table: &'a str) -> Self {
+    pub fn new(
+        items: &'a dyn ItemStore,
+        tenant: &'a TenantId,
+        app_table: &'a str,
+        events_table: &'a str,
+    ) -> Self {
         ContentStore {
             items,
+            tenant,
             table: app_table,
+            events_table,
         }
+    }
+
+    /// The outbox write of `change` to `draft` (as it is after the change).
+    fn event(&self, change: ContentChange, draft: &Draft) -> Result<WriteOp, Error> {
+        ContentEvent::new(
+            self.tenant,
+            &draft.id,
+            change,
+            draft.published_version,
+            draft.revision,
+            draft.updated_at,
+        )
+        .outbox_put(self.events_table)
     }
 
     /// Stores a new draft (its steps given ids) under a new id.
@@ -107,9 +133,15 @@ impl<'a> ContentStore<'a> {
             updated_at: now,
             revision: 1,
         };
-        self.items
-            .put(self.table, &draft_item(&draft)?, Condition::NotExists)
-            .await?;
+        let ops = [
+            WriteOp::Put {
+                table: self.table.to_owned(),
+                item: draft_item(&draft)?,
+                condition: Condition::NotExists,
+            },
+            self.event(ContentChange::Created, &draft)?,
+        ];
+        self.items.transact_write(&ops).await?;
         Ok(draft)
     }
 
@@ -204,6 +236,7 @@ impl<'a> ContentStore<'a> {
                 item: live,
                 condition: Condition::None,
             },
+            self.event(ContentChange::Published, &draft)?,
         ];
         stale_on_conflict(self.items.transact_write(&ops).await, id, revision)?;
         Ok(published)
@@ -231,6 +264,7 @@ impl<'a> ContentStore<'a> {
                 key: live_key(id),
                 condition: Condition::None,
             },
+            self.event(ContentChange::Archived, &draft)?,
         ];
         stale_on_conflict(self.items.transact_write(&ops).await, id, revision)?;
         Ok(draft)
@@ -376,8 +410,29 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
 
-    async fn table() -> (Fixture, String) {
-        crate::testing::tenant_table("app").await
+    /// The tenant's app and events tables (in one tenant file, as a tenant's are).
+    async fn tables() -> (Fixture, String, String) {
+        let (fx, app) = crate::testing::tenant_table("app").await;
+        let (events, _) = fx.tenant_table("acme", "events").await;
+        (fx, app, events)
+    }
+
+    fn acme() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+
+    /// The domain events waiting in the outbox of `events`, oldest first.
+    async fn outbox(fx: &Fixture, events: &str) -> Vec<ContentEvent> {
+        let query = Query {
+            pk: keys::DOMAIN_OUTBOX.to_owned(),
+            limit: 100,
+            ..Query::default()
+        };
+        let page = fx.backend.items.query(events, &query).await.unwrap();
+        page.items
+            .iter()
+            .map(|i| serde_json::from_value(Value::Object(i.attrs.clone())).unwrap())
+            .collect()
     }
 
     fn tour(title: &str) -> ContentBody {
@@ -390,8 +445,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_draft_is_published_frozen_and_served_live() {
-        let (fx, table) = table().await;
-        let store = ContentStore::new(fx.backend.items.as_ref(), &table);
+        let (fx, table, events) = tables().await;
+        let tenant = acme();
+        let store = ContentStore::new(fx.backend.items.as_ref(), &tenant, &table, &events);
         let draft = store.create(tour("Start here"), NOW).await.unwrap();
         assert_eq!((draft.status, draft.revision), (ContentStatus::Draft, 1));
         assert!(
@@ -448,8 +504,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_revision_and_an_invalid_draft_change_nothing() {
-        let (fx, table) = table().await;
-        let store = ContentStore::new(fx.backend.items.as_ref(), &table);
+        let (fx, table, events) = tables().await;
+        let tenant = acme();
+        let store = ContentStore::new(fx.backend.items.as_ref(), &tenant, &table, &events);
         let draft = store.create(tour("Start"), NOW).await.unwrap();
         assert!(matches!(
             store.publish(&draft.id, 7, NOW).await,
@@ -481,8 +538,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_list_has_every_item_newest_change_first() {
-        let (fx, table) = table().await;
-        let store = ContentStore::new(fx.backend.items.as_ref(), &table);
+        let (fx, table, events) = tables().await;
+        let tenant = acme();
+        let store = ContentStore::new(fx.backend.items.as_ref(), &tenant, &table, &events);
         let first = store.create(tour("one"), NOW).await.unwrap();
         let second = store
             .create(tour("two"), NOW + time::Duration::minutes(1))
@@ -496,5 +554,36 @@ mod tests {
             .map(|d| d.id)
             .collect();
         assert_eq!(ids, [second.id, first.id]);
+    }
+
+    #[tokio::test]
+    async fn each_change_writes_its_domain_event_with_it_and_a_refused_change_writes_none() {
+        let (fx, table, events) = tables().await;
+        let tenant = acme();
+        let store = ContentStore::new(fx.backend.items.as_ref(), &tenant, &table, &events);
+        let draft = store.create(tour("Start"), NOW).await.unwrap();
+        store
+            .update(&draft.id, 1, tour("Begin"), NOW)
+            .await
+            .unwrap();
+        assert!(store.publish(&draft.id, 1, NOW).await.is_err(), "stale");
+        let later = NOW + time::Duration::minutes(1);
+        store.publish(&draft.id, 2, later).await.unwrap();
+        store.archive(&draft.id, 3, later).await.unwrap();
+        let waiting: Vec<_> = outbox(&fx, &events)
+            .await
+            .into_iter()
+            .map(|e| (e.tenant, e.content_id, e.change, e.version, e.revision))
+            .collect();
+        let id = draft.id.clone();
+        assert_eq!(
+            waiting,
+            [
+                (acme(), id.clone(), ContentChange::Created, None, 1),
+                (acme(), id.clone(), ContentChange::Published, Some(1), 3),
+                (acme(), id, ContentChange::Archived, Some(1), 4),
+            ],
+            "an edit has no event, a refused publish none either"
+        );
     }
 }

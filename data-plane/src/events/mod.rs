@@ -1,6 +1,8 @@
-//! What the SDK reports about its content: impressions, clicks, tour progress, answers.
+//! What the SDK reports about its content (impressions, clicks, tour progress, answers), and
+//! the domain events of content changes (`domain`), both through the tenant's outbox.
 
 pub mod batch;
+pub mod domain;
 pub mod fold;
 pub mod ingest;
 pub mod process;

@@ -185,6 +185,7 @@ pub async fn list_content(context: TenantContext) -> Result<axum::Json<ContentLi
 #[utoipa::path(post, path = "/v1/admin/content", tag = "admin", request_body = ContentBody,
     responses((status = 201, description = "The new draft (its revision in `ETag`)", body = ContentItem)))]
 pub async fn create_content(
+    State(state): State<AppState>,
     context: TenantContext,
     ApiJson(body): ApiJson<ContentBody>,
 ) -> Result<Response, ApiError> {
@@ -194,6 +195,10 @@ pub async fn create_content(
         .create(body, OffsetDateTime::now_utc())
         .await
         .map_err(content_error)?;
+    // Its domain event waits in the outbox: the processor publishes it now.
+    state
+        .outbox
+        .mark(context.tables.tenant(), context.tables.names());
     Ok(with_etag(StatusCode::CREATED, &draft))
 }
 
@@ -277,6 +282,9 @@ pub async fn publish_content(
         .await
         .map_err(content_error)?;
     state.catalogs.forget(context.tables.tenant());
+    state
+        .outbox
+        .mark(context.tables.tenant(), context.tables.names());
     Ok(axum::Json(PublishedVersion::from(&published)))
 }
 
@@ -306,6 +314,9 @@ pub async fn archive_content(
         .await
         .map_err(content_error)?;
     state.catalogs.forget(context.tables.tenant());
+    state
+        .outbox
+        .mark(context.tables.tenant(), context.tables.names());
     Ok(with_etag(StatusCode::OK, &draft))
 }
 

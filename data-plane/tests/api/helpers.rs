@@ -282,14 +282,13 @@ impl TestApp {
         env
     }
 
-    /// Folds every tenant's outbox now.
+    /// Drains every tenant's outbox now (folds its events, publishes its domain events);
+    /// says how many events were folded.
     pub async fn fold(&self) -> usize {
-        data_plane::events::runner::sweep(
-            self.state.backend.registry.as_ref(),
-            self.state.backend.items.as_ref(),
-        )
-        .await
-        .unwrap()
+        data_plane::events::runner::sweep(&self.state.backend)
+            .await
+            .unwrap()
+            .folded
     }
 
     /// Waits out the key cache's TTL (1 s in tests).

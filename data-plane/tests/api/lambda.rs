@@ -429,6 +429,8 @@ async fn a_stream_batch_folds_its_tenants_outbox_exactly_once(kind: Backend) {
             records: 5,
             tables: [(table.to_owned(), acme.id.clone())].into(),
             folded: 3,
+            // The tour's creation and publication.
+            published: 2,
             skipped: Default::default(),
         }
     );

@@ -4,6 +4,7 @@
 
 mod content;
 mod cors;
+mod domain_events;
 mod end_user;
 mod events;
 mod fuzz;

@@ -5,8 +5,9 @@ use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::{Error, ErrorKind};
 
-/// The kind of an AWS error `code` (the service's exception name), if it says.
-fn kind_of_code(code: &str) -> Option<ErrorKind> {
+/// The kind of an AWS error `code` (the service's exception name, or an EventBridge entry's
+/// error code), if it says.
+pub(crate) fn kind_of_code(code: &str) -> Option<ErrorKind> {
     Some(match code {
         "NotFoundException"
         | "ResourceNotFoundException"
@@ -36,6 +37,9 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         | "KMSInvalidStateException"
         | "DisabledException"
         | "KMSAccessDeniedException"
+        // EventBridge: a bus that refuses events of this source or detail type.
+        | "NotAuthorizedForSourceException"
+        | "NotAuthorizedForDetailTypeException"
         // Cognito: a refused sign-in (wrong password, disabled user).
         | "NotAuthorizedException"
         | "UserNotConfirmedException" => ErrorKind::AccessDenied,
@@ -53,13 +57,19 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         // IAM's account quotas (roles, policy size): not a throttle, retrying cannot help.
         | "LimitExceeded"
         | "TagException"
-        | "ItemCollectionSizeLimitExceededException" => ErrorKind::Invalid,
+        | "ItemCollectionSizeLimitExceededException"
+        // EventBridge's refusals of one entry.
+        | "InvalidArgument"
+        | "MalformedDetail"
+        | "InvalidAccountIdException"
+        | "RedactionFailure" => ErrorKind::Invalid,
         "KMSInternalException"
         | "DependencyTimeoutException"
         | "InternalServerError"
         | "ServiceFailure"
         | "InternalFailure"
         | "InternalErrorException"
+        | "InternalException"
         | "ServiceUnavailable" => ErrorKind::Unavailable,
         _ => return None,
     })

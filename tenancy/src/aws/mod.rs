@@ -10,6 +10,7 @@
 //! - `role_issuer`: [`crate::ports::RoleIssuer`] on IAM.
 //! - `identity`: [`crate::ports::Identity`] on a Cognito user pool (admin records in the
 //!   registry table).
+//! - `event_sink`: [`crate::ports::EventSink`] on EventBridge PutEvents.
 //! - `registry`: [`crate::ports::Registry`] on one DynamoDB table (`{prefix}_tenants-metadata`).
 //! - [`pacing`]: the client-side limiter every adapter waits on before a control-plane call.
 //! - [`wire`]: interceptors counting the calls on the wire and injecting faults, installed
@@ -19,6 +20,7 @@
 //! ports (`crate::retry`) is the one place a call is retried, so the two never multiply.
 
 mod errors;
+mod event_sink;
 mod identity;
 mod item_store;
 mod key_vault;
@@ -28,6 +30,7 @@ mod role_issuer;
 mod table_admin;
 pub mod wire;
 
+pub use event_sink::{EventBridgeSink, EventBusName};
 pub use identity::{
     CognitoConfig, CognitoIdentity, UnconfiguredIdentity, UserPool, ensure_user_pool,
     user_pool_name,
@@ -60,8 +63,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 
 /// One adapter per port on AWS, over `clients`, for the deployment with `prefix` (its
 /// registry is the table `{prefix}_tenants-metadata`, which `provisioner bootstrap` or
-/// Terraform creates). The ports are returned bare: `tenancy::open` puts the retry layer
-/// around them.
+/// Terraform creates). Domain events go to the account's default bus. The ports are returned
+/// bare: `tenancy::open` puts the retry layer around them (and names the configured bus).
 pub fn backend(clients: &AwsClients, prefix: &TablePrefix, data_plane_principal: &str) -> Backend {
     let items: Arc<dyn crate::ports::ItemStore> =
         Arc::new(DynamoItemStore::new(clients.dynamodb.clone()));
@@ -77,6 +80,10 @@ pub fn backend(clients: &AwsClients, prefix: &TablePrefix, data_plane_principal:
         items,
         // `tenancy::open` replaces it when the Cognito settings are given.
         identity: Arc::new(UnconfiguredIdentity),
+        event_sink: Arc::new(EventBridgeSink::new(
+            clients.eventbridge.clone(),
+            EventBusName::default(),
+        )),
         data_plane_principal: data_plane_principal.to_owned(),
         capabilities: CAPABILITIES,
     }
@@ -88,6 +95,7 @@ pub fn backend(clients: &AwsClients, prefix: &TablePrefix, data_plane_principal:
 pub struct AwsClients {
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
     pub pacer: Arc<Pacer>,
@@ -171,6 +179,7 @@ impl AwsClients {
         AwsClients {
             cognito: client!(aws_sdk_cognitoidentityprovider),
             dynamodb: client!(aws_sdk_dynamodb),
+            eventbridge: client!(aws_sdk_eventbridge),
             iam: client!(aws_sdk_iam),
             kms: client!(aws_sdk_kms),
             pacer: Arc::new(Pacer::new(limits)),

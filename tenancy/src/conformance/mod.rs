@@ -97,6 +97,7 @@ macro_rules! cases {
     };
 }
 
+pub mod event_sink;
 pub mod identity;
 pub mod item_store;
 pub mod key_vault;
@@ -122,5 +123,6 @@ macro_rules! conformance_tests {
         $crate::key_vault!($make);
         $crate::role_issuer!($make);
         $crate::identity!($make);
+        $crate::event_sink!($make);
     };
 }

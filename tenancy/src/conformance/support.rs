@@ -8,6 +8,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::backend::Backend;
+use crate::conformance::event_sink::SinkReader;
 use crate::conformance::identity::TokenLab;
 use crate::error::{ErrorKind, Result};
 use crate::id::{OwnerEmail, TenantId, TenantName, Tier};
@@ -26,6 +27,8 @@ pub struct Fixture {
     _guard: Option<Box<dyn Any + Send + Sync>>,
     /// How the identity suite signs in and crafts tokens on this backend.
     token_lab: Option<Arc<dyn TokenLab>>,
+    /// How the event sink suite reads back what the sink delivered.
+    sink_reader: Option<Arc<dyn SinkReader>>,
 }
 
 impl Fixture {
@@ -36,6 +39,7 @@ impl Fixture {
             prefix: format!("cf{}", &random[..8]),
             _guard: None,
             token_lab: None,
+            sink_reader: None,
         }
     }
 
@@ -56,6 +60,19 @@ impl Fixture {
         self.token_lab
             .as_deref()
             .expect("the identity suite needs a fixture with a token lab (Fixture::with_token_lab)")
+    }
+
+    /// Gives the event sink suite its way to read back what the sink delivered.
+    pub fn with_sink_reader(mut self, reader: impl SinkReader + 'static) -> Self {
+        self.sink_reader = Some(Arc::new(reader));
+        self
+    }
+
+    /// The fixture's sink reader. Panics when it has none: the event sink suite needs one.
+    pub fn sink_reader(&self) -> &dyn SinkReader {
+        self.sink_reader.as_deref().expect(
+            "the event sink suite needs a fixture with a sink reader (Fixture::with_sink_reader)",
+        )
     }
 
     /// This case's unique prefix.

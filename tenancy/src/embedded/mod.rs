@@ -9,6 +9,7 @@
 //! cloud.db           the embedded cloud account: key vault keys, roles, table catalog
 //! identity.db        tenant admins (one row per admin: the user and its record)
 //! identity.key       the local token issuer's RSA key (PKCS#8, mode 0600)
+//! event-log.db       EventSink: every domain event published, in publication order
 //! master.key         32 random bytes (mode 0600) wrapping every tenant key
 //! tables/{group}.db  one file per tenant holding that tenant's tables; removed (with its
 //!                    -wal and -shm) when the tenant's last table is deleted
@@ -22,7 +23,8 @@
 //! Modules: `sqlite` (connections, blocking calls, error mapping), `private_file` (private
 //! directories and atomically published secret files, also used by the control plane), `master_key`,
 //! `crypto`, `cloud_ids` (fake account, region and ARNs), `cloud` (`cloud.db` schema),
-//! `tenant_files` (per-tenant files and their LRU), one module per port, `item_codec`
+//! `tenant_files` (per-tenant files and their LRU), one module per port (`event_log` is the
+//! event sink's), `item_codec`
 //! (item limits and payload sealing) and `item_rows` (row-level SQL of a tenant table).
 
 use std::path::PathBuf;
@@ -36,6 +38,7 @@ mod cloud;
 mod cloud_ids;
 mod crypto;
 mod deployment;
+mod event_log;
 mod identity;
 mod item_codec;
 mod item_rows;
@@ -50,6 +53,7 @@ mod table_admin;
 mod tenant_files;
 mod timestamps;
 
+pub use event_log::EventLog;
 pub use identity::{
     KEY_FILE_NAME as IDENTITY_KEY_FILE, TOKEN_LIFETIME, load_or_create_signer, token_rules,
 };
@@ -143,6 +147,7 @@ pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
         )),
         items,
         identity: Arc::new(identity),
+        event_sink: Arc::new(event_log::EventLog::open(dir)?),
         data_plane_principal: options.data_plane_principal.clone(),
         capabilities: CAPABILITIES,
     })

@@ -397,3 +397,205 @@ async fn revoking_a_key_removes_the_responses_showing_it_from_the_registry_table
     assert!(!after.contains_key("response"), "purged: {after:?}");
     assert!(!after.contains_key("gsi1pk"), "and out of the index");
 }
+
+mod eventbridge {
+    //! The event sink suite on EventBridge on moto: each case publishes to a bus of its own,
+    //! whose one rule sends every event of the suite's source to a queue of the case's own;
+    //! what arrives there is what the bus delivered, read back through SQS.
+
+    use std::time::{Duration, Instant};
+
+    use aws_sdk_eventbridge::types::Target;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use tenancy::ErrorKind;
+    use tenancy::aws::{EventBridgeSink, EventBusName};
+    use tenancy::conformance::event_sink::{SOURCE, SinkReader, events};
+    use tenancy::ports::{DomainEvent, EventSource};
+
+    use super::*;
+
+    tenancy::event_sink!(eventbridge_fixture);
+
+    /// How long a read waits for the deliveries it expects.
+    const READ_WAIT: Duration = Duration::from_secs(10);
+
+    /// The queue's deliveries, kept as they are received (each message is deleted once read).
+    struct QueueReader {
+        sqs: aws_sdk_sqs::Client,
+        queue_url: String,
+        received: tokio::sync::Mutex<Vec<DomainEvent>>,
+    }
+
+    impl QueueReader {
+        /// Receives what the queue holds now, waiting up to `wait` for the first message.
+        async fn receive(&self, wait: i32) {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(wait)
+                .send()
+                .await
+                .expect("receiving from the queue");
+            let mut received = self.received.lock().await;
+            for message in out.messages() {
+                let body: serde_json::Value =
+                    serde_json::from_str(message.body().unwrap_or_default()).unwrap();
+                let source = EventSource::parse(body["source"].as_str().unwrap()).unwrap();
+                let event = DomainEvent::from_detail(source, &body["detail"].to_string())
+                    .expect("the bus delivers the detail as published");
+                assert_eq!(
+                    body["detail-type"],
+                    event.detail_type.as_str(),
+                    "DetailType is the event's detail type"
+                );
+                received.push(event);
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .expect("deleting a read message");
+            }
+        }
+
+        async fn of(&self, tenant: &tenancy::TenantId) -> Vec<DomainEvent> {
+            let received = self.received.lock().await;
+            received
+                .iter()
+                .filter(|e| &e.tenant == tenant)
+                .cloned()
+                .collect()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl SinkReader for QueueReader {
+        async fn published(
+            &self,
+            tenant: &tenancy::TenantId,
+            at_least: usize,
+        ) -> tenancy::Result<Vec<DomainEvent>> {
+            let started = Instant::now();
+            while self.of(tenant).await.len() < at_least && started.elapsed() < READ_WAIT {
+                self.receive(1).await;
+            }
+            // Anything that should not be there has had its chance to arrive too.
+            self.receive(0).await;
+            Ok(self.of(tenant).await)
+        }
+    }
+
+    /// A bus, a queue and the rule between them, all named after the case.
+    async fn bus_to_queue(fx_prefix: &str) -> (EventBusName, QueueReader) {
+        let clients = clients().await;
+        let sqs = sqs_client().await;
+        let bus = format!("{fx_prefix}-bus");
+        clients
+            .eventbridge
+            .create_event_bus()
+            .name(&bus)
+            .send()
+            .await
+            .expect("creating the case's bus");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("{fx_prefix}-deliveries"))
+            .send()
+            .await
+            .expect("creating the case's queue")
+            .queue_url
+            .unwrap();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone();
+        let rule = format!("{fx_prefix}-all");
+        clients
+            .eventbridge
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&bus)
+            .event_pattern(serde_json::json!({"source": [SOURCE]}).to_string())
+            .send()
+            .await
+            .expect("the case's rule");
+        clients
+            .eventbridge
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&bus)
+            .targets(
+                Target::builder()
+                    .id("queue")
+                    .arn(queue_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("the rule's queue target");
+        let reader = QueueReader {
+            sqs,
+            queue_url,
+            received: Default::default(),
+        };
+        (EventBusName::parse(&bus).unwrap(), reader)
+    }
+
+    async fn sqs_client() -> aws_sdk_sqs::Client {
+        let endpoint = tenancy::conformance::moto::endpoint();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_kms::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .load()
+            .await;
+        aws_sdk_sqs::Client::new(&config)
+    }
+
+    /// A fixture whose event sink is EventBridge (behind the retry layer) on a bus of the
+    /// case's own, read back through a queue.
+    async fn eventbridge_fixture(_case: &str) -> Fixture {
+        let dir = tempfile::tempdir().expect("temporary data directory");
+        let mut backend = embedded::open(&options(dir.path())).expect("the embedded backend");
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let (bus, reader) = bus_to_queue(&format!("cf{}", &random[..8])).await;
+        backend.event_sink = Arc::new(EventBridgeSink::new(clients().await.eventbridge, bus));
+        let backend = tenancy::retry::with_retries(backend, Arc::default());
+        Fixture::new(backend)
+            .with_guard(dir)
+            .with_sink_reader(reader)
+    }
+
+    /// A bus that does not exist refuses every event, saying which bus; nothing is retried
+    /// (the refusal is not retryable) and nothing reaches anyone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_for_a_bus_that_does_not_exist_are_refused_as_not_found_naming_the_bus() {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("cf{}-nowhere", &random[..8]);
+        let sink = EventBridgeSink::new(
+            clients().await.eventbridge,
+            EventBusName::parse(&name).unwrap(),
+        );
+        let tenant = tenancy::TenantId::parse(&format!("cf{}-a", &random[..8])).unwrap();
+        let refused = tenancy::ports::EventSink::publish(&sink, &events(&tenant, 12))
+            .await
+            .unwrap();
+        assert_eq!(refused.len(), 12, "{refused:?}");
+        for (i, u) in refused.iter().enumerate() {
+            assert_eq!((u.index, u.error.kind()), (i, ErrorKind::NotFound));
+            assert!(u.error.message().contains(&name), "{}", u.error);
+        }
+    }
+}

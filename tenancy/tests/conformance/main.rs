@@ -26,7 +26,11 @@ async fn make_fixture(_case: &str) -> Fixture {
     let lab = EmbeddedLab {
         signer: embedded::load_or_create_signer(dir.path()).expect("the issuer's key"),
     };
-    Fixture::new(backend).with_guard(dir).with_token_lab(lab)
+    let log = embedded::EventLog::open(dir.path()).expect("the event log, for reading back");
+    Fixture::new(backend)
+        .with_guard(dir)
+        .with_token_lab(lab)
+        .with_sink_reader(log)
 }
 
 /// Tokens on the embedded backend: minted by its issuer, crafted with the issuer's own key

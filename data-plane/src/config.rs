@@ -13,6 +13,7 @@ use serde::Deserialize;
 use service::config::ServerSettings;
 use tenancy::settings::{Bounded, ConfigError, Settings, describe, text};
 
+use crate::identity::{AdminGroup, AdminStrategy, StrategyKind};
 use crate::resolve::tenant::CacheLimits;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +67,12 @@ pub struct DataPlaneSettings {
     /// `SPOTLIGHT_ORIGIN_REFRESH_SECS`: how often the set of origins preflight requests are
     /// answered for is read again from the registry.
     pub origin_refresh_secs: Bounded<1, 3600>,
+    /// `SPOTLIGHT_ADMIN_STRATEGY`: how a platform token's user is found to be an admin of
+    /// its tenant — `table_lookup` (the tenant's admin records) or `jwt_group` (the token's
+    /// `cognito:groups` lists `SPOTLIGHT_ADMIN_GROUP`).
+    pub admin_strategy: StrategyKind,
+    /// `SPOTLIGHT_ADMIN_GROUP`: the group `jwt_group` requires.
+    pub admin_group: AdminGroup,
 }
 
 impl Default for DataPlaneSettings {
@@ -86,6 +93,8 @@ impl Default for DataPlaneSettings {
             outbox_poll_ms: Bounded::must(200),
             process_outbox: true,
             origin_refresh_secs: Bounded::must(30),
+            admin_strategy: StrategyKind::TableLookup,
+            admin_group: AdminGroup::default(),
             jwks_fetch: tenancy::end_user::FetchPolicy::PUBLIC_ONLY,
         }
     }
@@ -127,6 +136,13 @@ impl DataPlaneSettings {
 
     pub fn event_retention(&self) -> time::Duration {
         time::Duration::days(self.event_retention_days.get() as i64)
+    }
+
+    pub fn admin_strategy(&self) -> AdminStrategy {
+        match self.admin_strategy {
+            StrategyKind::TableLookup => AdminStrategy::TableLookup,
+            StrategyKind::JwtGroup => AdminStrategy::JwtGroup(self.admin_group.clone()),
+        }
     }
 
     pub fn outbox_poll(&self) -> Duration {

@@ -18,6 +18,7 @@ use crate::content::catalog::{Catalog, CatalogCache};
 use crate::content::store::ContentStore;
 use crate::events::runner::Outbox;
 use crate::http::cors::OriginDirectory;
+use crate::identity::admin::AdminStrategy;
 use crate::identity::end_user::{EndUserVerifier, VerifierSettings};
 use crate::metrics::DataPlaneMetrics;
 use crate::resolve::tenant::Resolver;
@@ -62,6 +63,8 @@ pub struct Shared {
     pub counters: DataPlaneMetrics,
     /// Verifies end users' tokens against their tenant's registered keys.
     pub verifier: Arc<EndUserVerifier>,
+    /// Decides which platform tokens are admins of their tenant.
+    pub admin_strategy: AdminStrategy,
     /// The operator token `/metrics` asks for (the control plane's; unset: `/metrics` is
     /// refused to everyone). Set once, when the state is assembled.
     pub operator_token: OnceLock<SecretString>,
@@ -103,6 +106,7 @@ impl AppState {
             .allow_burst(nonzero_u32(settings.tenant_burst.get()));
         Ok(AppState(Arc::new(Shared {
             verifier: Arc::new(verifier),
+            admin_strategy: settings.admin_strategy(),
             resolver: Arc::new(resolver),
             catalogs: Arc::new(CatalogCache::new(
                 settings.content_cache_ttl_secs.secs(),

@@ -45,6 +45,9 @@ error_codes! {
     Unauthorized => "unauthorized",
     /// 403: the API key's tenant is suspended.
     TenantSuspended => "tenant_suspended",
+    /// 403: a valid platform token of the tenant, whose user the admin strategy does not
+    /// accept as one of its admins.
+    NotAnAdmin => "not_an_admin",
     /// 403: a publishable key used from a browser origin its tenant does not allow (or with
     /// no origin at all).
     OriginNotAllowed => "origin_not_allowed",

@@ -406,6 +406,9 @@ impl Identity for RetryingIdentity {
     async fn verify_token(&self, token: &str) -> Result<VerifiedAdmin> {
         retried!(self, "verify token", verify_token(token))
     }
+    async fn verify_token_claims(&self, token: &str) -> Result<VerifiedAdmin> {
+        retried!(self, "verify token", verify_token_claims(token))
+    }
     async fn mint_token(&self, tenant: &TenantId, admin: &AdminRef) -> Result<IdToken> {
         retried!(self, "mint token", mint_token(tenant, admin))
     }

@@ -18,16 +18,21 @@
 //! | chat message by session | app | `CHAT#{session}` | `{at}#{message}` | — |
 //! | metric by subject and period | app | `METRIC#{subject}` | `{period}` | — |
 //! | cached summary | app | `SUMMARY#{period}` | `{watermark}` | — (ttl) |
-//! | event, time-first | events | `EVT#{minute}#{shard}` | `{event_id}` | `EVT_USER#{user}` / `{at}` (ttl) |
+//! | event, time-first | events | `EVT#{day}#{shard}` | `{at}#{event_id}` | — (ttl) |
 //! | event dedupe by `event_id` | events | `EID#{event_id}` | `EID` | — (ttl) |
 //! | outbox | events | `OUTBOX#{shard}` | `{at}#{event_id}` | — |
 //! | domain event outbox (content changes, until published) | events | `OUTBOX#DOMAIN` | `{at}#{event_id}` | — |
 //!
-//! Events are keyed time-first (the event's minute, then its id) because ordered keys ingest an
-//! order of magnitude faster than random ones on the embedded store. The minute is split into
-//! a few shards (`shard = hash(event_id) % EVENT_SHARDS`) so that one busy minute does not
-//! become one hot DynamoDB partition (about 1,000 writes/s each); reading a minute back means
-//! querying its `EVENT_SHARDS` partitions, each already in `event_id` order.
+//! `{at}` in a sort key is Unix nanoseconds, 20 digits ([`keys::time_ordered`]), so key order
+//! is time order.
+//!
+//! Events are keyed time-first (the event's UTC day, then its time and id) because ordered
+//! keys ingest an order of magnitude faster than random ones on the embedded store, and so
+//! the audit view reads any time range newest first by key alone. The day is split into
+//! `EVENT_SHARDS` partitions (`shard = hash(event_id) % EVENT_SHARDS`) so that one busy day is
+//! not one hot DynamoDB partition (about 1,000 writes/s each, so some 8,000 events/s per
+//! tenant before DynamoDB throttles); reading a range back means querying the shards of each
+//! of its days and merging them, each already in time order.
 
 use serde::{Deserialize, Serialize};
 
@@ -235,12 +240,25 @@ pub mod keys {
     pub fn metric(subject: &str) -> String {
         format!("METRIC#{subject}")
     }
-    /// Partitions one minute of events is spread over (see the module docs).
-    pub const EVENT_SHARDS: u8 = 4;
-    /// `minute` is `YYYY-MM-DDTHH:MM` in UTC: lexicographic order is time order. `shard` is
-    /// taken modulo [`EVENT_SHARDS`].
-    pub fn event_partition(minute: &str, shard: u8) -> String {
-        format!("EVT#{minute}#{}", shard % EVENT_SHARDS)
+    /// Partitions one day of events is spread over (see the module docs).
+    pub const EVENT_SHARDS: u16 = 8;
+    /// `day` is `YYYY-MM-DD` in UTC ([`day`]). `shard` is taken modulo [`EVENT_SHARDS`].
+    pub fn event_partition(day: &str, shard: u16) -> String {
+        format!("EVT#{day}#{}", shard % EVENT_SHARDS)
+    }
+    /// `at`'s UTC day, `YYYY-MM-DD`: lexicographic order is time order.
+    pub fn day(at: time::OffsetDateTime) -> String {
+        let date = at.to_offset(time::UtcOffset::UTC).date();
+        format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        )
+    }
+    /// A sort key in time order: Unix nanoseconds as 20 digits, then `id` to make it unique.
+    pub fn time_ordered(at_nanos: i128, id: &str) -> String {
+        format!("{at_nanos:020}#{id}")
     }
     pub fn event_dedupe(event_id: &str) -> String {
         format!("EID#{event_id}")
@@ -255,7 +273,7 @@ pub mod keys {
     /// A domain event's place in [`DOMAIN_OUTBOX`]: commit time (Unix nanoseconds, 20 digits)
     /// first, so the outbox is read oldest first.
     pub fn domain_outbox_sk(at_nanos: i128, event_id: &str) -> String {
-        format!("{at_nanos:020}#{event_id}")
+        time_ordered(at_nanos, event_id)
     }
     /// Partition used by the provisioning probe; its item is deleted again at once.
     pub const PROBE: &str = "PROBE#spotlight";
@@ -285,13 +303,15 @@ mod tests {
     #[test]
     fn versions_and_minutes_sort_lexicographically() {
         assert!(keys::content_version(9) < keys::content_version(10));
-        assert!(
-            keys::event_partition("2026-11-22T09:59", 3)
-                < keys::event_partition("2026-11-22T10:00", 0)
+        assert!(keys::event_partition("2026-11-21", 3) < keys::event_partition("2026-11-22", 0));
+        assert_eq!(
+            keys::event_partition("2026-11-22", keys::EVENT_SHARDS + 1),
+            keys::event_partition("2026-11-22", 1)
         );
         assert_eq!(
-            keys::event_partition("2026-11-22T10:00", keys::EVENT_SHARDS + 1),
-            keys::event_partition("2026-11-22T10:00", 1)
+            keys::day(time::macros::datetime!(2026-12-02 00:30 +02:00)),
+            "2026-12-01"
         );
+        assert!(keys::time_ordered(999, "b") < keys::time_ordered(1_000, "a"));
     }
 }

@@ -9,16 +9,16 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value, json};
 use tenancy::ports::item_store::{MAX_BATCH_GET, MAX_TRANSACT_ITEMS};
 use tenancy::ports::{Condition, Item, ItemKey, ItemStore, WriteOp};
 use tenancy::table_plan::keys;
 use tenancy::{Error, ErrorKind};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use uuid::Uuid;
 
 use super::batch::Event;
 use super::fold::Actor;
+use super::record;
 
 /// Outbox partitions the processor drains (one lease each, later).
 pub const OUTBOX_SHARDS: u16 = 8;
@@ -51,8 +51,9 @@ pub async fn store(
             outcome.duplicates += 1;
         }
     }
-    let mut new = Vec::with_capacity(fresh.len());
-    for chunk in fresh.chunks(MAX_BATCH_GET) {
+    // The chunks' reads and writes go out side by side: on DynamoDB they are separate
+    // requests, and on the embedded store concurrent writes share a commit.
+    let reads = fresh.chunks(MAX_BATCH_GET).map(|chunk| async move {
         let markers: Vec<ItemKey> = chunk.iter().map(|e| marker_key(e.event_id)).collect();
         let known: HashSet<String> = items
             .batch_get(table, &markers)
@@ -60,22 +61,29 @@ pub async fn store(
             .into_iter()
             .map(|item| item.key.pk)
             .collect();
-        for event in chunk {
-            if known.contains(&marker_key(event.event_id).pk) {
-                outcome.duplicates += 1;
-            } else {
-                new.push(*event);
-            }
-        }
-    }
+        Ok::<_, Error>(
+            chunk
+                .iter()
+                .filter(|e| !known.contains(&marker_key(e.event_id).pk))
+                .copied()
+                .collect::<Vec<&Event>>(),
+        )
+    });
+    let new: Vec<&Event> = futures_util::future::try_join_all(reads)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    outcome.duplicates += fresh.len() - new.len();
     let written = write_new(items, table, &new, actor, retention).await?;
     outcome.accepted += written.accepted;
     outcome.duplicates += written.duplicates;
     Ok(outcome)
 }
 
-/// Writes events believed new, as few transactions as the limits allow; one whose marker
-/// appeared meanwhile fails its transaction, whose events are then written one by one.
+/// Writes events believed new, as few transactions as the limits allow, side by side; one
+/// whose marker appeared meanwhile fails its transaction, whose events are then written one
+/// by one.
 async fn write_new(
     items: &dyn ItemStore,
     table: &str,
@@ -83,29 +91,45 @@ async fn write_new(
     actor: Option<&Actor>,
     retention: Duration,
 ) -> Result<Stored, Error> {
+    let chunks = new
+        .chunks(MAX_TRANSACT_ITEMS / OPS_PER_EVENT)
+        .map(|chunk| write_chunk(items, table, chunk, actor, retention));
     let mut outcome = Stored::default();
-    for chunk in new.chunks(MAX_TRANSACT_ITEMS / OPS_PER_EVENT) {
-        let writes: Vec<WriteOp> = chunk
-            .iter()
-            .flat_map(|e| ops(table, e, actor, retention))
-            .collect();
-        match items.transact_write(&writes).await {
-            Ok(()) => outcome.accepted += chunk.len(),
-            // Someone stored one of these meanwhile: find out which, one at a time.
-            Err(e) if e.kind() == ErrorKind::ConditionFailed => {
-                for event in chunk {
-                    match items
-                        .transact_write(&ops(table, event, actor, retention))
-                        .await
-                    {
-                        Ok(()) => outcome.accepted += 1,
-                        Err(e) if e.kind() == ErrorKind::ConditionFailed => outcome.duplicates += 1,
-                        Err(e) => return Err(e),
-                    }
+    for written in futures_util::future::try_join_all(chunks).await? {
+        outcome.accepted += written.accepted;
+        outcome.duplicates += written.duplicates;
+    }
+    Ok(outcome)
+}
+
+async fn write_chunk(
+    items: &dyn ItemStore,
+    table: &str,
+    chunk: &[&Event],
+    actor: Option<&Actor>,
+    retention: Duration,
+) -> Result<Stored, Error> {
+    let mut outcome = Stored::default();
+    let writes: Vec<WriteOp> = chunk
+        .iter()
+        .flat_map(|e| ops(table, e, actor, retention))
+        .collect();
+    match items.transact_write(&writes).await {
+        Ok(()) => outcome.accepted += chunk.len(),
+        // Someone stored one of these meanwhile: find out which, one at a time.
+        Err(e) if e.kind() == ErrorKind::ConditionFailed => {
+            for event in chunk {
+                match items
+                    .transact_write(&ops(table, event, actor, retention))
+                    .await
+                {
+                    Ok(()) => outcome.accepted += 1,
+                    Err(e) if e.kind() == ErrorKind::ConditionFailed => outcome.duplicates += 1,
+                    Err(e) => return Err(e),
                 }
             }
-            Err(e) => return Err(e),
         }
+        Err(e) => return Err(e),
     }
     Ok(outcome)
 }
@@ -119,16 +143,13 @@ fn ops(
     let expires = (event.at + retention).unix_timestamp();
     let mut marker = Item::new(marker_key(event.event_id));
     marker.ttl = Some(expires);
-    let record = record(event, actor);
-    let mut stored = Item::new(ItemKey::new(
-        keys::event_partition(&minute(event.at), shard(event.event_id) as u8),
-        event.event_id.to_string(),
-    ));
+    let record = record::attrs(event, actor);
+    let mut stored = Item::new(event_key(event));
     stored.ttl = Some(expires);
     stored.attrs = record.clone();
     let mut outbox = Item::new(ItemKey::new(
         keys::outbox(shard(event.event_id) % OUTBOX_SHARDS),
-        format!("{:020}#{}", event.at.unix_timestamp_nanos(), event.event_id),
+        keys::time_ordered(event.at.unix_timestamp_nanos(), &event.event_id.to_string()),
     ));
     outbox.attrs = record;
     [
@@ -150,6 +171,15 @@ fn ops(
     ]
 }
 
+/// Where `event`'s row is: its UTC day and shard, then its time and id, so a day reads back
+/// in time order by querying its shards ([`super::audit`]).
+pub(crate) fn event_key(event: &Event) -> ItemKey {
+    ItemKey::new(
+        keys::event_partition(&keys::day(event.at), shard(event.event_id)),
+        keys::time_ordered(event.at.unix_timestamp_nanos(), &event.event_id.to_string()),
+    )
+}
+
 fn marker_key(event_id: Uuid) -> ItemKey {
     ItemKey::new(
         keys::event_dedupe(&event_id.to_string()),
@@ -157,46 +187,7 @@ fn marker_key(event_id: Uuid) -> ItemKey {
     )
 }
 
-/// The event as stored: what the processor folds and the audit view shows.
-/// The stored record of `event`; its actor is the verified user, else the browser's
-/// anonymous id, else nobody (counted, but not as a unique user).
-fn record(event: &Event, user: Option<&Actor>) -> Map<String, Value> {
-    let actor = user.cloned().or_else(|| {
-        event
-            .anonymous_id
-            .as_ref()
-            .map(|id| Actor::Anonymous(id.clone()))
-    });
-    let value = json!({
-        "event_id": event.event_id,
-        "type": event.kind,
-        "content_id": event.content_id,
-        "content_version": event.content_version,
-        "step_id": event.step_id,
-        "at": event.at.unix_timestamp_nanos().to_string(),
-        "actor": actor,
-        "props": event.props,
-    });
-    match value {
-        Value::Object(map) => map,
-        _ => unreachable!("json! of an object literal is an object"),
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM` in UTC: the time-first partition of the event.
-fn minute(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute()
-    )
-}
-
-/// A stable small number from the event id, spreading one minute over partitions.
+/// A stable small number from the event id, spreading events over partitions.
 fn shard(event_id: Uuid) -> u16 {
     let bytes = event_id.as_bytes();
     u16::from_le_bytes([bytes[14], bytes[15]])
@@ -316,10 +307,13 @@ mod tests {
     }
 
     #[test]
-    fn minutes_are_utc_and_ordered() {
-        assert_eq!(
-            minute(datetime!(2026-12-01 09:05:59 +02:00)),
-            "2026-12-01T07:05"
-        );
+    fn an_event_row_is_keyed_by_its_utc_day_then_its_time() {
+        let mut early = event(Uuid::new_v4());
+        early.at = datetime!(2026-12-02 00:30:00 +02:00);
+        let key = event_key(&early);
+        assert!(key.pk.starts_with("EVT#2026-12-01#"), "{}", key.pk);
+        let mut later = early.clone();
+        later.at += Duration::nanoseconds(1);
+        assert!(event_key(&later).sk > key.sk, "time order is key order");
     }
 }

@@ -8,36 +8,19 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::Deserialize;
 use serde_json::Value;
 use tenancy::ports::item_store::{MAX_BATCH_GET, MAX_TRANSACT_ITEMS};
 use tenancy::ports::{Condition, Item, ItemKey, ItemStore, Query, WriteOp};
 use tenancy::table_plan::keys;
 use tenancy::{Error, ErrorKind};
-use time::OffsetDateTime;
-use uuid::Uuid;
 
-use super::batch::{Event, EventType};
+use super::batch::Event;
 use super::fold::{Actor, AggregateKey, Counts, Folded, Marker, Scope, fold};
-use crate::content::model::{ContentId, StepId};
+use super::record;
 
 /// Records one step reads at most: each folded record's removal is one write of the step's
 /// transaction, which holds at most 100.
 pub const MAX_EVENTS_PER_STEP: usize = MAX_TRANSACT_ITEMS;
-
-/// An outbox record as ingest wrote it.
-#[derive(Deserialize)]
-struct Record {
-    event_id: Uuid,
-    #[serde(rename = "type")]
-    kind: EventType,
-    content_id: ContentId,
-    content_version: u32,
-    step_id: Option<StepId>,
-    /// Unix nanoseconds, as a string (JSON numbers lose precision past 2^53).
-    at: String,
-    actor: Option<Actor>,
-}
 
 /// Folds up to `limit` records of outbox `shard` of `events_table` into `app_table`; says
 /// how many it folded (0: the shard is empty).
@@ -64,7 +47,7 @@ pub async fn step(
     }
     let mut events = Vec::with_capacity(page.items.len());
     for item in &page.items {
-        events.push(read(item)?);
+        events.push(record::read(item)?);
     }
     let folded = |n: usize| {
         events[..n].iter().map(|(event, actor)| Folded {
@@ -218,40 +201,16 @@ pub fn read_counts(item: &Item) -> Result<Counts, Error> {
     })
 }
 
-fn read(item: &Item) -> Result<(Event, Option<Actor>), Error> {
-    let unreadable = |why: String| {
-        Error::invalid(format!(
-            "outbox record ({}, {}) does not read back: {why}",
-            item.key.pk, item.key.sk
-        ))
-    };
-    let record: Record = serde_json::from_value(Value::Object(item.attrs.clone()))
-        .map_err(|e| unreadable(e.to_string()))?;
-    let nanos: i128 = record
-        .at
-        .parse()
-        .map_err(|_| unreadable(format!("at {:?} is not a number", record.at)))?;
-    let at =
-        OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|e| unreadable(e.to_string()))?;
-    let event = Event {
-        event_id: record.event_id,
-        kind: record.kind,
-        content_id: record.content_id,
-        content_version: record.content_version,
-        step_id: record.step_id,
-        at,
-        anonymous_id: None,
-        props: serde_json::Map::new(),
-    };
-    Ok((event, record.actor))
-}
-
 #[cfg(test)]
 mod tests {
     use time::Duration;
     use time::macros::datetime;
 
+    use uuid::Uuid;
+
     use super::*;
+    use crate::content::model::{ContentId, StepId};
+    use crate::events::batch::EventType;
     use crate::events::ingest::{OUTBOX_SHARDS, store};
 
     fn event(kind: EventType, step: &str) -> Event {

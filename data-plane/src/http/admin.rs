@@ -8,10 +8,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use service::ApiError;
 use service::extract::{ApiJson, ApiPath, ApiQuery};
+use service::{ApiError, ErrorCode};
 use tenancy::ApiKeyKind;
 use tenancy::ports::AdminUser;
+use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,10 +24,20 @@ use super::tenant::TenantContext;
 use crate::analytics::{self, DayCounts, Funnel, SelectorHealth};
 use crate::content::model::{ContentBody, ContentId, StepId};
 use crate::content::store::{ContentStatus, Draft, Published};
+use crate::events::audit::{self, AuditQuery, Position};
+use crate::events::batch::EventType;
+use crate::events::fold::Actor;
+use crate::identity::AdminRefusal;
 use crate::state::AppState;
 
 /// Longest range the overview covers.
 const MAX_OVERVIEW_DAYS: i64 = 92;
+/// Longest window the interactions view covers, and the one it covers by default.
+const MAX_INTERACTION_DAYS: i64 = 31;
+const DEFAULT_INTERACTION_HOURS: i64 = 24;
+/// Interactions per page: the default and the most.
+const DEFAULT_INTERACTIONS: usize = 100;
+const MAX_INTERACTIONS: usize = 1000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,13 +49,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(funnel))
         .routes(routes!(selector_health))
         .routes(routes!(overview))
+        .routes(routes!(interactions))
         .routes(routes!(admins))
 }
 
 /// The admin routes' layer, after tenant resolution: a secret key is an admin of its tenant;
-/// a publishable key needs `Authorization: Bearer` with a platform admin token whose tenant
-/// is the key's and whose subject is one of the tenant's admins (`table_lookup`: the admin
-/// records the control plane's invites write).
+/// a publishable key needs `Authorization: Bearer` with a platform admin token of the key's
+/// tenant whose user the configured strategy accepts ([`crate::identity::admin`]).
 pub async fn require_admin(
     State(state): State<AppState>,
     context: TenantContext,
@@ -76,23 +87,23 @@ async fn admit_admin(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| refuse("this request has no admin token"))?;
-    let admin = state
-        .backend
-        .identity
-        .verify_token(token.trim())
+    state
+        .admin_strategy
+        .admit(
+            state.backend.identity.as_ref(),
+            token.trim(),
+            &context.tenant.tenant,
+        )
         .await
-        .map_err(|e| match e.kind() {
-            tenancy::ErrorKind::AccessDenied | tenancy::ErrorKind::Invalid => refuse(e.message()),
-            _ => ApiError::from(e),
-        })?;
-    if admin.tenant != context.tenant.tenant {
-        return Err(refuse("the admin token is of another tenant"));
-    }
-    let admins = state.backend.identity.list_admins(&admin.tenant).await?;
-    if !admins.iter().any(|a| a.id == admin.subject) {
-        return Err(refuse("the token's user is not an admin of this tenant"));
-    }
-    Ok(())
+        .map(|_| ())
+        .map_err(|refusal| match refusal {
+            AdminRefusal::Unauthenticated(why) => refuse(&why),
+            AdminRefusal::NotAnAdmin(why) => ApiError::Forbidden {
+                code: ErrorCode::NotAnAdmin,
+                message: why,
+            },
+            AdminRefusal::Backend(e) => ApiError::from(e),
+        })
 }
 
 /// A content item as the admin API shows it.
@@ -491,6 +502,158 @@ pub async fn overview(
         };
     }
     Ok(axum::Json(Overview { days }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InteractionsQuery {
+    /// Oldest time, RFC 3339 (default: 24 hours before `to`).
+    pub from: Option<String>,
+    /// Newest time, RFC 3339 (default: now). At most 31 days after `from`.
+    pub to: Option<String>,
+    /// Only the events of this content item.
+    pub content_id: Option<String>,
+    /// Events per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// The previous page's `next_cursor`, to read on from it.
+    pub cursor: Option<String>,
+}
+
+/// Who an interaction is from.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum InteractionUser {
+    /// The end user the tenant's token verified (`sub`).
+    User(String),
+    /// The browser's anonymous id.
+    Anonymous(String),
+}
+
+/// One event as the SDK sent it and the data plane accepted it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Interaction {
+    #[schema(value_type = String, format = Uuid)]
+    pub event_id: uuid::Uuid,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub content_id: ContentId,
+    pub content_version: u32,
+    pub step_id: Option<StepId>,
+    /// When it happened (the event's `ts`, corrected by the batch's `sent_at`).
+    #[schema(value_type = String, format = DateTime)]
+    pub at: String,
+    /// Absent when the event came with neither a user token nor an anonymous id.
+    pub user: Option<InteractionUser>,
+    #[schema(value_type = Object)]
+    pub props: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Interactions {
+    /// Newest first.
+    pub items: Vec<Interaction>,
+    /// Send it back as `cursor` for the next page; absent on the last one. A page can be
+    /// shorter than `limit` and still have one (a content filter that matched little).
+    pub next_cursor: Option<String>,
+}
+
+fn instant(raw: &str, name: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+        ApiError::bad_request(format!(
+            "{name} {raw:?} is not an RFC 3339 time (e.g. 2026-12-01T09:30:00Z)"
+        ))
+    })
+}
+
+/// The tenant's raw events in a time window, newest first, a page at a time: the audit view.
+#[utoipa::path(get, path = "/v1/admin/analytics/interactions", tag = "analytics",
+    params(InteractionsQuery),
+    responses(
+        (status = 200, description = "A page of events, newest first", body = Interactions),
+        (status = 400, description = "`invalid_request`: a bad time, window, limit, content id or cursor", body = service::error::ErrorBody),
+    ))]
+pub async fn interactions(
+    context: TenantContext,
+    ApiQuery(query): ApiQuery<InteractionsQuery>,
+) -> Result<axum::Json<Interactions>, ApiError> {
+    let to = match &query.to {
+        Some(raw) => instant(raw, "to")?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let from = match &query.from {
+        Some(raw) => instant(raw, "from")?,
+        None => to - time::Duration::hours(DEFAULT_INTERACTION_HOURS),
+    };
+    if from > to || to - from > time::Duration::days(MAX_INTERACTION_DAYS) {
+        return Err(ApiError::bad_request(format!(
+            "from must be at or before to, and the window at most {MAX_INTERACTION_DAYS} days"
+        )));
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_INTERACTIONS);
+    if !(1..=MAX_INTERACTIONS).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_INTERACTIONS}; got {limit}"
+        )));
+    }
+    let content = match &query.content_id {
+        Some(raw) => Some(ContentId::parse(raw).map_err(|e| {
+            ApiError::bad_request(format!("content_id {raw:?} is not a content id: {e}"))
+        })?),
+        None => None,
+    };
+    let before = match &query.cursor {
+        Some(raw) => {
+            let position = Position::from_cursor(raw).map_err(ApiError::bad_request)?;
+            if position.at() < from || position.at() > to {
+                return Err(ApiError::bad_request(
+                    "the cursor is outside the from..to window it is used with; send the \
+                     window of the page that returned it",
+                ));
+            }
+            Some(position)
+        }
+        None => None,
+    };
+    let (items, table) = context.tables.events();
+    let page = audit::page(
+        items,
+        table,
+        &AuditQuery {
+            from,
+            to,
+            content,
+            limit,
+            before,
+        },
+    )
+    .await
+    .map_err(|e| match e.kind() {
+        // A stored row that does not read back is this server's fault, not the request's.
+        tenancy::ErrorKind::Invalid => ApiError::Internal(e.message().to_owned()),
+        _ => ApiError::from(e),
+    })?;
+    Ok(axum::Json(Interactions {
+        items: page
+            .events
+            .into_iter()
+            .map(|(event, actor)| Interaction {
+                event_id: event.event_id,
+                kind: event.kind,
+                content_id: event.content_id,
+                content_version: event.content_version,
+                step_id: event.step_id,
+                at: event.at.format(&Rfc3339).unwrap_or_default(),
+                user: actor.map(|actor| match actor {
+                    Actor::User(id) => InteractionUser::User(id),
+                    Actor::Anonymous(id) => InteractionUser::Anonymous(id),
+                }),
+                props: event.props,
+            })
+            .collect(),
+        next_cursor: page.next.map(|p| p.cursor()),
+    }))
 }
 
 /// An admin of the tenant, as the identity provider lists them.

@@ -266,6 +266,49 @@ impl TestApp {
         }
     }
 
+    /// A platform token of tenant `id` for a new user `email` whose `cognito:groups` are
+    /// `groups`: crafted with the embedded issuer's own key, or signed in to moto's Cognito
+    /// after putting the user in those groups. The user is invited first, so it is on record
+    /// too; remove it to test a strategy that does not look there.
+    pub async fn token_in_groups(&self, id: &TenantId, email: &str, groups: &[&str]) -> String {
+        let identity = &self.state.backend.identity;
+        let email = tenancy::ports::AdminEmail::parse(email).unwrap();
+        let admin = identity.invite_admin(id, &email).await.unwrap();
+        match &self.moto {
+            None => {
+                let signer =
+                    tenancy::embedded::load_or_create_signer(self.state.settings.data_dir())
+                        .unwrap();
+                let rules =
+                    tenancy::embedded::token_rules(&self.state.settings.backend.table_prefix);
+                let now = OffsetDateTime::now_utc().unix_timestamp();
+                signer
+                    .sign(&tenancy::jwt::IdClaims {
+                        iss: rules.issuer,
+                        aud: rules.audience,
+                        sub: admin.id.to_string(),
+                        email: email.to_string(),
+                        token_use: "id".to_owned(),
+                        tenant: id.to_string(),
+                        iat: now,
+                        exp: now + 3600,
+                        nbf: None,
+                        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+                    })
+                    .unwrap()
+            }
+            Some(deployment) => {
+                for group in groups {
+                    deployment
+                        .add_to_group(email.as_str(), group)
+                        .await
+                        .unwrap();
+                }
+                deployment.sign_in(email.as_str()).await.unwrap()
+            }
+        }
+    }
+
     /// The environment a `data-plane` child process needs to serve this test's deployment.
     pub fn process_env(&self) -> Vec<(&'static str, String)> {
         let data_dir = self.state.settings.data_dir().to_owned();

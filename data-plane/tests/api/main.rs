@@ -2,6 +2,7 @@
 //! directory per test, with tenants onboarded by the provisioner; and its Lambda transports,
 //! fed the events API Gateway and DynamoDB Streams send.
 
+mod admin_strategy;
 mod content;
 mod cors;
 mod domain_events;
@@ -9,6 +10,7 @@ mod end_user;
 mod events;
 mod fuzz;
 mod helpers;
+mod interactions;
 mod isolation;
 mod lambda;
 mod metrics;

@@ -305,6 +305,64 @@ cases!(
         assert_refused(fx, &earlier, "a token of a removed admin").await;
     }
 
+    pub async fn claims_only_verification_reads_groups_and_skips_the_admin_record(fx: &Fixture) {
+        let id = &fx.backend.identity;
+        let ann = invite(fx, "acme", "ann").await;
+        let mut claims = good_claims(fx, &ann);
+        claims["cognito:groups"] = json!(["spotlight-admins", "Auditors"]);
+        let token = craft(fx, &claims);
+        let verified = id.verify_token_claims(&token).await.unwrap();
+        assert_eq!(verified.groups, ["spotlight-admins", "Auditors"]);
+        assert!(verified.in_group("spotlight-admins"));
+        assert!(!verified.in_group("auditors"), "group names match exactly");
+        assert_eq!(
+            id.verify_token(&token).await.unwrap().groups,
+            verified.groups,
+            "the full check reads the same groups"
+        );
+
+        // No groups claim: none.
+        let plain = craft(fx, &good_claims(fx, &ann));
+        assert!(
+            id.verify_token_claims(&plain)
+                .await
+                .unwrap()
+                .groups
+                .is_empty()
+        );
+
+        // The record is what only the full check consults.
+        id.remove_admin(&ann.tenant, &AdminRef::Id(ann.id.clone()))
+            .await
+            .unwrap();
+        assert_refused(fx, &token, "a removed admin's token, fully checked").await;
+        assert_eq!(
+            id.verify_token_claims(&token).await.unwrap().subject,
+            ann.id,
+            "the claims alone still verify"
+        );
+
+        // Everything else is checked as strictly.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        for (what, claim, value) in [
+            ("expired", "exp", json!(now - 3600)),
+            ("for another app client", "aud", json!("another-client")),
+            ("without a tenant", "custom:tenantId", Value::Null),
+        ] {
+            let mut bad = claims.clone();
+            if value.is_null() {
+                bad.as_object_mut().unwrap().remove(claim);
+            } else {
+                bad[claim] = value;
+            }
+            assert_kind(
+                id.verify_token_claims(&craft(fx, &bad)).await,
+                ErrorKind::AccessDenied,
+                what,
+            );
+        }
+    }
+
     pub async fn minting_is_for_invited_admins_of_backends_that_mint(fx: &Fixture) {
         let id = &fx.backend.identity;
         let ann = invite(fx, "acme", "ann").await;

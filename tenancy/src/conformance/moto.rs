@@ -117,6 +117,39 @@ impl Deployment {
         crate::retry::with_retries(backend, Arc::default())
     }
 
+    /// Puts user `email` in `group` of the user pool (creating the group first), as an
+    /// operator assigning admins by group does; tokens signed in afterwards list it in
+    /// `cognito:groups`.
+    pub async fn add_to_group(&self, email: &str, group: &str) -> crate::Result<()> {
+        let failed = |doing: &str, e: String| crate::Error::unavailable(format!("{doing}: {e}"));
+        let created = self
+            .clients
+            .cognito
+            .create_group()
+            .user_pool_id(&self.pool.user_pool_id)
+            .group_name(group)
+            .send()
+            .await;
+        if let Err(e) = created {
+            let exists = e
+                .as_service_error()
+                .is_some_and(|e| e.is_group_exists_exception());
+            if !exists {
+                return Err(failed("creating the group", format!("{e:?}")));
+            }
+        }
+        self.clients
+            .cognito
+            .admin_add_user_to_group()
+            .user_pool_id(&self.pool.user_pool_id)
+            .username(email)
+            .group_name(group)
+            .send()
+            .await
+            .map_err(|e| failed("adding the user to the group", format!("{e:?}")))?;
+        Ok(())
+    }
+
     /// Signs invited admin `email` in to the user pool (setting a permanent password first,
     /// as an admin does after the invitation's temporary one) and returns the ID token.
     pub async fn sign_in(&self, email: &str) -> crate::Result<String> {

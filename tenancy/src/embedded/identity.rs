@@ -19,7 +19,7 @@ use crate::embedded::sqlite::{Db, blocking, is_unique_violation, sql_err};
 use crate::embedded::timestamps::{from_nanos, now, to_nanos};
 use crate::error::{Error, Result};
 use crate::id::TenantId;
-use crate::jwt::{IdClaims, KeySource, RsaSigner, TokenRules, TokenVerifier};
+use crate::jwt::{DEFAULT_ADMIN_GROUP, IdClaims, KeySource, RsaSigner, TokenRules, TokenVerifier};
 use crate::naming::TablePrefix;
 use crate::ports::identity::{
     AdminEmail, AdminId, AdminRef, AdminUser, IdToken, Identity, VerifiedAdmin,
@@ -258,6 +258,10 @@ impl Identity for EmbeddedIdentity {
         Ok(verified)
     }
 
+    async fn verify_token_claims(&self, token: &str) -> Result<VerifiedAdmin> {
+        self.issuer().await?.verifier.verify(token).await
+    }
+
     async fn mint_token(&self, tenant: &TenantId, who: &AdminRef) -> Result<IdToken> {
         let (t, w) = (tenant.clone(), who.clone());
         let admin = self.db.call(move |conn| find(conn, &t, &w)).await?;
@@ -275,6 +279,7 @@ impl Identity for EmbeddedIdentity {
             iat: issued.unix_timestamp(),
             exp: expires_at.unix_timestamp(),
             nbf: None,
+            groups: vec![DEFAULT_ADMIN_GROUP.to_owned()],
         };
         let token = issuer.signer.sign(&claims)?;
         Ok(IdToken {

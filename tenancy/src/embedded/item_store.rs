@@ -159,15 +159,17 @@ impl Inner {
     }
 
     /// Lazily reclaims the space of expired items: every [`PURGE_EVERY`]th write transaction
-    /// also deletes a bounded batch of them from the table it writes. Best effort: a failed
-    /// purge is logged and does not fail the caller's write.
-    fn maybe_purge(&self, tx: &rusqlite::Connection, table: &str) {
-        if self.writes.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY != PURGE_EVERY - 1 {
-            return;
-        }
-        if let Err(e) = purge_expired(tx, table, now_secs()) {
-            tracing::warn!(table, error = %e, "purging expired items failed");
-        }
+    /// also deletes a bounded batch of them from the table it writes ([`purge_table`]).
+    fn purge_due(&self) -> bool {
+        self.writes.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1
+    }
+}
+
+/// Deletes a bounded batch of `table`'s expired items. Best effort: a failed purge is logged
+/// and does not fail the caller's write.
+fn purge_table(tx: &rusqlite::Connection, table: &str) {
+    if let Err(e) = purge_expired(tx, table, now_secs()) {
+        tracing::warn!(table, error = %e, "purging expired items failed");
     }
 }
 
@@ -180,10 +182,13 @@ impl ItemStore for EmbeddedItemStore {
             item_codec::check_key(&table, &item.key)?;
             let r = inner.resolve(&table)?;
             let encoded = item_codec::encode(&table, &item, &r.key)?;
-            inner.file(&r)?.transaction(|tx| {
+            let purge = inner.purge_due();
+            inner.file(&r)?.grouped(move |tx| {
                 check_condition(tx, &table, &item.key, condition, now_secs())?;
                 write(tx, &table, &encoded)?;
-                inner.maybe_purge(tx, &table);
+                if purge {
+                    purge_table(tx, &table);
+                }
                 Ok(())
             })
         })
@@ -209,7 +214,7 @@ impl ItemStore for EmbeddedItemStore {
         self.run(move |inner| {
             item_codec::check_key(&table, &key)?;
             let r = inner.resolve(&table)?;
-            inner.file(&r)?.transaction(|tx| {
+            inner.file(&r)?.grouped(move |tx| {
                 check_condition(tx, &table, &key, condition, now_secs())?;
                 remove(tx, &table, &key)?;
                 Ok(())
@@ -295,7 +300,7 @@ impl ItemStore for EmbeddedItemStore {
                     _ => Ok(None),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            inner.file(&tables[0])?.transaction(|tx| {
+            inner.file(&tables[0])?.grouped(move |tx| {
                 let at = now_secs();
                 for (i, op) in ops.iter().enumerate() {
                     let (table, key, condition) = crate::ports::item_store::op_parts(op);
@@ -378,14 +383,17 @@ impl ItemStore for EmbeddedItemStore {
                 .iter()
                 .map(|i| item_codec::encode(&table, i, &r.key))
                 .collect::<Result<Vec<_>>>()?;
-            inner.file(&r)?.transaction(|tx| {
+            let purge = inner.purge_due();
+            inner.file(&r)?.grouped(move |tx| {
                 for e in &encoded {
                     write(tx, &table, e)?;
                 }
                 for key in &deletes {
                     remove(tx, &table, key)?;
                 }
-                inner.maybe_purge(tx, &table);
+                if purge {
+                    purge_table(tx, &table);
+                }
                 Ok(())
             })
         })

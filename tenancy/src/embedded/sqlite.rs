@@ -9,10 +9,22 @@
 //!
 //! Every database file is private to the process owner (mode 0600), `-wal` and `-shm`
 //! included; see [`open_connection`].
+//!
+//! # Group commit
+//!
+//! A commit with `synchronous=FULL` waits for the disk (an fsync, milliseconds), so one file
+//! takes only a few hundred commits a second however small they are. [`Db::grouped`] lets
+//! writes that arrive together share one: each caller queues its transaction and asks for the
+//! connection; whoever gets it runs every queued transaction in one SQLite transaction, each
+//! inside a savepoint of its own (a failing one is rolled back alone, exactly as if it had run
+//! by itself), commits once, and only then answers each caller. Nothing is acknowledged
+//! before the commit that holds it is on disk, and a failed commit fails every transaction
+//! of the group, none of which is then stored. Readers never see a group half done: the
+//! connection is held from `BEGIN` to `COMMIT`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
@@ -39,6 +51,67 @@ pub(crate) struct Db {
 struct DbInner {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Transactions waiting for the next group commit ([`Db::grouped`]).
+    queued: Mutex<Vec<Box<dyn Queued>>>,
+}
+
+/// A transaction waiting in [`DbInner::queued`].
+trait Queued: Send {
+    /// Runs it inside a savepoint of the group's transaction, keeping its outcome. `Err` when
+    /// the savepoint itself failed: the group's transaction can no longer be trusted.
+    fn run(&mut self, conn: &Connection) -> Result<()>;
+    /// Answers its caller once the group's commit is known (`Err`: nothing was stored).
+    fn answer(self: Box<Self>, commit: std::result::Result<(), &Error>);
+}
+
+struct Pending<T, F> {
+    work: Option<F>,
+    outcome: Option<Result<T>>,
+    reply: mpsc::SyncSender<Result<T>>,
+}
+
+impl<T, F> Queued for Pending<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> Result<()> {
+        if let Some(work) = self.work.take() {
+            self.outcome = Some(in_savepoint(conn, work)?);
+        }
+        Ok(())
+    }
+
+    fn answer(self: Box<Self>, commit: std::result::Result<(), &Error>) {
+        let answer = match (commit, self.outcome) {
+            // Its own refusal stands whatever became of the others.
+            (_, Some(Err(own))) => Err(own),
+            (Ok(()), Some(Ok(value))) => Ok(value),
+            (Err(e), _) => Err(e.detached()),
+            (Ok(()), None) => Err(Error::unavailable("a grouped write was never run")),
+        };
+        // The caller waits for this; it cannot have gone.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Runs `work` inside a savepoint: kept when it succeeds, undone alone when it fails. The
+/// outer `Err`: the savepoint could not be taken, kept or undone.
+fn in_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<Result<T>> {
+    conn.execute_batch("SAVEPOINT grouped")
+        .map_err(sql_err("starting a grouped write"))?;
+    let outcome = work(conn);
+    let end = if outcome.is_ok() {
+        "RELEASE grouped"
+    } else {
+        "ROLLBACK TO grouped; RELEASE grouped"
+    };
+    conn.execute_batch(end)
+        .map_err(sql_err("ending a grouped write"))?;
+    Ok(outcome)
 }
 
 impl Db {
@@ -71,6 +144,7 @@ impl Db {
             inner: Arc::new(DbInner {
                 conn: Mutex::new(conn),
                 path: path.to_owned(),
+                queued: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -105,6 +179,73 @@ impl Db {
             tx.commit()
                 .map_err(sql_err(format!("committing to {}", path.display())))?;
             Ok(out)
+        })
+    }
+
+    /// [`Db::transaction`] for the hot write paths, sharing its commit with the writes
+    /// queued beside it (see the module docs): `Ok` only once the commit holding it is on
+    /// disk. `work` runs on whichever thread leads the group, so it owns what it uses. Only
+    /// for code on the blocking pool.
+    pub(crate) fn grouped<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.queue()?.push(Box::new(Pending {
+            work: Some(work),
+            outcome: None,
+            reply,
+        }));
+        self.lead()?;
+        // Answered by this thread's group, or by an earlier one that took this write along.
+        answer.recv().map_err(|_| {
+            Error::unavailable(format!(
+                "a grouped write to {} was lost: the thread committing it failed",
+                self.inner.path.display()
+            ))
+        })?
+    }
+
+    /// Takes the connection, then every queued write, and commits them as one group. Finds
+    /// none when an earlier group took them (this caller's included) while it waited.
+    fn lead(&self) -> Result<()> {
+        let conn = self.lock()?;
+        let mut group = std::mem::take(&mut *self.queue()?);
+        if group.is_empty() {
+            return Ok(());
+        }
+        let path = self.inner.path.display();
+        let began = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(sql_err(format!("starting a write on {path}")));
+        let commit = began.and_then(|()| {
+            let ran = group
+                .iter_mut()
+                .try_for_each(|write| write.run(&conn))
+                .and_then(|()| {
+                    conn.execute_batch("COMMIT")
+                        .map_err(sql_err(format!("committing to {path}")))
+                });
+            if ran.is_err() {
+                // Nothing of the group may stay: every caller is told it failed.
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            ran
+        });
+        drop(conn);
+        for write in group {
+            write.answer(commit.as_ref().map(|_| ()));
+        }
+        Ok(())
+    }
+
+    fn queue(&self) -> Result<MutexGuard<'_, Vec<Box<dyn Queued>>>> {
+        self.inner.queued.lock().map_err(|_| {
+            Error::unavailable(format!(
+                "the write queue of {} is unusable: a previous write panicked",
+                self.inner.path.display()
+            ))
         })
     }
 
@@ -324,6 +465,77 @@ mod tests {
     fn kind_of(conn: &Connection, sql: &str) -> ErrorKind {
         let e = conn.execute(sql, []).unwrap_err();
         sql_err("test")(e).kind()
+    }
+
+    /// Writers on many threads at once, some of them failing: every caller hears its own
+    /// outcome, the failed ones left nothing, all the others are stored.
+    #[test]
+    fn grouped_writes_commit_together_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(
+            &dir.path().join("group.db"),
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL);",
+        )
+        .unwrap();
+        let outcomes: Vec<Result<i64>> = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..48i64)
+                .map(|k| {
+                    let db = db.clone();
+                    scope.spawn(move || {
+                        db.grouped(move |conn| {
+                            conn.execute("INSERT INTO t VALUES (?1, 'x')", [k])
+                                .map_err(sql_err("inserting"))?;
+                            // Every seventh fails after writing: its row must not stay.
+                            if k % 7 == 3 {
+                                return Err(Error::condition_failed(format!("{k} refused")));
+                            }
+                            // Every eleventh collides with a row another writer stores.
+                            if k % 11 == 5 {
+                                conn.execute("INSERT INTO t VALUES (1000, 'y')", [])
+                                    .map_err(sql_err("colliding"))?;
+                            }
+                            Ok(k)
+                        })
+                    })
+                })
+                .collect();
+            writers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let stored: Vec<i64> = db
+            .with_conn(|conn| {
+                let mut stmt = conn
+                    .prepare("SELECT k FROM t WHERE k < 1000 ORDER BY k")
+                    .unwrap();
+                let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+                Ok(rows.map(|r| r.unwrap()).collect())
+            })
+            .unwrap();
+        let mut collided = 0;
+        for (k, outcome) in (0..48i64).zip(&outcomes) {
+            match outcome {
+                Ok(v) => {
+                    assert_eq!(*v, k);
+                    assert!(stored.contains(&k), "{k} acknowledged but not stored");
+                }
+                Err(e) => {
+                    assert!(!stored.contains(&k), "{k} refused but stored");
+                    if k % 7 == 3 {
+                        assert_eq!(e.kind(), ErrorKind::ConditionFailed);
+                    } else {
+                        assert_eq!(k % 11, 5, "{k} failed: {e}");
+                        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+                        collided += 1;
+                    }
+                }
+            }
+        }
+        let eleventh = (0..48).filter(|k| k % 11 == 5 && k % 7 != 3).count();
+        assert_eq!(
+            collided,
+            eleventh - 1,
+            "one of them stored row 1000, the rest collided"
+        );
+        assert_eq!(stored.len(), outcomes.iter().filter(|o| o.is_ok()).count());
     }
 
     #[test]

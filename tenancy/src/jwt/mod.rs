@@ -4,7 +4,8 @@
 //!
 //! The claims follow Cognito's ID tokens, so one verifier serves both adapters: `iss`, `aud`
 //! (the app client id), `sub`, `email`, `token_use` (`id`), `custom:tenantId`, `iat`, `exp`
-//! and optionally `nbf`.
+//! and optionally `nbf` and `cognito:groups` (the groups of the user pool the user is in,
+//! which the data plane's `jwt_group` admin strategy reads).
 
 mod jwks;
 mod signer;
@@ -27,6 +28,14 @@ use crate::ports::identity::{AdminEmail, AdminId, VerifiedAdmin};
 /// The claim naming an admin's tenant (Cognito's custom attribute).
 pub const TENANT_CLAIM: &str = "custom:tenantId";
 
+/// The claim listing the user's groups (Cognito's).
+pub const GROUPS_CLAIM: &str = "cognito:groups";
+
+/// The group the embedded issuer puts every admin it mints a token for in, and the data
+/// plane's default admin group: so the `jwt_group` strategy works on the embedded default
+/// as it does on a Cognito pool whose admins are in that group.
+pub const DEFAULT_ADMIN_GROUP: &str = "spotlight-admins";
+
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 30;
 
@@ -45,6 +54,12 @@ pub struct IdClaims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    #[serde(
+        rename = "cognito:groups",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub groups: Vec<String>,
 }
 
 /// What a token must say to be accepted: who issued it and for which app client.
@@ -72,6 +87,8 @@ struct Checked {
     #[serde(rename = "custom:tenantId", default)]
     tenant: Option<String>,
     exp: i64,
+    #[serde(rename = "cognito:groups", default)]
+    groups: Vec<String>,
 }
 
 impl TokenVerifier {
@@ -132,6 +149,7 @@ impl TokenVerifier {
             email,
             tenant,
             expires_at,
+            groups: claims.groups,
         })
     }
 }

@@ -186,6 +186,18 @@ pub struct VerifiedAdmin {
     pub tenant: TenantId,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// From `cognito:groups`: the identity provider's groups the user is in (none when the
+    /// token lists none).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl VerifiedAdmin {
+    /// Whether the token puts its user in `group` (exact, case-sensitive, as Cognito's
+    /// group names are).
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
 }
 
 /// A signed ID token and when it stops being accepted.
@@ -223,6 +235,12 @@ pub trait Identity: Send + Sync {
     /// Verifies a platform ID token (see the module docs). Errors: `AccessDenied` with the
     /// reason for any token refused; `Unavailable` when the signing keys cannot be fetched.
     async fn verify_token(&self, token: &str) -> Result<VerifiedAdmin>;
+
+    /// [`Identity::verify_token`] without the admin record: the token's signature, issuer,
+    /// audience, validity and claims only. For callers that decide admin status from the
+    /// token's own claims (the data plane's `jwt_group` strategy) or look the record up
+    /// themselves. Same errors.
+    async fn verify_token_claims(&self, token: &str) -> Result<VerifiedAdmin>;
 
     /// Issues an ID token for an admin of `tenant` (the embedded issuer; see
     /// `Capabilities::mints_admin_tokens`). Errors: `NotFound` when `tenant` has no such

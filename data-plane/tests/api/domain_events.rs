@@ -24,17 +24,14 @@ async fn published(app: &TestApp, tenant: &TenantId) -> Vec<DomainEvent> {
 
 /// Domain events waiting in `tenant`'s outbox.
 async fn waiting(app: &TestApp, tenant: &TenantId) -> usize {
-    let record = app.state.backend.registry.get_tenant(tenant).await.unwrap();
+    let names = app.resources(tenant).await;
     let query = Query {
         pk: keys::DOMAIN_OUTBOX.to_owned(),
         limit: 1000,
         ..Query::default()
     };
     let items: &dyn ItemStore = app.state.backend.items.as_ref();
-    let page = items
-        .query(&record.resources.events_table, &query)
-        .await
-        .unwrap();
+    let page = items.query(&names.events_table, &query).await.unwrap();
     page.items.len()
 }
 
@@ -213,14 +210,7 @@ async fn changes_whose_publication_failed_or_never_ran_stay_in_the_outbox_until_
         event_sink: Arc::new(unreachable_event_bridge().await),
         ..app.state.backend.clone()
     };
-    let names = app
-        .state
-        .backend
-        .registry
-        .get_tenant(&acme.id)
-        .await
-        .unwrap()
-        .resources;
+    let names = app.resources(&acme.id).await;
     let err = runner::drain(&down, &acme.id, &names).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert_eq!(runner::sweep(&down).await.unwrap().published, 0);

@@ -93,14 +93,7 @@ fn random_and_malformed_batches_get_answers_and_nothing_is_half_stored(kind: Bac
         let published = app.publish(&acme.secret, tour()).await;
         let content = published["id"].as_str().unwrap().to_owned();
         let steps = step_ids(&published);
-        let names = app
-            .state
-            .backend
-            .registry
-            .get_tenant(&acme.id)
-            .await
-            .unwrap()
-            .resources;
+        let names = app.resources(&acme.id).await;
         (app, acme.secret, content, steps, names)
     });
     let accepted = std::cell::Cell::new(0u64);

@@ -181,6 +181,17 @@ impl TestApp {
         }
     }
 
+    /// The names of tenant `id`'s resources, from its record.
+    pub async fn resources(&self, id: &TenantId) -> tenancy::ResourceNames {
+        self.state
+            .backend
+            .registry
+            .get_tenant(id)
+            .await
+            .unwrap()
+            .resources
+    }
+
     /// A second data-plane state over the same backend and settings, as a new process (a
     /// cold Lambda instance) would have: nothing cached, no origins read yet.
     pub fn fresh_state(&self) -> AppState {

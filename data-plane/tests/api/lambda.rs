@@ -308,14 +308,8 @@ async fn an_unknown_key_is_a_401_with_the_error_body() {
 /// inserts, with an event item's insert and an outbox record's removal among them (both to be
 /// ignored).
 async fn outbox_records(app: &TestApp, acme: &Tenant, arn_table: &str) -> Vec<Value> {
-    let tenant = app
-        .state
-        .backend
-        .registry
-        .get_tenant(&acme.id)
-        .await
-        .unwrap();
-    let table = &tenant.resources.events_table;
+    let names = app.resources(&acme.id).await;
+    let table = &names.events_table;
     let mut outbox: Vec<Item> = Vec::new();
     for shard in 0..OUTBOX_SHARDS {
         let page = app

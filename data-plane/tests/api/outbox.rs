@@ -93,14 +93,7 @@ async fn a_processor_killed_mid_batch_and_restarted_counts_every_event_exactly_o
             assert_eq!(response.status(), 200);
         }
     }
-    let record = app
-        .state
-        .backend
-        .registry
-        .get_tenant(&acme.id)
-        .await
-        .unwrap();
-    let names = record.resources;
+    let names = app.resources(&acme.id).await;
     let items = app.state.backend.items.clone();
     assert_eq!(
         outbox_len(items.as_ref(), &names.events_table).await,

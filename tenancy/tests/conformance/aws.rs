@@ -552,16 +552,7 @@ mod eventbridge {
     }
 
     async fn sqs_client() -> aws_sdk_sqs::Client {
-        let endpoint = tenancy::conformance::moto::endpoint();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_kms::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
-            .load()
-            .await;
-        aws_sdk_sqs::Client::new(&config)
+        aws_sdk_sqs::Client::new(&tenancy::conformance::moto::sdk_config().await)
     }
 
     /// A fixture whose event sink is EventBridge (behind the retry layer) on a bus of the

@@ -177,11 +177,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<()> {
     let settings = Settings::load()?;
     if let Command::Plan { tenant } = &cli.command {
         // Planning needs no backend, so it works before anything is set up.
-        let plan = crate::plan::TenantPlan::new(
-            &settings.table_prefix,
-            tenant,
-            &settings.data_plane_principal,
-        );
+        let plan = crate::plan::TenantPlan::for_settings(&settings, tenant);
         return print(out, &plan);
     }
     if let Command::Bootstrap = &cli.command {

@@ -15,7 +15,7 @@
 //! reported `extra`.
 
 use serde::Serialize;
-use tenancy::ports::{KeyInfo, KeyState, RoleInfo, TableInfo};
+use tenancy::ports::{KeyInfo, KeyState, RoleInfo, TableInfo, TriggerState};
 use tenancy::table_plan::{TableRole, TableSpec};
 use tenancy::{Backend, ErrorKind, TenantId, TenantRecord, TenantStatus};
 
@@ -31,6 +31,8 @@ pub enum ResourceKind {
     AppTable,
     EventsTable,
     Role,
+    /// The events table's stream → the stream handler (when the deployment has one).
+    StreamTrigger,
 }
 
 /// What is wrong with the resource.
@@ -68,6 +70,8 @@ pub enum Field {
     Indexes,
     TtlAttribute,
     PointInTimeRecovery,
+    /// A trigger's batch size and batching window.
+    Batching,
 }
 
 /// One difference between the plan and what exists.
@@ -169,6 +173,7 @@ pub async fn check(
                 &mut findings,
             )
             .await?;
+            check_trigger(backend, plan, &mut findings).await?;
             true
         }
         Expect::Nothing => {
@@ -351,6 +356,77 @@ async fn check_table(
         findings.push(finding(Problem::Changed, field, expected, found));
     }
     Ok(table.arn)
+}
+
+/// The trigger from the events table's stream to the stream handler, when the plan has one
+/// and the table has a stream (a missing table or stream is reported as the table's).
+async fn check_trigger(
+    backend: &Backend,
+    plan: &TenantPlan,
+    findings: &mut Vec<Finding>,
+) -> Result<()> {
+    let Some(function) = &plan.stream_handler else {
+        return Ok(());
+    };
+    let table = present(
+        backend
+            .tables
+            .describe_table(&plan.names.events_table)
+            .await,
+    )?;
+    let Some(stream) = table.and_then(|t| t.stream_arn) else {
+        return Ok(());
+    };
+    let planned = plan
+        .trigger_spec(&stream)
+        .expect("a plan with a stream handler plans its trigger");
+    let name = format!("{stream} -> {function}");
+    let finding = |problem, field, expected: String, found: String| Finding {
+        resource: ResourceKind::StreamTrigger,
+        name: name.clone(),
+        problem,
+        field,
+        expected,
+        found,
+    };
+    let found = backend
+        .triggers
+        .triggers_of_stream(&stream)
+        .await?
+        .into_iter()
+        .find(|t| t.spec.function == *function);
+    let Some(trigger) = found else {
+        findings.push(finding(
+            Problem::Missing,
+            Field::Existence,
+            format!("trigger of stream {stream} to function {function}"),
+            ABSENT.to_owned(),
+        ));
+        return Ok(());
+    };
+    for difference in crate::runner::trigger_differences(&planned, &trigger) {
+        let (field, expected, found) = match difference.as_str() {
+            "state" => (
+                Field::State,
+                json(&TriggerState::Enabled),
+                json(&trigger.state),
+            ),
+            "batching" => (
+                Field::Batching,
+                format!(
+                    "{} records, {} s",
+                    planned.batch_size, planned.batching_window_secs
+                ),
+                format!(
+                    "{} records, {} s",
+                    trigger.spec.batch_size, trigger.spec.batching_window_secs
+                ),
+            ),
+            _ => (Field::Tags, json(&planned.tags), json(&trigger.spec.tags)),
+        };
+        findings.push(finding(Problem::Changed, field, expected, found));
+    }
+    Ok(())
 }
 
 /// A differing table field (a name from `TableSpec::differences`) with both values.

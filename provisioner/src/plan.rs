@@ -5,7 +5,9 @@
 use serde::Serialize;
 use tenancy::TenantId;
 use tenancy::naming::{ResourceNames, TablePrefix, Tags, tenant_tags};
-use tenancy::ports::{KeySpec, PolicyDocument, RoleSpec};
+use tenancy::ports::stream_trigger::{BATCH_SIZE, BATCHING_WINDOW_SECS};
+use tenancy::ports::{FunctionArn, KeySpec, PolicyDocument, RoleSpec, TriggerSpec};
+use tenancy::settings::Settings;
 use tenancy::table_plan::{TableRole, TableSpec, tenant_tables};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,6 +20,9 @@ pub struct TenantPlan {
     pub tables: Vec<(TableRole, TableSpec)>,
     pub role_name: String,
     pub trusted_principal: String,
+    /// The function the events table's stream triggers, when the deployment has a stream
+    /// handler (`SPOTLIGHT_STREAM_HANDLER_ARN`); without one there is no trigger step.
+    pub stream_handler: Option<FunctionArn>,
 }
 
 impl TenantPlan {
@@ -38,7 +43,38 @@ impl TenantPlan {
             key,
             tables,
             trusted_principal: trusted_principal.to_owned(),
+            stream_handler: None,
         }
+    }
+
+    /// The plan a deployment configured by `settings` makes for `tenant`.
+    pub fn for_settings(settings: &Settings, tenant: &TenantId) -> Self {
+        TenantPlan::new(
+            &settings.table_prefix,
+            tenant,
+            &settings.data_plane_principal,
+        )
+        .with_stream_handler(settings.stream_handler_arn.clone())
+    }
+
+    /// The plan with (or without) a trigger from the events table's stream to `handler`.
+    pub fn with_stream_handler(self, handler: Option<FunctionArn>) -> Self {
+        TenantPlan {
+            stream_handler: handler,
+            ..self
+        }
+    }
+
+    /// The trigger as it must exist once the events table's stream ARN is known, when the
+    /// plan has one.
+    pub fn trigger_spec(&self, stream_arn: &str) -> Option<TriggerSpec> {
+        self.stream_handler.as_ref().map(|function| TriggerSpec {
+            stream_arn: stream_arn.to_owned(),
+            function: function.clone(),
+            batch_size: BATCH_SIZE,
+            batching_window_secs: BATCHING_WINDOW_SECS,
+            tags: self.tags.clone(),
+        })
     }
 
     /// The table spec as it must exist once the key's ARN is known.
@@ -105,5 +141,17 @@ mod tests {
         assert_eq!(role.name, "qa_tenant-acme");
         assert_eq!(role.trusted_principal, "arn:dp");
         assert_eq!(role.policy.allowed_tables(), ["qa_tenant-acme-app"]);
+    }
+
+    #[test]
+    fn a_trigger_is_planned_only_with_a_stream_handler_and_carries_the_tenants_tags() {
+        assert_eq!(plan().trigger_spec("arn:stream"), None);
+        let handler = FunctionArn::parse("arn:aws:lambda:r:123456789012:function:fold").unwrap();
+        let plan = plan().with_stream_handler(Some(handler.clone()));
+        let spec = plan.trigger_spec("arn:stream").unwrap();
+        assert_eq!(spec.stream_arn, "arn:stream");
+        assert_eq!(spec.function, handler);
+        assert_eq!(spec.tags, plan.tags);
+        assert_eq!(spec.batch_size, BATCH_SIZE);
     }
 }

@@ -2,7 +2,9 @@
 //! resources should all exist (`active`, `suspended`).
 //!
 //! What is repaired: a missing table is created again from the plan (empty: its items are
-//! gone, and the report says so); a missing role is created again; a role policy changed out
+//! gone, and the report says so); a missing role is created again; a missing stream trigger
+//! is created (how tenants onboarded before the deployment had a stream handler get theirs);
+//! a role policy changed out
 //! of band is put back to the tenant policy — the latter only after the role itself, read
 //! right before the change, carries this tenant's and this deployment's tags (the ownership
 //! rule, `crate::runner::ownership`). Everything else is reported with the reason it was left:
@@ -168,6 +170,36 @@ async fn fix(
                 ));
             }
             Ok(action)
+        }
+        (ResourceKind::StreamTrigger, Problem::Missing, _) => {
+            let table = backend
+                .tables
+                .describe_table(&plan.names.events_table)
+                .await?;
+            let Some(spec) = table
+                .stream_arn
+                .as_deref()
+                .and_then(|s| plan.trigger_spec(s))
+            else {
+                return Ok(Err(format!(
+                    "table {} has no stream for the stream handler to read",
+                    plan.names.events_table
+                )));
+            };
+            let trigger = match backend.triggers.create_trigger(&spec).await {
+                // Made meanwhile (an onboarding run, another repair): nothing left to do.
+                Err(e) if e.kind() == tenancy::ErrorKind::AlreadyExists => {
+                    return Ok(Ok(format!(
+                        "a trigger of stream {} to function {} exists now",
+                        spec.stream_arn, spec.function
+                    )));
+                }
+                made => made?,
+            };
+            Ok(format!(
+                "created trigger {} of stream {} to function {}",
+                trigger.arn, spec.stream_arn, spec.function
+            ))
         }
         (ResourceKind::Role, Problem::Missing, _) => {
             let expected = expected_role(backend, plan, record).await?;

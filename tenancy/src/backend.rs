@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::ports::{EventSink, Identity, ItemStore, KeyVault, Registry, RoleIssuer, TableAdmin};
+use crate::ports::{
+    EventSink, Identity, ItemStore, KeyVault, Registry, RoleIssuer, StreamTriggers, TableAdmin,
+};
 
 /// The set of ports a service runs on. Cheap to clone.
 #[derive(Clone)]
@@ -11,6 +13,9 @@ pub struct Backend {
     pub tables: Arc<dyn TableAdmin>,
     pub keys: Arc<dyn KeyVault>,
     pub roles: Arc<dyn RoleIssuer>,
+    /// The links from tenants' events table streams to the stream handler (Lambda event
+    /// source mappings; catalog rows embedded).
+    pub triggers: Arc<dyn StreamTriggers>,
     /// Unscoped item access (the control plane's own role). Tenant traffic goes through
     /// `roles.scoped_store(..)` instead.
     pub items: Arc<dyn ItemStore>,

@@ -25,6 +25,11 @@ pub struct ResourceArns {
     pub events_table_arn: Option<String>,
     #[schema(required = true)]
     pub role_arn: Option<String>,
+    /// The event source mapping from the events table's stream to the stream handler, when
+    /// the deployment configures one (`null` otherwise, and in records made before).
+    #[serde(default)]
+    #[schema(required = true)]
+    pub stream_trigger_arn: Option<String>,
 }
 
 /// Why the last provisioning run failed: the step and the cause, as recorded in the journal.

@@ -37,8 +37,8 @@ use crate::ports::identity::{AdminEmail, AdminRef, AdminUser, IdToken, Identity,
 use crate::ports::registry::{TenantFilter, TenantPage};
 use crate::ports::{
     Condition, Item, ItemKey, ItemStore, KeyInfo, KeySpec, KeyVault, Page, PolicyDocument, Query,
-    Registry, RoleInfo, RoleIssuer, RoleSpec, RoleSummary, TableAdmin, TableInfo, WriteOp,
-    adopt_unnamed_key,
+    Registry, RoleInfo, RoleIssuer, RoleSpec, RoleSummary, StreamTriggers, TableAdmin, TableInfo,
+    TriggerInfo, TriggerSpec, WriteOp, adopt_unnamed_key,
 };
 use crate::record::{ApiKeyRecord, IdempotencyClaim, JournalEntry, StoredResponse, TenantRecord};
 use crate::table_plan::TableSpec;
@@ -115,6 +115,10 @@ pub fn with_retries(backend: Backend, policy: Arc<RetryPolicy>) -> Backend {
         }),
         roles: Arc::new(RetryingRoleIssuer {
             inner: backend.roles,
+            policy: policy.clone(),
+        }),
+        triggers: Arc::new(RetryingStreamTriggers {
+            inner: backend.triggers,
             policy: policy.clone(),
         }),
         items: Arc::new(RetryingItemStore {
@@ -384,6 +388,26 @@ impl RoleIssuer for RetryingRoleIssuer {
             inner,
             policy: self.policy.clone(),
         }))
+    }
+}
+
+struct RetryingStreamTriggers {
+    inner: Arc<dyn StreamTriggers>,
+    policy: Arc<RetryPolicy>,
+}
+
+/// A retried create whose first attempt took effect answers `AlreadyExists` (a stream links
+/// to a function once), which the provisioner's ensure adopts.
+#[async_trait]
+impl StreamTriggers for RetryingStreamTriggers {
+    async fn create_trigger(&self, spec: &TriggerSpec) -> Result<TriggerInfo> {
+        retried!(self, "create trigger", create_trigger(spec))
+    }
+    async fn triggers_of_stream(&self, stream_arn: &str) -> Result<Vec<TriggerInfo>> {
+        retried!(self, "list triggers", triggers_of_stream(stream_arn))
+    }
+    async fn delete_trigger(&self, id: &str) -> Result<()> {
+        retried!(self, "delete trigger", delete_trigger(id))
     }
 }
 

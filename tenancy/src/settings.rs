@@ -103,6 +103,14 @@ pub struct Settings {
     /// Spotlight (Terraform), like the data plane's role that may put events on it.
     #[serde(deserialize_with = "text::required")]
     pub event_bus: crate::aws::EventBusName,
+    /// `SPOTLIGHT_STREAM_HANDLER_ARN`: the Lambda function (`data-plane stream-handler`)
+    /// that folds tenants' outboxes from their events tables' streams, as an unqualified
+    /// function ARN. When set, onboarding gives each tenant an event source mapping from its
+    /// events table's stream to it (the provisioner's `stream_trigger` step), and
+    /// `reconcile --repair` gives one to tenants made before. Unset: no mappings, and the
+    /// outbox is folded by polling.
+    #[serde(default, deserialize_with = "text::optional")]
+    pub stream_handler_arn: Option<crate::ports::FunctionArn>,
 }
 
 impl Default for Settings {
@@ -127,6 +135,7 @@ impl Default for Settings {
             identity_jwks_url: None,
             identity_jwks_refetch_secs: Bounded::must(30),
             event_bus: crate::aws::EventBusName::default(),
+            stream_handler_arn: None,
         }
     }
 }
@@ -304,9 +313,10 @@ pub fn describe(errors: figment::Error) -> String {
 
 /// Settings (of any Spotlight binary) whose values are text however they look. Figment reads
 /// `SPOTLIGHT_OPERATOR_TOKEN=0123` as the number 123; these are read again verbatim.
-pub const TEXT_SETTINGS: [&str; 5] = [
+pub const TEXT_SETTINGS: [&str; 6] = [
     "table_prefix",
     "event_bus",
+    "stream_handler_arn",
     "data_plane_principal",
     "operator_token",
     "api_key_pepper",
@@ -509,6 +519,33 @@ mod tests {
         let bad = defaults.merge(Serialized::default("event_bus", "no spaces"));
         let err = Settings::from_figment(&bad).unwrap_err().to_string();
         assert!(err.contains("SPOTLIGHT_EVENT_BUS (event_bus)"), "{err}");
+    }
+
+    #[test]
+    fn the_stream_handler_is_unset_unless_named_and_a_bad_arn_is_a_config_error() {
+        let defaults = Figment::from(Serialized::defaults(Settings::default()));
+        assert_eq!(
+            Settings::from_figment(&defaults)
+                .unwrap()
+                .stream_handler_arn,
+            None
+        );
+        let arn = "arn:aws:lambda:eu-west-1:123456789012:function:spotlight-stream-handler";
+        let named = defaults
+            .clone()
+            .merge(Serialized::default("stream_handler_arn", arn));
+        let s = Settings::from_figment(&named).unwrap();
+        assert_eq!(s.stream_handler_arn.unwrap().as_str(), arn);
+        let qualified = defaults.merge(Serialized::default(
+            "stream_handler_arn",
+            format!("{arn}:live"),
+        ));
+        let err = Settings::from_figment(&qualified).unwrap_err().to_string();
+        assert!(
+            err.contains("SPOTLIGHT_STREAM_HANDLER_ARN (stream_handler_arn)"),
+            "{err}"
+        );
+        assert!(err.contains("qualified"), "{err}");
     }
 
     /// What the environment provider makes of `SPOTLIGHT_{KEY}={raw}`.

@@ -40,7 +40,13 @@ impl Purpose {
 }
 
 /// The resource steps in the order cleanup undoes them.
-const UNDO_ORDER: [Step; 4] = [Step::Role, Step::EventsTable, Step::AppTable, Step::Key];
+const UNDO_ORDER: [Step; 5] = [
+    Step::StreamTrigger,
+    Step::Role,
+    Step::EventsTable,
+    Step::AppTable,
+    Step::Key,
+];
 
 /// One cleanup pass over a tenant.
 pub(crate) struct Cleanup<'a> {
@@ -59,7 +65,7 @@ pub(crate) struct Cleanup<'a> {
 }
 
 impl Cleanup<'_> {
-    /// Removes the role, the events table and the app table, and schedules the key's deletion
+    /// Removes the stream trigger, the role, the events table and the app table, and schedules the key's deletion
     /// (which disables it at once) — each only if it is this tenant's. Each step journals
     /// `Undone` with what it removed or found absent, or `Kept` with what it left and why.
     /// Idempotent.
@@ -67,7 +73,10 @@ impl Cleanup<'_> {
     /// A rollback re-checks before every step that its run still owns the `Provisioning`
     /// tenant: a run that was taken over must not delete what its successor is creating.
     pub(crate) async fn run(&self) -> Result<()> {
-        for step in UNDO_ORDER {
+        // A plan without a stream handler has no trigger step, so nothing of it to undo.
+        let planned =
+            |step: &Step| *step != Step::StreamTrigger || self.plan.stream_handler.is_some();
+        for step in UNDO_ORDER.into_iter().filter(planned) {
             if self.purpose == Purpose::Rollback {
                 let record = read(&self.backend.registry, self.tenant).await?;
                 owned_by(&record, TenantStatus::Provisioning, self.run_id)?;
@@ -102,12 +111,71 @@ impl Cleanup<'_> {
 
     async fn undo(&self, step: Step) -> Result<Undo> {
         match step {
+            Step::StreamTrigger => self.remove_triggers().await,
             Step::Role => self.remove_role().await,
             Step::EventsTable => self.remove_table(TableRole::Events).await,
             Step::AppTable => self.remove_table(TableRole::App).await,
             Step::Key => self.schedule_key_deletion().await,
             Step::Probe => Ok(Undo::done("nothing to undo")),
         }
+    }
+
+    /// Removes the triggers of the events table's stream that carry this tenant's and this
+    /// deployment's tags; any other trigger of the stream (an operator's own function, say)
+    /// is kept. A deployment without a stream handler made none and has no Lambda calls to
+    /// make, so it looks for none.
+    async fn remove_triggers(&self) -> Result<Undo> {
+        if self.plan.stream_handler.is_none() {
+            return Ok(Undo::done(
+                "no stream handler is configured: no trigger to remove",
+            ));
+        }
+        let name = &self.plan.names.events_table;
+        let table = match self.backend.tables.describe_table(name).await {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Ok(Undo::done(format!(
+                    "table {name} is absent: no trigger of its stream"
+                )));
+            }
+            found => found?,
+        };
+        let Some(stream) = table.stream_arn else {
+            return Ok(Undo::done(format!(
+                "table {name} has no stream: no trigger"
+            )));
+        };
+        let triggers = &self.backend.triggers;
+        let (mut deleted, mut kept) = (Vec::new(), Vec::new());
+        for trigger in triggers.triggers_of_stream(&stream).await? {
+            let what = format!(
+                "trigger {} to function {}",
+                trigger.arn, trigger.spec.function
+            );
+            if let Some(why) = foreign_tags(&self.plan.tags, &trigger.spec.tags) {
+                kept.push(format!(
+                    "kept {what}: {why}; it is not this tenant's to remove"
+                ));
+                continue;
+            }
+            let result = triggers.delete_trigger(&trigger.id).await;
+            if !is_not_found(&result) {
+                result?;
+                deleted.push(format!("deleted {what}"));
+            }
+        }
+        if deleted.is_empty() && kept.is_empty() {
+            deleted.push(format!("no trigger of stream {stream}"));
+        }
+        let phase = if kept.is_empty() {
+            JournalPhase::Undone
+        } else {
+            JournalPhase::Kept
+        };
+        deleted.extend(kept);
+        Ok(Undo {
+            phase,
+            detail: deleted.join("; "),
+        })
     }
 
     async fn remove_role(&self) -> Result<Undo> {

@@ -4,7 +4,7 @@
 //! - [`records`]: optimistic-concurrency updates of the tenant record, journal entries,
 //!   run ownership.
 //! - [`ensure`]: the one generic create-or-adopt with drift detection.
-//! - [`resources`]: key, tables and role as ensurable resources.
+//! - [`resources`]: key, tables, role and stream trigger as ensurable resources.
 //! - [`probe`]: the check through the tenant's own role before `Active`.
 //! - [`cleanup`]: reverse-order removal tolerating what never ran (rollback, offboarding).
 //! - [`provision`]: one provisioning run.
@@ -34,6 +34,7 @@ use crate::quota::{self, AccountQuota, Usage};
 use cleanup::{Cleanup, Purpose};
 use provision::Run;
 use records::{append, apply_transition, entry, fresh_run, owned_by, read, update};
+pub(crate) use resources::trigger_differences;
 
 /// The ordered provisioning steps. Cleanup runs them in reverse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,15 +44,18 @@ pub enum Step {
     AppTable,
     EventsTable,
     Role,
+    /// The events table's stream → the stream handler; only in plans that have a handler.
+    StreamTrigger,
     Probe,
 }
 
 impl Step {
-    pub const ALL: [Step; 5] = [
+    pub const ALL: [Step; 6] = [
         Step::Key,
         Step::AppTable,
         Step::EventsTable,
         Step::Role,
+        Step::StreamTrigger,
         Step::Probe,
     ];
 
@@ -61,6 +65,7 @@ impl Step {
             Step::AppTable => "app_table",
             Step::EventsTable => "events_table",
             Step::Role => "role",
+            Step::StreamTrigger => "stream_trigger",
             Step::Probe => "probe",
         }
     }
@@ -182,11 +187,7 @@ impl Provisioner {
 
     /// What the tenant gets: names, tags and specs. No side effects.
     pub fn plan(&self, id: &TenantId) -> TenantPlan {
-        TenantPlan::new(
-            &self.settings.table_prefix,
-            id,
-            &self.settings.data_plane_principal,
-        )
+        TenantPlan::for_settings(&self.settings, id)
     }
 
     /// Admits a new tenant against the account quotas ([`quota`](crate::quota)), then stores
@@ -727,7 +728,17 @@ mod tests {
     #[test]
     fn steps_are_named_in_snake_case_in_order() {
         let names: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(names, ["key", "app_table", "events_table", "role", "probe"]);
+        assert_eq!(
+            names,
+            [
+                "key",
+                "app_table",
+                "events_table",
+                "role",
+                "stream_trigger",
+                "probe"
+            ]
+        );
         for step in Step::ALL {
             assert_eq!(
                 serde_json::to_value(step).unwrap(),

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 
-use tenancy::ports::{KeyInfo, RoleInfo, TableInfo};
+use tenancy::ports::{KeyInfo, RoleInfo, TableInfo, TriggerInfo};
 use tenancy::table_plan::TableRole;
 use tenancy::{
     Backend, Failure, JournalPhase, ResourceArns, TenantId, TenantRecord, TenantStatus, Transition,
@@ -25,7 +25,7 @@ use crate::runner::cleanup::{Cleanup, Purpose};
 use crate::runner::ensure::{Outcome, Resource, ensure};
 use crate::runner::probe::probe;
 use crate::runner::records::{append, apply_transition, entry, owned_by, read, update};
-use crate::runner::resources::{KeyResource, RoleResource, TableResource};
+use crate::runner::resources::{KeyResource, RoleResource, TableResource, TriggerResource};
 
 /// How many journal entries of a run are read when resuming it.
 const RESUME_JOURNAL_LIMIT: u32 = 1000;
@@ -138,6 +138,25 @@ impl Run<'_> {
             a.role_arn = Some(r.arn.clone())
         })
         .await?;
+
+        if let Some(stream) = &events.stream_arn
+            && let Some(spec) = plan.trigger_spec(stream)
+        {
+            let trigger = TriggerResource {
+                triggers: &backend.triggers,
+                spec,
+            };
+            self.step(Step::StreamTrigger, &mut arns, &trigger, |a, t| {
+                a.stream_trigger_arn = Some(t.arn.clone())
+            })
+            .await?;
+        } else if plan.stream_handler.is_some() {
+            let no_stream = tenancy::Error::invalid(format!(
+                "table {} has no stream for the stream handler to read",
+                events.spec.name
+            ));
+            return Err((Step::StreamTrigger, no_stream.into()));
+        }
 
         let checked = async {
             let detail = probe(&backend.roles, plan, self.run_id, &self.outside_table).await?;
@@ -352,6 +371,15 @@ impl Arn for TableInfo {
     }
     fn label(&self) -> String {
         format!("table {}", self.spec.name)
+    }
+}
+
+impl Arn for TriggerInfo {
+    fn arn(&self) -> &str {
+        &self.arn
+    }
+    fn label(&self) -> String {
+        format!("trigger {} to function {}", self.id, self.spec.function)
     }
 }
 

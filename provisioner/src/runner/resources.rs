@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use tenancy::naming::Tags;
 use tenancy::ports::{
-    KeyInfo, KeySpec, KeyState, KeyVault, RoleInfo, RoleIssuer, RoleSpec, TableAdmin, TableInfo,
-    TableStatus, adopt_unnamed_key,
+    KeyInfo, KeySpec, KeyState, KeyVault, RoleInfo, RoleIssuer, RoleSpec, StreamTriggers,
+    TableAdmin, TableInfo, TableStatus, TriggerInfo, TriggerSpec, TriggerState, adopt_unnamed_key,
 };
 use tenancy::retry::RetryPolicy;
 use tenancy::table_plan::TableSpec;
@@ -158,4 +158,57 @@ impl Resource for RoleResource<'_> {
         }
         diffs
     }
+}
+
+/// The trigger from the events table's stream to the stream handler, found by both: a
+/// mapping has no name of its own.
+pub(crate) struct TriggerResource<'a> {
+    pub triggers: &'a Arc<dyn StreamTriggers>,
+    pub spec: TriggerSpec,
+}
+
+impl Resource for TriggerResource<'_> {
+    type Info = TriggerInfo;
+
+    fn describe_name(&self) -> String {
+        format!(
+            "trigger of stream {} to function {}",
+            self.spec.stream_arn, self.spec.function
+        )
+    }
+
+    async fn lookup(&self) -> tenancy::Result<TriggerInfo> {
+        self.triggers
+            .triggers_of_stream(&self.spec.stream_arn)
+            .await?
+            .into_iter()
+            .find(|t| t.spec.function == self.spec.function)
+            .ok_or_else(|| tenancy::Error::not_found(format!("no {}", self.describe_name())))
+    }
+
+    async fn create(&self) -> tenancy::Result<TriggerInfo> {
+        self.triggers.create_trigger(&self.spec).await
+    }
+
+    fn differences(&self, actual: &TriggerInfo) -> Vec<String> {
+        trigger_differences(&self.spec, actual)
+    }
+}
+
+/// Where a trigger differs from the plan (shared with drift): its state, its batching, its
+/// ownership tags.
+pub(crate) fn trigger_differences(planned: &TriggerSpec, actual: &TriggerInfo) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if actual.state != TriggerState::Enabled {
+        diffs.push("state".to_owned());
+    }
+    if actual.spec.batch_size != planned.batch_size
+        || actual.spec.batching_window_secs != planned.batching_window_secs
+    {
+        diffs.push("batching".to_owned());
+    }
+    if tags_differ(&planned.tags, &actual.spec.tags) {
+        diffs.push("tags".to_owned());
+    }
+    diffs
 }

@@ -18,7 +18,18 @@ pub(crate) fn aws_env(prefix: &str) -> Vec<(&'static str, String)> {
 }
 
 pub(crate) fn run(env: &TestEnv, prefix: &str, args: &[&str]) -> Value {
-    let vars = aws_env(prefix);
+    run_with(env, prefix, &[], args)
+}
+
+/// [`run`] with further variables set.
+pub(crate) fn run_with(
+    env: &TestEnv,
+    prefix: &str,
+    extra: &[(&'static str, String)],
+    args: &[&str],
+) -> Value {
+    let mut vars = aws_env(prefix);
+    vars.extend_from_slice(extra);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = env.cli_with(args, None, &vars);
     assert!(

@@ -19,6 +19,7 @@ mod onboarding;
 mod ownership;
 mod quota;
 mod runs;
+mod stream_trigger;
 
 #[cfg(feature = "failpoints")]
 mod aws_faults;

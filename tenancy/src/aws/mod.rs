@@ -11,6 +11,7 @@
 //! - `identity`: [`crate::ports::Identity`] on a Cognito user pool (admin records in the
 //!   registry table).
 //! - `event_sink`: [`crate::ports::EventSink`] on EventBridge PutEvents.
+//! - `stream_trigger`: [`crate::ports::StreamTriggers`] on Lambda event source mappings.
 //! - `registry`: [`crate::ports::Registry`] on one DynamoDB table (`{prefix}_tenants-metadata`).
 //! - [`pacing`]: the client-side limiter every adapter waits on before a control-plane call.
 //! - [`wire`]: interceptors counting the calls on the wire and injecting faults, installed
@@ -27,6 +28,7 @@ mod key_vault;
 pub mod pacing;
 mod registry;
 mod role_issuer;
+mod stream_trigger;
 mod table_admin;
 pub mod wire;
 
@@ -40,6 +42,7 @@ pub use key_vault::KmsKeyVault;
 pub use pacing::{ControlCall, Pacer, PacingLimits};
 pub use registry::{DynamoRegistry, ensure_table as ensure_registry_table};
 pub use role_issuer::{IamRoleIssuer, trust_policy_document};
+pub use stream_trigger::LambdaStreamTriggers;
 pub use table_admin::DynamoTableAdmin;
 
 use std::sync::Arc;
@@ -76,7 +79,10 @@ pub fn backend(clients: &AwsClients, prefix: &TablePrefix, data_plane_principal:
         )),
         tables: Arc::new(DynamoTableAdmin::new(clients.dynamodb.clone()).paced(pacer.clone())),
         keys: Arc::new(KmsKeyVault::new(clients.kms.clone()).paced(pacer.clone())),
-        roles: Arc::new(IamRoleIssuer::new(clients.iam.clone(), items.clone()).paced(pacer)),
+        roles: Arc::new(
+            IamRoleIssuer::new(clients.iam.clone(), items.clone()).paced(pacer.clone()),
+        ),
+        triggers: Arc::new(LambdaStreamTriggers::new(clients.lambda.clone()).paced(pacer)),
         items,
         // `tenancy::open` replaces it when the Cognito settings are given.
         identity: Arc::new(UnconfiguredIdentity),
@@ -98,6 +104,7 @@ pub struct AwsClients {
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
+    pub lambda: aws_sdk_lambda::Client,
     pub pacer: Arc<Pacer>,
 }
 
@@ -182,6 +189,7 @@ impl AwsClients {
             eventbridge: client!(aws_sdk_eventbridge),
             iam: client!(aws_sdk_iam),
             kms: client!(aws_sdk_kms),
+            lambda: client!(aws_sdk_lambda),
             pacer: Arc::new(Pacer::new(limits)),
         }
     }

@@ -13,6 +13,9 @@
 //!   [`TableOperation`] permit from its first call until its waiter has seen the outcome. Its
 //!   control-plane requests also share a rate of 2,500 per second
 //!   ([`PacingLimits::dynamodb_control_per_sec`]).
+//! - Lambda allows 15 control-plane requests per second per API, a quota AWS does not raise;
+//!   its calls (CreateEventSourceMapping, ListEventSourceMappings, DeleteEventSourceMapping,
+//!   ListTags) share one limiter at [`LAMBDA_CONTROL_PER_SEC`], stricter than needed.
 //!
 //! Waiting here happens inside one port call, below the retry layer: it is never a failure
 //! and never uses up a retry attempt. Every limiter lets one call through at a time (a burst
@@ -22,6 +25,9 @@ use std::num::NonZeroU32;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
+
+/// Lambda control-plane requests per second, all APIs together (AWS: 15 per API, fixed).
+pub const LAMBDA_CONTROL_PER_SEC: NonZeroU32 = NonZeroU32::new(15).unwrap();
 
 /// The rates and concurrency the [`Pacer`] keeps to. The defaults are AWS's published
 /// defaults (see the module documentation); accounts with raised quotas configure theirs.
@@ -65,6 +71,8 @@ pub enum ControlCall {
     IamMutation,
     /// Any DynamoDB control-plane request made by an adapter itself (not a waiter's poll).
     DynamoControl,
+    /// Any Lambda control-plane request.
+    LambdaControl,
 }
 
 /// The limiters every AWS adapter of one process shares (held in [`super::AwsClients`]).
@@ -78,6 +86,7 @@ pub struct Pacer {
     kms_schedule_key_deletion: Paced,
     iam_mutations: Paced,
     dynamodb_control: Paced,
+    lambda_control: Paced,
     table_operations: Semaphore,
 }
 
@@ -125,6 +134,7 @@ impl Pacer {
             kms_schedule_key_deletion: Paced::new(kms),
             iam_mutations: Paced::new(limits.iam_mutations_per_sec),
             dynamodb_control: Paced::new(limits.dynamodb_control_per_sec),
+            lambda_control: Paced::new(LAMBDA_CONTROL_PER_SEC),
             table_operations: Semaphore::new(limits.dynamodb_table_operations.get() as usize),
         }
     }
@@ -143,6 +153,7 @@ impl Pacer {
             ControlCall::KmsScheduleKeyDeletion => &self.kms_schedule_key_deletion,
             ControlCall::IamMutation => &self.iam_mutations,
             ControlCall::DynamoControl => &self.dynamodb_control,
+            ControlCall::LambdaControl => &self.lambda_control,
         };
         paced.ready().await;
     }

@@ -164,6 +164,7 @@ impl DynamoTableAdmin {
             // Active, or updating/archiving: the table exists and serves items.
             _ => TableStatus::Active,
         };
+        let stream_arn = table.latest_stream_arn().map(str::to_owned);
         let spec = TableSpec {
             partition_key: key_of(table.key_schema(), KeyType::Hash),
             sort_key: key_of(table.key_schema(), KeyType::Range),
@@ -177,7 +178,12 @@ impl DynamoTableAdmin {
             tags: self.tags(&name, &arn).await?,
             name,
         };
-        Ok(TableInfo { spec, arn, status })
+        Ok(TableInfo {
+            spec,
+            arn,
+            status,
+            stream_arn,
+        })
     }
 }
 
@@ -238,7 +244,8 @@ fn key_schema(name: &str, pk: &str, sk: &str) -> Result<Vec<KeySchemaElement>> {
 /// finishes one cut short.
 impl DynamoTableAdmin {
     /// Waits until `name` is active; its ARN.
-    async fn wait_active(&self, name: &str) -> Result<String> {
+    /// Waits until the table is active; returns its ARN and its stream's.
+    async fn wait_active(&self, name: &str) -> Result<(String, Option<String>)> {
         let active = self
             .dynamodb
             .wait_until_table_exists()
@@ -253,15 +260,12 @@ impl DynamoTableAdmin {
                     e
                 )
             })?;
-        Ok(active
-            .as_result()
-            .ok()
-            .and_then(|out| out.table())
-            .and_then(|t| t.table_arn())
-            .ok_or_else(|| {
-                Error::unavailable(format!("DynamoDB described table {name} without ARN"))
-            })?
-            .to_owned())
+        let table = active.as_result().ok().and_then(|out| out.table());
+        let arn = table.and_then(|t| t.table_arn()).ok_or_else(|| {
+            Error::unavailable(format!("DynamoDB described table {name} without ARN"))
+        })?;
+        let stream_arn = table.and_then(|t| t.latest_stream_arn());
+        Ok((arn.to_owned(), stream_arn.map(str::to_owned)))
     }
 
     /// Turns on the TTL and point-in-time recovery `spec` asks for, skipping what `current`
@@ -438,12 +442,13 @@ impl TableAdmin for DynamoTableAdmin {
             }
             return Err(e);
         }
-        let arn = self.wait_active(name).await?;
+        let (arn, stream_arn) = self.wait_active(name).await?;
         self.apply_settings(spec, None).await?;
         Ok(TableInfo {
             spec: spec.clone(),
             arn,
             status: TableStatus::Active,
+            stream_arn,
         })
     }
 

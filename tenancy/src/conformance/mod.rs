@@ -104,6 +104,7 @@ pub mod key_vault;
 pub mod moto;
 pub mod registry;
 pub mod role_issuer;
+pub mod stream_trigger;
 pub mod support;
 pub mod table_admin;
 
@@ -124,5 +125,6 @@ macro_rules! conformance_tests {
         $crate::role_issuer!($make);
         $crate::identity!($make);
         $crate::event_sink!($make);
+        $crate::stream_trigger!($make);
     };
 }

@@ -12,6 +12,7 @@ use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
 use crate::TablePrefix;
 use crate::aws::{AwsClients, CognitoConfig, CognitoIdentity, UserPool};
 use crate::backend::Backend;
+use crate::ports::FunctionArn;
 
 /// The environment variable naming moto's endpoint.
 pub const ENDPOINT_VAR: &str = "SPOTLIGHT_TEST_MOTO_ENDPOINT";
@@ -62,6 +63,74 @@ pub fn process_env(prefix: &TablePrefix) -> Vec<(&'static str, String)> {
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
     ]
+}
+
+/// The smallest zip archive (an empty one): what moto needs as a function's code to create it.
+/// No function is ever run here — moto would need a container engine — so none needs code.
+const EMPTY_ZIP: [u8; 22] = [
+    0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// Creates Lambda function `name` (with a role of the same name for it to run as), as
+/// Terraform deploys the stream handler, and returns its ARN: what the stream triggers of the
+/// tests point at. Idempotent.
+pub async fn deploy_function(clients: &AwsClients, name: &str) -> crate::Result<FunctionArn> {
+    let failed = |doing: &str, e: String| crate::Error::unavailable(format!("{doing}: {e}"));
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let role = match clients
+        .iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+    {
+        Ok(out) => out.role().map(|r| r.arn().to_owned()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_entity_already_exists_exception()) =>
+        {
+            let out = clients.iam.get_role().role_name(name).send().await;
+            let out = out.map_err(|e| failed("reading the function's role", format!("{e:?}")))?;
+            out.role().map(|r| r.arn().to_owned())
+        }
+        Err(e) => return Err(failed("creating the function's role", format!("{e:?}"))),
+    }
+    .ok_or_else(|| failed("creating the function's role", "no ARN".to_owned()))?;
+    let created = clients
+        .lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_smithy_types::Blob::new(EMPTY_ZIP.to_vec()))
+                .build(),
+        )
+        .send()
+        .await;
+    let arn = match created {
+        Ok(out) => out.function_arn().map(str::to_owned),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_conflict_exception()) =>
+        {
+            let out = clients
+                .lambda
+                .get_function()
+                .function_name(name)
+                .send()
+                .await;
+            let out = out.map_err(|e| failed("reading the function", format!("{e:?}")))?;
+            out.configuration()
+                .and_then(|c| c.function_arn())
+                .map(str::to_owned)
+        }
+        Err(e) => return Err(failed("creating the function", format!("{e:?}"))),
+    };
+    FunctionArn::parse(&arn.ok_or_else(|| failed("creating the function", "no ARN".to_owned()))?)
 }
 
 /// A bootstrapped deployment on moto.

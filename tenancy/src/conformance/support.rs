@@ -13,6 +13,7 @@ use crate::conformance::identity::TokenLab;
 use crate::error::{ErrorKind, Result};
 use crate::id::{OwnerEmail, TenantId, TenantName, Tier};
 use crate::naming::{ResourceNames, TAG_TENANT, TablePrefix, Tags};
+use crate::ports::FunctionArn;
 use crate::ports::key_vault::KeySpec;
 use crate::record::{JournalEntry, JournalPhase, TenantRecord};
 use crate::table_plan::{TableSpec, tenant_tables};
@@ -29,6 +30,8 @@ pub struct Fixture {
     token_lab: Option<Arc<dyn TokenLab>>,
     /// How the event sink suite reads back what the sink delivered.
     sink_reader: Option<Arc<dyn SinkReader>>,
+    /// A function that exists where the backend checks (the stream trigger suite's target).
+    function: Option<FunctionArn>,
 }
 
 impl Fixture {
@@ -40,7 +43,27 @@ impl Fixture {
             _guard: None,
             token_lab: None,
             sink_reader: None,
+            function: None,
         }
+    }
+
+    /// Names the function the stream trigger suite links streams to: one that exists, on a
+    /// backend that checks (Lambda).
+    pub fn with_function(mut self, function: FunctionArn) -> Self {
+        self.function = Some(function);
+        self
+    }
+
+    /// The function streams are linked to: the one given, else one in this case's name in
+    /// the embedded account (which checks only the ARN's shape).
+    pub fn function(&self) -> FunctionArn {
+        self.function.clone().unwrap_or_else(|| {
+            FunctionArn::parse(&format!(
+                "arn:aws:lambda:local:000000000000:function:{}",
+                self.name("fold")
+            ))
+            .expect("a well-formed function ARN")
+        })
     }
 
     /// Keeps `guard` alive as long as the fixture.

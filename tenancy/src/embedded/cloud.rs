@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS tables (
     created_at   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tables_by_group ON tables (tenant_group);
+CREATE TABLE IF NOT EXISTS triggers (
+    id           TEXT PRIMARY KEY,
+    stream_arn   TEXT NOT NULL,
+    function_arn TEXT NOT NULL,
+    spec         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    UNIQUE (stream_arn, function_arn)
+);
 ";
 
 pub(crate) const FILE_NAME: &str = "cloud.db";

@@ -15,3 +15,7 @@ pub(crate) fn key_arn(key_id: &str) -> String {
 pub(crate) fn role_arn(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:role/{name}")
 }
+
+pub(crate) fn trigger_arn(id: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{id}")
+}

@@ -49,6 +49,7 @@ pub mod private_file;
 mod registry;
 mod role_issuer;
 mod sqlite;
+mod stream_trigger;
 mod table_admin;
 mod tenant_files;
 mod timestamps;
@@ -142,9 +143,10 @@ pub fn open(options: &EmbeddedOptions) -> Result<Backend> {
         )),
         keys: Arc::new(key_vault::EmbeddedKeyVault::new(vault)),
         roles: Arc::new(role_issuer::EmbeddedRoleIssuer::new(
-            cloud_db,
+            cloud_db.clone(),
             items.clone(),
         )),
+        triggers: Arc::new(stream_trigger::EmbeddedStreamTriggers::new(cloud_db)),
         items,
         identity: Arc::new(identity),
         event_sink: Arc::new(event_log::EventLog::open(dir)?),

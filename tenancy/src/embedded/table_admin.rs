@@ -63,6 +63,12 @@ impl EmbeddedTableAdmin {
     }
 }
 
+/// The ARN of a table's stream, when its spec asks for one. The label is the table's creation
+/// time, so a table made again under the same name gets a new stream, as on DynamoDB.
+pub(crate) fn stream_arn(spec: &TableSpec, arn: &str, created_at: i64) -> Option<String> {
+    spec.stream.then(|| format!("{arn}/stream/{created_at}"))
+}
+
 fn decode_spec(name: &str, raw: &str) -> Result<TableSpec> {
     serde_json::from_str(raw).map_err(|e| {
         Error::unavailable(format!("catalog entry of table {name} is unreadable: {e}"))
@@ -113,10 +119,11 @@ impl TableAdmin for EmbeddedTableAdmin {
                 let raw_spec = serde_json::to_string(&spec).map_err(|e| {
                     Error::invalid(format!("table {name}: spec does not serialise: {e}"))
                 })?;
+                let created_at = to_nanos(now())?;
                 tx.execute(
                     "INSERT INTO tables (name, tenant_group, arn, key_id, spec, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![name, group, arn, key_id, raw_spec, to_nanos(now())?],
+                    params![name, group, arn, key_id, raw_spec, created_at],
                 )
                 .map_err(sql_err(what()))?;
                 // The tenant file is changed while the catalog's write lock is held, so no other
@@ -125,6 +132,7 @@ impl TableAdmin for EmbeddedTableAdmin {
                     .get_or_create(&group)?
                     .transaction(|ttx| ttx.execute_batch(&ddl(&name)).map_err(sql_err(what())))?;
                 Ok(TableInfo {
+                    stream_arn: stream_arn(&spec, &arn, created_at),
                     spec,
                     arn,
                     status: TableStatus::Active,
@@ -137,18 +145,20 @@ impl TableAdmin for EmbeddedTableAdmin {
         let name = name.to_owned();
         self.cloud
             .call(move |conn| {
-                let row: Option<(String, String)> = conn
+                let row: Option<(String, String, i64)> = conn
                     .query_row(
-                        "SELECT arn, spec FROM tables WHERE name = ?1",
+                        "SELECT arn, spec, created_at FROM tables WHERE name = ?1",
                         [&name],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
                     .optional()
                     .map_err(sql_err(format!("describing table {name}")))?;
-                let (arn, raw) =
+                let (arn, raw, created_at) =
                     row.ok_or_else(|| Error::not_found(format!("table {name} does not exist")))?;
+                let spec = decode_spec(&name, &raw)?;
                 Ok(TableInfo {
-                    spec: decode_spec(&name, &raw)?,
+                    stream_arn: stream_arn(&spec, &arn, created_at),
+                    spec,
                     arn,
                     status: TableStatus::Active,
                 })

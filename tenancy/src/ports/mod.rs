@@ -8,6 +8,7 @@ pub mod item_store;
 pub mod key_vault;
 pub mod registry;
 pub mod role_issuer;
+pub mod stream_trigger;
 pub mod table_admin;
 
 pub use event_sink::{DetailType, DomainEvent, EventSink, EventSource, Unpublished};
@@ -17,5 +18,8 @@ pub use key_vault::{KeyInfo, KeySpec, KeyState, KeyVault, adopt_unnamed_key, has
 pub use registry::{Registry, TenantFilter, TenantPage};
 pub use role_issuer::{
     PolicyDocument, PolicyStatement, RoleInfo, RoleIssuer, RoleSpec, RoleSummary,
+};
+pub use stream_trigger::{
+    FunctionArn, StreamTriggers, TriggerInfo, TriggerSpec, TriggerState, stream_table_arn,
 };
 pub use table_admin::{TableAdmin, TableInfo, TableStatus};

@@ -20,6 +20,10 @@ pub struct TableInfo {
     pub spec: TableSpec,
     pub arn: String,
     pub status: TableStatus,
+    /// The ARN of the table's current change stream, when it has one
+    /// (`{arn}/stream/{label}`; a table made again gets a new label).
+    #[serde(default)]
+    pub stream_arn: Option<String>,
 }
 
 #[async_trait]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tenancy::TablePrefix;
 use tenancy::aws::{
     AwsClients, DynamoItemStore, DynamoRegistry, DynamoTableAdmin, IamRoleIssuer, KmsKeyVault,
-    ensure_registry_table,
+    LambdaStreamTriggers, ensure_registry_table,
 };
 use tenancy::backend::Capabilities;
 use tenancy::conformance::Fixture;
@@ -95,6 +95,28 @@ async fn dynamodb_fixture(_case: &str) -> Fixture {
     backend.capabilities = AWS_ON_MOTO;
     let backend = tenancy::retry::with_retries(backend, Arc::default());
     Fixture::new(backend).with_guard(dir)
+}
+
+/// A fixture whose stream triggers are Lambda event source mappings and whose tables are
+/// DynamoDB (their streams are what triggers start from), behind the retry layer, linking
+/// streams to a function deployed on moto for the case.
+async fn lambda_fixture(_case: &str) -> Fixture {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let mut backend = embedded::open(&options(dir.path())).expect("the embedded backend");
+    let clients = clients().await;
+    backend.tables = Arc::new(DynamoTableAdmin::new(clients.dynamodb.clone()));
+    backend.triggers = Arc::new(LambdaStreamTriggers::new(clients.lambda.clone()));
+    let backend = tenancy::retry::with_retries(backend, Arc::default());
+    let fx = Fixture::new(backend);
+    let function = tenancy::conformance::moto::deploy_function(&clients, &fx.name("fold"))
+        .await
+        .expect("the stream handler function on moto");
+    fx.with_function(function).with_guard(dir)
+}
+
+mod lambda {
+    use super::*;
+    tenancy::stream_trigger!(lambda_fixture);
 }
 
 mod iam {

@@ -15,7 +15,9 @@
 //! reported `extra`.
 
 use serde::Serialize;
-use tenancy::ports::{KeyInfo, KeyState, RoleInfo, TableInfo, TriggerState};
+use tenancy::ports::{
+    KeyInfo, KeyState, RoleInfo, TableInfo, TriggerInfo, TriggerState, trigger_id_of_arn,
+};
 use tenancy::table_plan::{TableRole, TableSpec};
 use tenancy::{Backend, ErrorKind, TenantId, TenantRecord, TenantStatus};
 
@@ -177,7 +179,7 @@ pub async fn check(
             true
         }
         Expect::Nothing => {
-            check_nothing_left(backend, plan, &mut findings).await?;
+            check_nothing_left(backend, plan, record, &mut findings).await?;
             true
         }
     };
@@ -389,13 +391,31 @@ async fn check_trigger(
         expected,
         found,
     };
-    let found = backend
+    let (mut ours, others): (Vec<TriggerInfo>, Vec<TriggerInfo>) = backend
         .triggers
         .triggers_of_stream(&stream)
         .await?
         .into_iter()
-        .find(|t| t.spec.function == *function);
-    let Some(trigger) = found else {
+        .partition(|t| t.spec.function == *function);
+    // A trigger tagged for the tenant to another function (an earlier stream handler's): a
+    // second consumer of the stream that nothing plans.
+    for other in others
+        .iter()
+        .filter(|t| foreign_tags(&plan.tags, &t.spec.tags).is_none())
+    {
+        findings.push(Finding {
+            resource: ResourceKind::StreamTrigger,
+            name: other.arn.clone(),
+            problem: Problem::Extra,
+            field: Field::Existence,
+            expected: ABSENT.to_owned(),
+            found: format!(
+                "trigger {} of the stream to function {}",
+                other.arn, other.spec.function
+            ),
+        });
+    }
+    let Some(trigger) = ours.pop() else {
         findings.push(finding(
             Problem::Missing,
             Field::Existence,
@@ -541,8 +561,30 @@ pub(crate) fn expected_role(
 async fn check_nothing_left(
     backend: &Backend,
     plan: &TenantPlan,
+    record: &TenantRecord,
     findings: &mut Vec<Finding>,
 ) -> Result<()> {
+    if let Some(arn) = &record.arns.stream_trigger_arn
+        && let Some(trigger) = present(
+            backend
+                .triggers
+                .describe_trigger(trigger_id_of_arn(arn))
+                .await,
+        )?
+        && foreign_tags(&plan.tags, &trigger.spec.tags).is_none()
+    {
+        findings.push(Finding {
+            resource: ResourceKind::StreamTrigger,
+            name: trigger.arn.clone(),
+            problem: Problem::Extra,
+            field: Field::Existence,
+            expected: ABSENT.to_owned(),
+            found: format!(
+                "trigger {} of stream {} to function {}",
+                trigger.arn, trigger.spec.stream_arn, trigger.spec.function
+            ),
+        });
+    }
     for (role, spec) in &plan.tables {
         if let Some(table) = present(backend.tables.describe_table(&spec.name).await)?
             && foreign_tags(&plan.tags, &table.spec.tags).is_none()

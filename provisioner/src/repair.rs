@@ -181,10 +181,8 @@ async fn fix(
                 .as_deref()
                 .and_then(|s| plan.trigger_spec(s))
             else {
-                return Ok(Err(format!(
-                    "table {} has no stream for the stream handler to read",
-                    plan.names.events_table
-                )));
+                let why = crate::runner::no_stream(&plan.names.events_table);
+                return Ok(Err(why.message().to_owned()));
             };
             let trigger = match backend.triggers.create_trigger(&spec).await {
                 // Made meanwhile (an onboarding run, another repair): nothing left to do.
@@ -199,6 +197,27 @@ async fn fix(
             Ok(format!(
                 "created trigger {} of stream {} to function {}",
                 trigger.arn, spec.stream_arn, spec.function
+            ))
+        }
+        (ResourceKind::StreamTrigger, Problem::Extra, _) => {
+            // Read right before the delete: only a trigger whose own tags are this tenant's.
+            let id = tenancy::ports::trigger_id_of_arn(&finding.name);
+            let trigger = match backend.triggers.describe_trigger(id).await {
+                Err(e) if e.kind() == tenancy::ErrorKind::NotFound => {
+                    return Ok(Ok(format!("trigger {} is gone already", finding.name)));
+                }
+                found => found?,
+            };
+            if let Some(why) = foreign_tags(&plan.tags, &trigger.spec.tags) {
+                return Ok(Err(format!("the trigger is not this tenant's: {why}")));
+            }
+            match backend.triggers.delete_trigger(id).await {
+                Err(e) if e.kind() == tenancy::ErrorKind::NotFound => {}
+                deleted => deleted?,
+            }
+            Ok(format!(
+                "deleted trigger {} to function {}, which no plan has",
+                trigger.arn, trigger.spec.function
             ))
         }
         (ResourceKind::Role, Problem::Missing, _) => {

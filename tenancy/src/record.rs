@@ -25,8 +25,11 @@ pub struct ResourceArns {
     pub events_table_arn: Option<String>,
     #[schema(required = true)]
     pub role_arn: Option<String>,
-    /// The event source mapping from the events table's stream to the stream handler, when
-    /// the deployment configures one (`null` otherwise, and in records made before).
+    /// The event source mapping onboarding made from the events table's stream to the stream
+    /// handler, when the deployment configures one (`null` otherwise, and in records made
+    /// before). Offboarding removes it even once the handler is no longer configured. A
+    /// mapping `reconcile --repair` makes later is not recorded here: it is found by its
+    /// stream.
     #[serde(default)]
     #[schema(required = true)]
     pub stream_trigger_arn: Option<String>,

@@ -406,6 +406,9 @@ impl StreamTriggers for RetryingStreamTriggers {
     async fn triggers_of_stream(&self, stream_arn: &str) -> Result<Vec<TriggerInfo>> {
         retried!(self, "list triggers", triggers_of_stream(stream_arn))
     }
+    async fn describe_trigger(&self, id: &str) -> Result<TriggerInfo> {
+        retried!(self, "describe trigger", describe_trigger(id))
+    }
     async fn delete_trigger(&self, id: &str) -> Result<()> {
         retried!(self, "delete trigger", delete_trigger(id))
     }

@@ -6,7 +6,7 @@
 //! name is removed only if it passes the ownership rule (`crate::runner::ownership`), checked
 //! on the resource itself right before the delete; anything else is kept and journaled `Kept`.
 
-use tenancy::ports::{KeyState, TableStatus};
+use tenancy::ports::{KeyState, TableStatus, TriggerState, stream_table_arn, trigger_id_of_arn};
 use tenancy::table_plan::TableRole;
 use tenancy::{Backend, ErrorKind, JournalPhase, TenantId, TenantStatus};
 use uuid::Uuid;
@@ -60,22 +60,26 @@ pub(crate) struct Cleanup<'a> {
     /// The ARN of the key the record knows: a table encrypted under it is encrypted under the
     /// tenant's key. Without it, a table's key is described and its tags checked.
     pub known_key_arn: Option<&'a str>,
+    /// The stream trigger the record names: removed (if its tags say it is the tenant's) even
+    /// when no stream handler is configured any more or the events table was made again.
+    pub known_trigger_arn: Option<&'a str>,
     pub key_deletion_window_days: u32,
     pub purpose: Purpose,
 }
 
 impl Cleanup<'_> {
-    /// Removes the stream trigger, the role, the events table and the app table, and schedules the key's deletion
-    /// (which disables it at once) — each only if it is this tenant's. Each step journals
+    /// Removes the stream triggers, the role, the events table and the app table, and
+    /// schedules the key's deletion (which disables it at once) — each only if it is this tenant's. Each step journals
     /// `Undone` with what it removed or found absent, or `Kept` with what it left and why.
     /// Idempotent.
     ///
     /// A rollback re-checks before every step that its run still owns the `Provisioning`
     /// tenant: a run that was taken over must not delete what its successor is creating.
     pub(crate) async fn run(&self) -> Result<()> {
-        // A plan without a stream handler has no trigger step, so nothing of it to undo.
-        let planned =
-            |step: &Step| *step != Step::StreamTrigger || self.plan.stream_handler.is_some();
+        // Without a stream handler now or a trigger on the record there is no trigger to
+        // undo, and no Lambda call is made (such a deployment may not be allowed any).
+        let has_triggers = self.plan.stream_handler.is_some() || self.known_trigger_arn.is_some();
+        let planned = |step: &Step| *step != Step::StreamTrigger || has_triggers;
         for step in UNDO_ORDER.into_iter().filter(planned) {
             if self.purpose == Purpose::Rollback {
                 let record = read(&self.backend.registry, self.tenant).await?;
@@ -120,61 +124,71 @@ impl Cleanup<'_> {
         }
     }
 
-    /// Removes the triggers of the events table's stream that carry this tenant's and this
-    /// deployment's tags; any other trigger of the stream (an operator's own function, say)
-    /// is kept. A deployment without a stream handler made none and has no Lambda calls to
-    /// make, so it looks for none.
+    /// Removes the tenant's stream triggers: those of the events table's current stream and
+    /// the one the record names (whose stream may be an earlier table's), each only if its own
+    /// tags name this tenant and deployment and its stream is one of the tenant's events
+    /// table — whatever its function, so an earlier stream handler's trigger goes too. Any
+    /// other trigger (an operator's own function reading the stream, say) is kept.
     async fn remove_triggers(&self) -> Result<Undo> {
-        if self.plan.stream_handler.is_none() {
-            return Ok(Undo::done(
-                "no stream handler is configured: no trigger to remove",
-            ));
-        }
-        let name = &self.plan.names.events_table;
-        let table = match self.backend.tables.describe_table(name).await {
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Ok(Undo::done(format!(
-                    "table {name} is absent: no trigger of its stream"
-                )));
-            }
-            found => found?,
-        };
-        let Some(stream) = table.stream_arn else {
-            return Ok(Undo::done(format!(
-                "table {name} has no stream: no trigger"
-            )));
-        };
         let triggers = &self.backend.triggers;
-        let (mut deleted, mut kept) = (Vec::new(), Vec::new());
-        for trigger in triggers.triggers_of_stream(&stream).await? {
+        let name = &self.plan.names.events_table;
+        let mut found = Vec::new();
+        match self.backend.tables.describe_table(name).await {
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Ok(table) => {
+                if let Some(stream) = &table.stream_arn {
+                    found.extend(triggers.triggers_of_stream(stream).await?);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(arn) = self.known_trigger_arn {
+            match triggers.describe_trigger(trigger_id_of_arn(arn)).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Ok(trigger) if found.iter().any(|t| t.id == trigger.id) => {}
+                Ok(trigger) => found.push(trigger),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let table_suffix = format!(":table/{name}");
+        let (mut done, mut kept) = (Vec::new(), Vec::new());
+        for trigger in found {
             let what = format!(
                 "trigger {} to function {}",
                 trigger.arn, trigger.spec.function
             );
-            if let Some(why) = foreign_tags(&self.plan.tags, &trigger.spec.tags) {
+            let ours = stream_table_arn(&trigger.spec.stream_arn)
+                .is_some_and(|table| table.ends_with(&table_suffix));
+            let foreign = foreign_tags(&self.plan.tags, &trigger.spec.tags)
+                .or_else(|| (!ours).then(|| format!("its stream is not table {name}'s")));
+            if let Some(why) = foreign {
                 kept.push(format!(
                     "kept {what}: {why}; it is not this tenant's to remove"
                 ));
                 continue;
             }
+            if trigger.state == TriggerState::Deleting {
+                done.push(format!("{what} was already being deleted"));
+                continue;
+            }
             let result = triggers.delete_trigger(&trigger.id).await;
             if !is_not_found(&result) {
                 result?;
-                deleted.push(format!("deleted {what}"));
+                done.push(format!("deleted {what}"));
             }
         }
-        if deleted.is_empty() && kept.is_empty() {
-            deleted.push(format!("no trigger of stream {stream}"));
+        if done.is_empty() && kept.is_empty() {
+            done.push(format!("no trigger of table {name} was found"));
         }
         let phase = if kept.is_empty() {
             JournalPhase::Undone
         } else {
             JournalPhase::Kept
         };
-        deleted.extend(kept);
+        done.extend(kept);
         Ok(Undo {
             phase,
-            detail: deleted.join("; "),
+            detail: done.join("; "),
         })
     }
 

@@ -34,7 +34,7 @@ use crate::quota::{self, AccountQuota, Usage};
 use cleanup::{Cleanup, Purpose};
 use provision::Run;
 use records::{append, apply_transition, entry, fresh_run, owned_by, read, update};
-pub(crate) use resources::trigger_differences;
+pub(crate) use resources::{no_stream, trigger_differences};
 
 /// The ordered provisioning steps. Cleanup runs them in reverse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -470,6 +470,7 @@ impl Provisioner {
             run_id,
             known_key_id: record.arns.key_id.as_deref(),
             known_key_arn: record.arns.key_arn.as_deref(),
+            known_trigger_arn: record.arns.stream_trigger_arn.as_deref(),
             key_deletion_window_days: self.settings.key_deletion_window_days.as_u32(),
             purpose: Purpose::Offboard,
         }

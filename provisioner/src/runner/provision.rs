@@ -25,7 +25,9 @@ use crate::runner::cleanup::{Cleanup, Purpose};
 use crate::runner::ensure::{Outcome, Resource, ensure};
 use crate::runner::probe::probe;
 use crate::runner::records::{append, apply_transition, entry, owned_by, read, update};
-use crate::runner::resources::{KeyResource, RoleResource, TableResource, TriggerResource};
+use crate::runner::resources::{
+    KeyResource, RoleResource, TableResource, TriggerResource, no_stream,
+};
 
 /// How many journal entries of a run are read when resuming it.
 const RESUME_JOURNAL_LIMIT: u32 = 1000;
@@ -151,11 +153,7 @@ impl Run<'_> {
             })
             .await?;
         } else if plan.stream_handler.is_some() {
-            let no_stream = tenancy::Error::invalid(format!(
-                "table {} has no stream for the stream handler to read",
-                events.spec.name
-            ));
-            return Err((Step::StreamTrigger, no_stream.into()));
+            return Err((Step::StreamTrigger, no_stream(&events.spec.name).into()));
         }
 
         let checked = async {
@@ -283,6 +281,7 @@ impl Run<'_> {
             run_id: self.run_id,
             known_key_id: known.key_id.as_deref(),
             known_key_arn: known.key_arn.as_deref(),
+            known_trigger_arn: known.stream_trigger_arn.as_deref(),
             key_deletion_window_days: self.key_deletion_window_days,
             purpose,
         }

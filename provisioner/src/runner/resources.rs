@@ -6,6 +6,7 @@ use tenancy::naming::Tags;
 use tenancy::ports::{
     KeyInfo, KeySpec, KeyState, KeyVault, RoleInfo, RoleIssuer, RoleSpec, StreamTriggers,
     TableAdmin, TableInfo, TableStatus, TriggerInfo, TriggerSpec, TriggerState, adopt_unnamed_key,
+    trigger_of,
 };
 use tenancy::retry::RetryPolicy;
 use tenancy::table_plan::TableSpec;
@@ -177,13 +178,27 @@ impl Resource for TriggerResource<'_> {
         )
     }
 
+    /// A trigger still being deleted (Lambda deletes in the background) is waited for, as
+    /// a table being deleted is, then made again.
     async fn lookup(&self) -> tenancy::Result<TriggerInfo> {
-        self.triggers
-            .triggers_of_stream(&self.spec.stream_arn)
-            .await?
-            .into_iter()
-            .find(|t| t.spec.function == self.spec.function)
-            .ok_or_else(|| tenancy::Error::not_found(format!("no {}", self.describe_name())))
+        RetryPolicy::default()
+            .run("wait for a trigger being deleted", || async {
+                let spec = &self.spec;
+                match trigger_of(self.triggers.as_ref(), &spec.stream_arn, &spec.function).await? {
+                    Some(t) if t.state == TriggerState::Deleting => {
+                        Err(tenancy::Error::unavailable(format!(
+                            "{} is being deleted",
+                            self.describe_name()
+                        )))
+                    }
+                    Some(t) => Ok(t),
+                    None => Err(tenancy::Error::not_found(format!(
+                        "no {}",
+                        self.describe_name()
+                    ))),
+                }
+            })
+            .await
     }
 
     async fn create(&self) -> tenancy::Result<TriggerInfo> {
@@ -193,6 +208,13 @@ impl Resource for TriggerResource<'_> {
     fn differences(&self, actual: &TriggerInfo) -> Vec<String> {
         trigger_differences(&self.spec, actual)
     }
+}
+
+/// Why a plan with a stream handler cannot have its trigger: the events table has no stream.
+pub(crate) fn no_stream(table: &str) -> tenancy::Error {
+    tenancy::Error::invalid(format!(
+        "table {table} has no stream for the stream handler to read"
+    ))
 }
 
 /// Where a trigger differs from the plan (shared with drift): its state, its batching, its

@@ -7,8 +7,8 @@ use provisioner::drift::{Field, Problem, ResourceKind};
 use provisioner::{Provisioner, Settings};
 use tenancy::naming::{TAG_MANAGED_BY, TAG_TENANT};
 use tenancy::ports::stream_trigger::{BATCH_SIZE, BATCHING_WINDOW_SECS};
-use tenancy::ports::{FunctionArn, TriggerInfo, TriggerSpec};
-use tenancy::{JournalEntry, JournalPhase, TenantId, TenantStatus};
+use tenancy::ports::{FunctionArn, TriggerInfo, TriggerSpec, trigger_id_of_arn};
+use tenancy::{ErrorKind, JournalEntry, JournalPhase, TenantId, TenantStatus};
 
 use crate::aws::{fresh_prefix, moto_sdk_config, run, run_with};
 use crate::helpers::{TestEnv, tenant};
@@ -82,11 +82,6 @@ async fn onboarding_links_the_events_stream_to_the_handler_and_offboarding_unlin
         done.detail
     );
     assert!(p.drift(&id).await.unwrap().is_clean());
-
-    // Provisioning again adopts the trigger instead of making a second one.
-    let again = p.provision(&id).await.unwrap();
-    assert_eq!(again.status, TenantStatus::Active);
-    assert_eq!(triggers(&env, &id).await.len(), 1);
 
     let stream = events_stream(&env, &id).await;
     let deleted = p.offboard(&id).await.unwrap();
@@ -231,4 +226,147 @@ async fn on_aws_the_trigger_is_a_tagged_lambda_event_source_mapping() {
     assert_eq!(deleted["status"], "deleted", "{deleted}");
     let left = aws.triggers.triggers_of_stream(&stream).await.unwrap();
     assert_eq!(left, []);
+}
+
+/// A tenant whose trigger was made while the deployment had a stream handler loses it on
+/// offboarding after the handler setting is gone: the record names it.
+#[tokio::test]
+async fn offboarding_removes_the_recorded_trigger_once_no_handler_is_configured() {
+    let env = TestEnv::new().await;
+    let p = with_handler(&env, &handler("spotlight-stream-handler"));
+    let id = tenant("unplugged");
+    p.request(TestEnv::new_tenant(&id)).await.unwrap();
+    let record = p.provision(&id).await.unwrap();
+    let arn = record.arns.stream_trigger_arn.clone().expect("recorded");
+    let id_of = trigger_id_of_arn(&arn).to_owned();
+    env.backend.triggers.describe_trigger(&id_of).await.unwrap();
+
+    // `env.provisioner` has no stream handler configured.
+    env.provisioner.offboard(&id).await.unwrap();
+    let gone = env.backend.triggers.describe_trigger(&id_of).await;
+    assert_eq!(gone.map_err(|e| e.kind()).err(), Some(ErrorKind::NotFound));
+    let undone = trigger_entry(&env, &id, JournalPhase::Undone).await;
+    assert!(undone.detail.contains(&arn), "{}", undone.detail);
+}
+
+/// After the handler changes, the trigger to the earlier one (tagged for the tenant) is a
+/// second consumer nothing plans: drift reports it `extra`, repair removes it and makes the
+/// one to the new handler.
+#[tokio::test]
+async fn a_trigger_to_an_earlier_handler_is_extra_and_repair_replaces_it() {
+    let env = TestEnv::new().await;
+    let id = tenant("moved");
+    let old = with_handler(&env, &handler("old-handler"));
+    old.request(TestEnv::new_tenant(&id)).await.unwrap();
+    old.provision(&id).await.unwrap();
+    let p = with_handler(&env, &handler("new-handler"));
+
+    let drift = p.drift(&id).await.unwrap();
+    let mut seen: Vec<(ResourceKind, Problem)> = drift
+        .findings
+        .iter()
+        .map(|f| (f.resource, f.problem))
+        .collect();
+    seen.sort_by_key(|(_, problem)| format!("{problem:?}"));
+    assert_eq!(
+        seen,
+        [
+            (ResourceKind::StreamTrigger, Problem::Extra),
+            (ResourceKind::StreamTrigger, Problem::Missing)
+        ],
+        "{drift:#?}"
+    );
+    let repair = p.repair(&id).await.unwrap();
+    assert!(repair.is_complete(), "{repair:#?}");
+    let now = triggers(&env, &id).await;
+    let [only] = now.as_slice() else {
+        panic!("one trigger after repair, found {now:?}")
+    };
+    assert_eq!(only.spec.function, handler("new-handler"));
+    assert!(p.drift(&id).await.unwrap().is_clean());
+}
+
+#[cfg(feature = "failpoints")]
+mod injected {
+    //! The trigger step under failures injected in-process: rolled back with the rest, and
+    //! adopted when an earlier attempt made it but did not journal it.
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failure_after_the_trigger_step_rolls_it_back_and_a_retry_makes_one() {
+        let env = TestEnv::new().await;
+        let p = with_handler(&env, &handler("spotlight-stream-handler"));
+        let id = tenant("rolled-back");
+        fail::cfg("provision:after:stream_trigger", "return").unwrap();
+        p.request(TestEnv::new_tenant(&id)).await.unwrap();
+        let failed = p.provision(&id).await.unwrap();
+        fail::remove("provision:after:stream_trigger");
+        assert_eq!(failed.status, TenantStatus::Failed);
+        assert_eq!(failed.failure.unwrap().step, "stream_trigger");
+        env.assert_no_resources(&id).await;
+        let undone = trigger_entry(&env, &id, JournalPhase::Undone).await;
+        let arn = undone
+            .detail
+            .strip_prefix("deleted trigger ")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("the rollback deleted the trigger: {}", undone.detail));
+        let gone = env
+            .backend
+            .triggers
+            .describe_trigger(trigger_id_of_arn(arn))
+            .await;
+        assert_eq!(gone.map_err(|e| e.kind()).err(), Some(ErrorKind::NotFound));
+
+        p.retry(&id).await.unwrap();
+        assert_eq!(p.provision(&id).await.unwrap().status, TenantStatus::Active);
+        assert_eq!(triggers(&env, &id).await.len(), 1);
+    }
+
+    /// What an attempt whose answer was lost leaves: the trigger exists, nothing journaled
+    /// it. The step finds it by its stream and function and adopts it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trigger_made_by_a_lost_attempt_is_adopted_not_made_twice() {
+        let env = TestEnv::new().await;
+        let function = handler("spotlight-stream-handler");
+        let p = with_handler(&env, &function);
+        let id = tenant("adopted");
+        let (backend, events) = (env.backend.clone(), p.plan(&id).names.events_table);
+        let (plan, made) = (
+            p.plan(&id),
+            std::sync::Arc::new(std::sync::Mutex::new(None)),
+        );
+        let result = made.clone();
+        fail::cfg_callback("provision:before:stream_trigger", move || {
+            let (backend, events, plan) = (backend.clone(), events.clone(), plan.clone());
+            let trigger = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let table = backend.tables.describe_table(&events).await.unwrap();
+                    let spec = plan.trigger_spec(&table.stream_arn.unwrap()).unwrap();
+                    backend.triggers.create_trigger(&spec).await.unwrap()
+                })
+            })
+            .join()
+            .unwrap();
+            *result.lock().unwrap() = Some(trigger);
+        })
+        .unwrap();
+        p.request(TestEnv::new_tenant(&id)).await.unwrap();
+        let record = p.provision(&id).await.unwrap();
+        fail::remove("provision:before:stream_trigger");
+        assert_eq!(record.status, TenantStatus::Active, "{record:#?}");
+        let made = made.lock().unwrap().take().expect("the lost attempt ran");
+        assert_eq!(triggers(&env, &id).await, std::slice::from_ref(&made));
+        assert_eq!(record.arns.stream_trigger_arn, Some(made.arn));
+        let done = trigger_entry(&env, &id, JournalPhase::Done).await;
+        assert!(
+            done.detail.starts_with("adopted trigger"),
+            "{}",
+            done.detail
+        );
+    }
 }

@@ -18,12 +18,12 @@ use crate::aws::pacing::{ControlCall, Pacer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::naming::Tags;
 use crate::ports::stream_trigger::{
-    FunctionArn, StreamTriggers, TriggerInfo, TriggerSpec, TriggerState,
+    FunctionArn, StreamTriggers, TriggerInfo, TriggerSpec, TriggerState, trigger_of,
 };
 
-/// Lambda's code for "exists already" on a create and "another operation is in progress" on a
-/// delete.
-const CONFLICT: &str = "ResourceConflictException";
+/// Lambda's codes for "exists already" on a create, and for "another operation is in
+/// progress" or "still being created or updated" on a delete.
+const CONFLICT: &[&str] = &["ResourceConflictException", "ResourceInUseException"];
 
 pub struct LambdaStreamTriggers {
     lambda: aws_sdk_lambda::Client,
@@ -104,7 +104,24 @@ impl LambdaStreamTriggers {
     }
 }
 
-/// `err` as a neutral error, with Lambda's conflict code read as `conflict` says.
+/// The mapping a Create or Get answer describes (two output types with the same fields), as
+/// a listing describes it.
+macro_rules! mapping_of {
+    ($out:expr) => {{
+        let out = &$out;
+        EventSourceMappingConfiguration::builder()
+            .set_uuid(out.uuid().map(str::to_owned))
+            .set_event_source_mapping_arn(out.event_source_mapping_arn().map(str::to_owned))
+            .set_event_source_arn(out.event_source_arn().map(str::to_owned))
+            .set_function_arn(out.function_arn().map(str::to_owned))
+            .set_state(out.state().map(str::to_owned))
+            .set_batch_size(out.batch_size())
+            .set_maximum_batching_window_in_seconds(out.maximum_batching_window_in_seconds())
+            .build()
+    }};
+}
+
+/// `err` as a neutral error, with Lambda's conflict codes read as `conflict` says.
 fn lambda_error<E>(
     what: String,
     err: SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
@@ -113,7 +130,10 @@ fn lambda_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let is_conflict = err.as_service_error().and_then(|e| e.code()) == Some(CONFLICT);
+    let is_conflict = err
+        .as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| CONFLICT.contains(&code));
     let error = sdk_error(what, err);
     if is_conflict {
         Error::new(conflict, error.message().to_owned())
@@ -131,12 +151,7 @@ impl StreamTriggers for LambdaStreamTriggers {
     async fn create_trigger(&self, spec: &TriggerSpec) -> Result<TriggerInfo> {
         let stream = &spec.stream_arn;
         let function = &spec.function;
-        if self
-            .triggers_of_stream(stream)
-            .await?
-            .iter()
-            .any(|t| t.spec.function == *function)
-        {
+        if trigger_of(self, stream, function).await?.is_some() {
             return Err(Error::already_exists(format!(
                 "a trigger of stream {stream} to function {function} already exists"
             )));
@@ -164,15 +179,7 @@ impl StreamTriggers for LambdaStreamTriggers {
                 ErrorKind::AlreadyExists,
             )
         })?;
-        let mapping = EventSourceMappingConfiguration::builder()
-            .set_uuid(out.uuid().map(str::to_owned))
-            .set_event_source_mapping_arn(out.event_source_mapping_arn().map(str::to_owned))
-            .set_event_source_arn(out.event_source_arn().map(str::to_owned))
-            .set_function_arn(out.function_arn().map(str::to_owned))
-            .set_state(out.state().map(str::to_owned))
-            .set_batch_size(out.batch_size())
-            .set_maximum_batching_window_in_seconds(out.maximum_batching_window_in_seconds())
-            .build();
+        let mapping = mapping_of!(out);
         self.info(&mapping).await
     }
 
@@ -192,7 +199,11 @@ impl StreamTriggers for LambdaStreamTriggers {
                     sdk_error(format!("listing the triggers of stream {stream_arn}"), e)
                 })?;
             for mapping in page.event_source_mappings() {
-                found.push(self.info(mapping).await?);
+                match self.info(mapping).await {
+                    // Deleted between the listing and the read of its tags: no longer there.
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    info => found.push(info?),
+                }
             }
             match page.next_marker() {
                 Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
@@ -201,6 +212,19 @@ impl StreamTriggers for LambdaStreamTriggers {
         }
         found.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(found)
+    }
+
+    async fn describe_trigger(&self, id: &str) -> Result<TriggerInfo> {
+        self.pacer.ready(ControlCall::LambdaControl).await;
+        let out = self
+            .lambda
+            .get_event_source_mapping()
+            .uuid(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("reading trigger {id}"), e))?;
+        let mapping = mapping_of!(out);
+        self.info(&mapping).await
     }
 
     async fn delete_trigger(&self, id: &str) -> Result<()> {

@@ -164,7 +164,12 @@ impl DynamoTableAdmin {
             // Active, or updating/archiving: the table exists and serves items.
             _ => TableStatus::Active,
         };
-        let stream_arn = table.latest_stream_arn().map(str::to_owned);
+        // DynamoDB keeps naming the latest stream after the stream is turned off.
+        let stream_arn = table
+            .stream_specification()
+            .filter(|s| s.stream_enabled())
+            .and(table.latest_stream_arn())
+            .map(str::to_owned);
         let spec = TableSpec {
             partition_key: key_of(table.key_schema(), KeyType::Hash),
             sort_key: key_of(table.key_schema(), KeyType::Range),
@@ -243,8 +248,7 @@ fn key_schema(name: &str, pk: &str, sk: &str) -> Result<Vec<KeySchemaElement>> {
 /// The creation steps after CreateTable, shared by a creation and by the attempt that
 /// finishes one cut short.
 impl DynamoTableAdmin {
-    /// Waits until `name` is active; its ARN.
-    /// Waits until the table is active; returns its ARN and its stream's.
+    /// Waits until `name` is active; returns its ARN and its stream's.
     async fn wait_active(&self, name: &str) -> Result<(String, Option<String>)> {
         let active = self
             .dynamodb
@@ -264,7 +268,9 @@ impl DynamoTableAdmin {
         let arn = table.and_then(|t| t.table_arn()).ok_or_else(|| {
             Error::unavailable(format!("DynamoDB described table {name} without ARN"))
         })?;
-        let stream_arn = table.and_then(|t| t.latest_stream_arn());
+        let stream_arn = table
+            .filter(|t| t.stream_specification().is_some_and(|s| s.stream_enabled()))
+            .and_then(|t| t.latest_stream_arn());
         Ok((arn.to_owned(), stream_arn.map(str::to_owned)))
     }
 

@@ -6,6 +6,7 @@ use crate::error::ErrorKind;
 use crate::naming::{TAG_MANAGED_BY, TAG_TENANT, Tags};
 use crate::ports::stream_trigger::{
     BATCH_SIZE, BATCHING_WINDOW_SECS, TriggerSpec, TriggerState, stream_table_arn,
+    trigger_id_of_arn,
 };
 use crate::table_plan::TableSpec;
 
@@ -35,6 +36,15 @@ fn trigger_spec(fx: &Fixture, stream: &str) -> TriggerSpec {
             (TAG_MANAGED_BY.to_owned(), fx.prefix().to_owned()),
         ]),
     }
+}
+
+/// Links `stream` to the fixture's function as planned.
+async fn link(fx: &Fixture, stream: &str) -> crate::ports::TriggerInfo {
+    fx.backend
+        .triggers
+        .create_trigger(&trigger_spec(fx, stream))
+        .await
+        .unwrap()
 }
 
 cases!(
@@ -71,7 +81,15 @@ cases!(
             .triggers_of_stream(&stream)
             .await
             .unwrap();
-        assert_eq!(listed, [created]);
+        assert_eq!(listed, std::slice::from_ref(&created));
+        let described = fx
+            .backend
+            .triggers
+            .describe_trigger(&created.id)
+            .await
+            .unwrap();
+        assert_eq!(described, created);
+        assert_eq!(trigger_id_of_arn(&created.arn), created.id);
     }
 
     pub async fn a_second_trigger_of_a_stream_to_the_same_function_is_already_exists(fx: &Fixture) {
@@ -125,12 +143,7 @@ cases!(
 
     pub async fn a_deleted_trigger_is_gone_and_deleting_it_again_is_not_found(fx: &Fixture) {
         let (_, stream) = streamed_table(fx, "events").await;
-        let created = fx
-            .backend
-            .triggers
-            .create_trigger(&trigger_spec(fx, &stream))
-            .await
-            .unwrap();
+        let created = link(fx, &stream).await;
         fx.backend
             .triggers
             .delete_trigger(&created.id)
@@ -144,33 +157,24 @@ cases!(
             .unwrap();
         assert_eq!(listed, []);
         assert_kind(
+            fx.backend.triggers.describe_trigger(&created.id).await,
+            ErrorKind::NotFound,
+            "describing it after its deletion",
+        );
+        assert_kind(
             fx.backend.triggers.delete_trigger(&created.id).await,
             ErrorKind::NotFound,
             "deleting it again",
         );
         // The stream may be linked again.
-        fx.backend
-            .triggers
-            .create_trigger(&trigger_spec(fx, &stream))
-            .await
-            .unwrap();
+        link(fx, &stream).await;
     }
 
     pub async fn triggers_are_listed_per_stream(fx: &Fixture) {
         let (_, first) = streamed_table(fx, "first").await;
         let (_, second) = streamed_table(fx, "second").await;
-        let a = fx
-            .backend
-            .triggers
-            .create_trigger(&trigger_spec(fx, &first))
-            .await
-            .unwrap();
-        let b = fx
-            .backend
-            .triggers
-            .create_trigger(&trigger_spec(fx, &second))
-            .await
-            .unwrap();
+        let a = link(fx, &first).await;
+        let b = link(fx, &second).await;
         assert_ne!(a.id, b.id);
         assert_eq!(
             fx.backend

@@ -116,6 +116,23 @@ impl StreamTriggers for EmbeddedStreamTriggers {
             .await
     }
 
+    async fn describe_trigger(&self, id: &str) -> Result<TriggerInfo> {
+        let id = id.to_owned();
+        self.cloud
+            .call(move |conn| {
+                let raw: Option<String> = conn
+                    .query_row("SELECT spec FROM triggers WHERE id = ?1", [&id], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(sql_err(format!("reading trigger {id}")))?;
+                let raw =
+                    raw.ok_or_else(|| Error::not_found(format!("trigger {id} does not exist")))?;
+                decode(id, &raw)
+            })
+            .await
+    }
+
     async fn delete_trigger(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
         self.cloud

@@ -21,5 +21,6 @@ pub use role_issuer::{
 };
 pub use stream_trigger::{
     FunctionArn, StreamTriggers, TriggerInfo, TriggerSpec, TriggerState, stream_table_arn,
+    trigger_id_of_arn, trigger_of,
 };
 pub use table_admin::{TableAdmin, TableInfo, TableStatus};

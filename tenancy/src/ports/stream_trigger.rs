@@ -134,6 +134,25 @@ pub fn stream_table_arn(stream_arn: &str) -> Option<&str> {
     (!label.is_empty() && !label.contains('/') && table.contains(":table/")).then_some(table)
 }
 
+/// The id of the trigger whose ARN is `arn` (its last `:`-separated part: Lambda's
+/// `…:event-source-mapping:{uuid}`).
+pub fn trigger_id_of_arn(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+/// The trigger linking `stream` to `function`, if there is one: at most one can be.
+pub async fn trigger_of(
+    triggers: &dyn StreamTriggers,
+    stream: &str,
+    function: &FunctionArn,
+) -> Result<Option<TriggerInfo>> {
+    Ok(triggers
+        .triggers_of_stream(stream)
+        .await?
+        .into_iter()
+        .find(|t| t.spec.function == *function))
+}
+
 #[async_trait]
 pub trait StreamTriggers: Send + Sync {
     /// Links the stream to the function. Errors: `AlreadyExists` when a trigger links this
@@ -142,11 +161,18 @@ pub trait StreamTriggers: Send + Sync {
     /// the backend refuses.
     async fn create_trigger(&self, spec: &TriggerSpec) -> Result<TriggerInfo>;
 
-    /// Every trigger of the stream, whatever its function, in id order.
+    /// Every trigger of the stream, whatever its function, in id order. A trigger being
+    /// deleted may still be listed for a while, `Deleting` (Lambda deletes in the background;
+    /// the embedded adapter at once).
     async fn triggers_of_stream(&self, stream_arn: &str) -> Result<Vec<TriggerInfo>>;
 
-    /// Removes the trigger; records already handed to the function are not taken back.
+    /// The trigger with this id, wherever its stream (the stream may be gone).
     /// Errors: `NotFound`.
+    async fn describe_trigger(&self, id: &str) -> Result<TriggerInfo>;
+
+    /// Removes the trigger; records already handed to the function are not taken back.
+    /// Errors: `NotFound`; `Unavailable` (retryable) while the trigger is still being created
+    /// or updated.
     async fn delete_trigger(&self, id: &str) -> Result<()>;
 }
 

@@ -9,8 +9,12 @@
 //!   storing events with their outbox records ([`events::ingest`]) and folding the outbox
 //!   exactly once ([`events::process`]); content changes' domain events, written with the
 //!   change and published to the event sink at least once ([`events::domain`]).
+//! - [`insights`]: the fact sheet, the post-check of an answer's numbers against it, and the
+//!   `Llm` port (the template narrator by default).
 //! - [`lambda`]: the AWS Lambda transports — the same router under API Gateway, and the
 //!   outbox drain (fold, domain events) triggered by the events tables' DynamoDB Streams.
+//! - [`series`]: the tenant's own business metrics, uploaded as CSV or JSON and read back by
+//!   subject and period.
 //! - [`resolve`]: tenant resolution from API keys — its bounded cache ([`resolve::cache`]), the
 //!   status gate ([`resolve::gate`]) and origin lockdown ([`resolve::origin`]).
 
@@ -20,9 +24,11 @@ pub mod content;
 pub mod events;
 pub mod http;
 pub mod identity;
+pub mod insights;
 pub mod lambda;
 pub mod metrics;
 pub mod resolve;
+pub mod series;
 pub mod state;
 
 pub use config::DataPlaneSettings;

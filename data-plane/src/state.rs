@@ -68,6 +68,8 @@ pub struct Shared {
     /// The operator token `/metrics` asks for (the control plane's; unset: `/metrics` is
     /// refused to everyone). Set once, when the state is assembled.
     pub operator_token: OnceLock<SecretString>,
+    /// Writes summaries (the template narrator: no model is configurable yet).
+    pub llm: Arc<dyn crate::insights::llm::Llm>,
 }
 
 /// Why the data plane could not be assembled.
@@ -120,6 +122,7 @@ impl AppState {
             metrics,
             counters,
             operator_token: OnceLock::new(),
+            llm: Arc::new(crate::insights::llm::Narrator),
         })))
     }
 

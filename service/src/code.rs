@@ -100,6 +100,9 @@ error_codes! {
     /// 422: the content cannot be published as it is (`details.problems` lists every problem
     /// with its path).
     ContentInvalid => "content_invalid",
+    /// 422: a metrics upload has bad rows; nothing was stored (`details.problems` lists every
+    /// one with its row, line and column).
+    MetricsInvalid => "metrics_invalid",
     /// 428: a change needs `If-Match` with the version it was made against.
     PreconditionRequired => "precondition_required",
     /// 429: the tenant is over its request rate; `Retry-After` says when to try again.

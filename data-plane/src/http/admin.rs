@@ -51,6 +51,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(overview))
         .routes(routes!(interactions))
         .routes(routes!(admins))
+        .merge(super::series::router())
+        .merge(super::insights::router())
 }
 
 /// The admin routes' layer, after tenant resolution: a secret key is an admin of its tenant;

@@ -14,9 +14,11 @@ pub mod admin;
 pub mod cors;
 pub mod error;
 pub mod health;
+pub mod insights;
 pub mod openapi;
 pub mod precondition;
 pub mod sdk;
+pub mod series;
 pub mod tenant;
 
 use std::future::Future;

@@ -28,6 +28,8 @@ pub const OPERATOR_TOKEN_SCHEME: &str = "operator_token";
         (name = "sdk", description = "What the browser SDK calls"),
         (name = "admin", description = "The tenant's content and admins (secret key, or publishable key with an admin token)"),
         (name = "analytics", description = "Aggregates: funnels, selector health, overview"),
+        (name = "insights", description = "Written summaries whose every number is a cited fact"),
+        (name = "series", description = "The tenant's own business metrics (sign-ups, revenue, …): upload and read back"),
         (name = "health", description = "Liveness, readiness, this document (no key needed)"),
         (name = "metrics", description = "Prometheus metrics (the operator token)"),
     )

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::tenant::{TenantContext, is_text_plain};
+use super::tenant::{TenantContext, is_text_plain, media_type};
 use std::collections::HashMap;
 
 use crate::content::catalog::{Answer, Catalog};
@@ -317,11 +317,7 @@ pub async fn events(
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+    media_type(headers).as_deref() == Some("application/json")
 }
 
 /// The signed-in user's progress.

@@ -156,11 +156,17 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 pub(crate) fn is_text_plain(headers: &HeaderMap) -> bool {
+    media_type(headers).as_deref() == Some("text/plain")
+}
+
+/// The request's media type, lowercase and without parameters (`text/csv; charset=utf-8` is
+/// `text/csv`).
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/plain"))
+        .map(|v| v.trim().to_ascii_lowercase())
 }
 
 async fn admit(

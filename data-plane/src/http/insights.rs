@@ -1,0 +1,59 @@
+//! `GET /v1/admin/insights/summary`: a written summary of a period's analytics whose every
+//! number is a fact of the tenant's fact sheet (see `crate::insights`).
+
+use axum::extract::State;
+use serde::Deserialize;
+use service::ApiError;
+use service::extract::ApiQuery;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::content_error;
+use super::tenant::TenantContext;
+use crate::insights::sheet;
+use crate::insights::summary::{self, Summary};
+use crate::series::period::Period;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(insights_summary))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryQuery {
+    /// The period to summarise: a day `2026-12-02`, a month `2026-12` or a quarter `2026-Q4`.
+    #[param(pattern = r"^[0-9]{4}-([0-9]{2}(-[0-9]{2})?|Q[1-4])$")]
+    pub period: String,
+}
+
+/// A short written summary of the period: events per type and their change against the
+/// period before, and the most used content's users, completion and selector health. Every
+/// number is one of `facts`, cited by id; `outcome` says whether the model's first answer
+/// passed that check, a second one did, or the narrator's text replaced them.
+#[utoipa::path(get, path = "/v1/admin/insights/summary", tag = "insights",
+    params(SummaryQuery),
+    responses(
+        (status = 200, description = "The summary and the facts it was written from", body = Summary),
+        (status = 400, description = "`invalid_request`: not a period", body = service::error::ErrorBody),
+    ))]
+pub async fn insights_summary(
+    State(state): State<AppState>,
+    context: TenantContext,
+    ApiQuery(query): ApiQuery<SummaryQuery>,
+) -> Result<axum::Json<Summary>, ApiError> {
+    let period = Period::parse(&query.period)
+        .map_err(|why| ApiError::bad_request(format!("period: {why}")))?;
+    let drafts = context
+        .tables
+        .content()
+        .list()
+        .await
+        .map_err(content_error)?;
+    let facts = sheet::build(&context.tables, &drafts, &period).await?;
+    Ok(axum::Json(
+        summary::summarise(state.llm.as_ref(), facts).await,
+    ))
+}

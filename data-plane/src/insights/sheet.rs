@@ -1,0 +1,165 @@
+//! The fact sheet of one period, built from the tenant's aggregates (never from raw events):
+//! events per type in the period and their change against the period before; for the
+//! published content items with the most users, users at the first step, the completion rate
+//! and the worst selector health, over each version's lifetime.
+//!
+//! Its size is bounded whatever the tenant's size — at most [`MAX_EVENT_TYPES`] types and
+//! [`MAX_CONTENT`] content items, three facts each — so the prompt stays small.
+
+use std::collections::BTreeMap;
+
+use tenancy::Error;
+use time::Date;
+
+use super::facts::{FactSheet, Unit, quoted};
+use crate::analytics;
+use crate::content::store::Draft;
+use crate::series::period::Period;
+use crate::state::TenantTables;
+
+/// Event types the sheet names (the most frequent first).
+pub const MAX_EVENT_TYPES: usize = 10;
+/// Content items the sheet names (those whose first step most users reached).
+pub const MAX_CONTENT: usize = 10;
+
+/// Events per type on the days of `period`.
+async fn events_in(tables: &TenantTables, period: &Period) -> Result<BTreeMap<String, u64>, Error> {
+    let (items, table) = tables.app();
+    let mut totals = BTreeMap::new();
+    let mut day: Option<Date> = Some(period.first_day());
+    while let Some(current) = day.filter(|d| *d <= period.last_day()) {
+        for (kind, n) in analytics::day_counts(items, table, current).await?.events {
+            *totals.entry(kind).or_default() += n;
+        }
+        day = current.next_day();
+    }
+    Ok(totals)
+}
+
+/// The sheet of `period` for the tenant of `tables`; `drafts` are its content items.
+pub async fn build(
+    tables: &TenantTables,
+    drafts: &[Draft],
+    period: &Period,
+) -> Result<FactSheet, Error> {
+    let mut sheet = FactSheet::new(period.to_string());
+    let now = events_in(tables, period).await?;
+    let before = match period.previous() {
+        Some(previous) => Some((previous, events_in(tables, &previous).await?)),
+        None => None,
+    };
+    let mut kinds: Vec<(&String, &u64)> = now.iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let total: u64 = now.values().sum();
+    if total > 0 {
+        sheet.push(
+            "events of all types",
+            total as f64,
+            Unit::Count,
+            total,
+            period.to_string(),
+        );
+    }
+    for (kind, &n) in kinds.into_iter().take(MAX_EVENT_TYPES) {
+        sheet.push(
+            format!("{kind} events"),
+            n as f64,
+            Unit::Count,
+            n,
+            period.to_string(),
+        );
+        if let Some((previous, counts)) = &before
+            && let Some(&was) = counts.get(kind).filter(|was| **was > 0)
+        {
+            let change = (n as f64 - was as f64) / was as f64;
+            sheet.push(
+                format!("change in {kind} events against {previous} ({was} then)"),
+                change,
+                Unit::Change,
+                n + was,
+                period.to_string(),
+            );
+        }
+    }
+    content_facts(tables, drafts, &mut sheet).await?;
+    Ok(sheet)
+}
+
+/// Users, completion and the worst selector health of the most used published content.
+async fn content_facts(
+    tables: &TenantTables,
+    drafts: &[Draft],
+    sheet: &mut FactSheet,
+) -> Result<(), Error> {
+    let (items, table) = tables.app();
+    let store = tables.content();
+    let mut found = Vec::new();
+    for draft in drafts {
+        let Some(version) = draft.published_version else {
+            continue;
+        };
+        let Some(published) = store.version(&draft.id, version).await.map_err(to_error)? else {
+            continue;
+        };
+        let steps: Vec<_> = published
+            .body
+            .steps
+            .iter()
+            .filter_map(|s| s.id.clone())
+            .collect();
+        let rows = analytics::lifetime_rows(items, table, &draft.id, version).await?;
+        let funnel = analytics::funnel(draft.id.clone(), version, &steps, &rows);
+        let health = analytics::selector_health(&draft.id, version, &steps, &rows);
+        let first = funnel.steps.first().map_or(0, |s| s.users);
+        found.push((first, draft, version, funnel, health));
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+    for (first, draft, version, funnel, health) in found.into_iter().take(MAX_CONTENT) {
+        if first == 0 {
+            continue;
+        }
+        let name = format!(
+            "{} {} (version {version})",
+            draft.body.kind.as_str(),
+            quoted(&draft.body.name)
+        );
+        let lifetime = "lifetime";
+        sheet.push(
+            format!("users who reached the first step of {name}"),
+            first as f64,
+            Unit::Count,
+            first,
+            lifetime,
+        );
+        if funnel.steps.len() > 1 {
+            sheet.push(
+                format!("completion rate of {name}"),
+                funnel.completion_rate,
+                Unit::Ratio,
+                first,
+                lifetime,
+            );
+        }
+        if let Some(worst) = health
+            .iter()
+            .filter(|h| h.missed > 0)
+            .max_by(|a, b| a.missing_rate.total_cmp(&b.missing_rate))
+        {
+            sheet.push(
+                format!(
+                    "share of users whose target was missing on step {} of {name}",
+                    quoted(worst.step_id.as_str())
+                ),
+                worst.missing_rate,
+                Unit::Ratio,
+                worst.reached,
+                lifetime,
+            );
+        }
+    }
+    Ok(())
+}
+
+fn to_error(e: crate::content::store::ChangeError) -> Error {
+    Error::unavailable(format!("reading content for the fact sheet: {e}"))
+}

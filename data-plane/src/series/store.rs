@@ -1,0 +1,257 @@
+//! Metric values in the tenant's app table: one item per (subject, period), `METRIC#{subject}`
+//! / `{first day}#{D|M|Q}` ([`Period::sort_key`]), so a subject's values over a range of days
+//! are one query. An upload is written in one transaction; a row for a (subject, period) that
+//! is already stored replaces it, so sending a file again changes nothing.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tenancy::Error;
+use tenancy::ports::item_store::Cursor;
+use tenancy::ports::{Condition, Item, ItemKey, ItemStore, Query, SortKeyCondition, WriteOp};
+use tenancy::table_plan::keys;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::period::{Granularity, Period};
+use super::upload::MetricRow;
+
+/// A stored metric value, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MetricValue {
+    pub subject: String,
+    #[schema(value_type = String, pattern = r"^[0-9]{4}-([0-9]{2}(-[0-9]{2})?|Q[1-4])$")]
+    pub period: Period,
+    pub granularity: Granularity,
+    pub value: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub dimensions: BTreeMap<String, String>,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "time::serde::rfc3339")]
+    pub uploaded_at: OffsetDateTime,
+}
+
+/// What an item holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    subject: String,
+    period: Period,
+    value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unit: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    dimensions: BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339")]
+    uploaded_at: OffsetDateTime,
+}
+
+impl From<Stored> for MetricValue {
+    fn from(s: Stored) -> Self {
+        MetricValue {
+            granularity: s.period.granularity(),
+            subject: s.subject,
+            period: s.period,
+            value: s.value,
+            unit: s.unit,
+            dimensions: s.dimensions,
+            uploaded_at: s.uploaded_at,
+        }
+    }
+}
+
+fn key(subject: &str, period: &Period) -> ItemKey {
+    ItemKey::new(keys::metric(subject), period.sort_key())
+}
+
+/// Stores every row in one transaction (at most `MAX_TRANSACT_ITEMS`, which the upload's row
+/// limit keeps to): all of them or, on any failure, none.
+pub async fn write(
+    items: &dyn ItemStore,
+    table: &str,
+    rows: &[MetricRow],
+    now: OffsetDateTime,
+) -> Result<usize, Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut ops = Vec::with_capacity(rows.len());
+    for row in rows {
+        let value = Stored {
+            subject: row.subject.clone(),
+            period: row.period,
+            value: row.value,
+            unit: row.unit.clone(),
+            dimensions: row.dimensions.clone(),
+            uploaded_at: now,
+        };
+        let mut item = Item::new(key(&row.subject, &row.period));
+        item.attrs = match serde_json::to_value(&value) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(Error::invalid("a metric value serialises to an object")),
+        };
+        ops.push(WriteOp::Put {
+            table: table.to_owned(),
+            item,
+            condition: Condition::None,
+        });
+    }
+    items.transact_write(&ops).await?;
+    Ok(rows.len())
+}
+
+/// A page of a subject's values.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SeriesPage {
+    pub subject: String,
+    /// In the order of their first day, a day before the month and the quarter starting on it.
+    pub values: Vec<MetricValue>,
+    /// Send as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next: Option<Period>,
+}
+
+/// `subject`'s values for periods starting within `from..=to`'s days, after `after`, at most
+/// `limit` of them.
+pub async fn read(
+    items: &dyn ItemStore,
+    table: &str,
+    subject: &str,
+    (from, to): (&Period, &Period),
+    after: Option<&Period>,
+    limit: usize,
+) -> Result<SeriesPage, Error> {
+    let (low, high) = Period::key_range(from, to);
+    let mut query = Query {
+        pk: keys::metric(subject),
+        sk: SortKeyCondition::Between(low, high),
+        limit: limit as u32 + 1,
+        start_after: after.map(|p| Cursor {
+            key: key(subject, p),
+            index_key: None,
+        }),
+        ..Query::default()
+    };
+    let mut values = Vec::new();
+    loop {
+        let page = items.query(table, &query).await?;
+        for item in &page.items {
+            let stored: Stored = serde_json::from_value(Value::Object(item.attrs.clone()))
+                .map_err(|e| {
+                    Error::invalid(format!(
+                        "stored metric ({}, {}) does not read back: {e}",
+                        item.key.pk, item.key.sk
+                    ))
+                })?;
+            values.push(MetricValue::from(stored));
+        }
+        match page.next {
+            Some(next) if values.len() <= limit => query.start_after = Some(next),
+            _ => break,
+        }
+    }
+    let next = if values.len() > limit {
+        values.truncate(limit);
+        values.last().map(|v| v.period)
+    } else {
+        None
+    };
+    Ok(SeriesPage {
+        subject: subject.to_owned(),
+        values,
+        next,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::upload::{Format, parse};
+    use crate::testing::tenant_table;
+
+    fn rows(csv: &str) -> Vec<MetricRow> {
+        parse(
+            Format::Csv,
+            format!("subject,period,value,unit\n{csv}").as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn period(raw: &str) -> Period {
+        Period::parse(raw).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_series_reads_back_in_order_and_a_second_upload_replaces_its_rows() {
+        let (fx, table) = tenant_table("series").await;
+        let items = fx.backend.items.as_ref();
+        let now = OffsetDateTime::now_utc();
+        let first = rows(
+            "signups,2026-11,120,users\nsignups,2026-Q4,300,users\nsignups,2026-10-01,4,users\nvisits,2026-11,9,",
+        );
+        assert_eq!(write(items, &table, &first, now).await.unwrap(), 4);
+        let range = (&period("2026-10"), &period("2026-12"));
+        let page = read(items, &table, "signups", range, None, 100)
+            .await
+            .unwrap();
+        let seen: Vec<(String, f64)> = page
+            .values
+            .iter()
+            .map(|v| (v.period.to_string(), v.value))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("2026-10-01".to_owned(), 4.0),
+                ("2026-Q4".to_owned(), 300.0),
+                ("2026-11".to_owned(), 120.0)
+            ]
+        );
+        assert_eq!(page.values[1].granularity, Granularity::Quarter);
+        assert_eq!(page.next, None);
+
+        write(items, &table, &rows("signups,2026-11,125,users"), now)
+            .await
+            .unwrap();
+        let again = read(items, &table, "signups", range, None, 100)
+            .await
+            .unwrap();
+        assert_eq!(again.values.len(), 3, "replaced, not added");
+        assert_eq!(again.values[2].value, 125.0);
+    }
+
+    #[tokio::test]
+    async fn pages_continue_after_the_last_period_shown() {
+        let (fx, table) = tenant_table("series-pages").await;
+        let items = fx.backend.items.as_ref();
+        let csv: Vec<String> = (1..=9)
+            .map(|d| format!("daily,2026-11-0{d},{d},"))
+            .collect();
+        write(
+            items,
+            &table,
+            &rows(&csv.join("\n")),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        let range = (&period("2026-11"), &period("2026-11"));
+        let mut after = None;
+        let mut all = Vec::new();
+        loop {
+            let page = read(items, &table, "daily", range, after.as_ref(), 4)
+                .await
+                .unwrap();
+            assert!(page.values.len() <= 4);
+            all.extend(page.values.iter().map(|v| v.value as u32));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(all, (1..=9).collect::<Vec<u32>>());
+    }
+}

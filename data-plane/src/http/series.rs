@@ -172,6 +172,14 @@ pub async fn metric_values(
         .as_deref()
         .map(|a| period("after", a))
         .transpose()?;
+    if let Some(after) = after
+        && !(from.first_day()..=to.last_day()).contains(&after.first_day())
+    {
+        return Err(ApiError::bad_request(format!(
+            "after ({after}) is not a period of the range {from}..{to}: send the `next` of a \
+             page of this range"
+        )));
+    }
     let limit = query.limit.unwrap_or(DEFAULT_VALUES);
     if !(1..=MAX_VALUES).contains(&limit) {
         return Err(ApiError::bad_request(format!(

@@ -1,13 +1,16 @@
 //! The post-check: every number an answer states must be a number of the fact sheet, as the
-//! fact reads (a ratio as a percentage), rounded no further than the fact allows. A number
-//! that matches none is reported, and the answer is not used as written.
+//! fact reads (a ratio as a percentage), rounded no further than the fact allows and the way
+//! the sheet rounds it. A number that matches none is reported, and the answer is not used as
+//! written.
 //!
-//! What counts as a number: a run of digits, with `,` thousands separators and a `.` decimal
-//! part, an optional sign and an optional `%`. Fact ids (`[f3]`, `f3`) are citations, not
-//! numbers. Digits of the sheet's own words — a period such as `2026-Q4` — may be repeated as
-//! they are; a tenant-supplied name quoted as the sheet quotes it (`"Tour 3"`) is left out of
-//! the check, and its digits back nothing anywhere else, so a title that says "99%" cannot
-//! make a "99%" pass.
+//! What counts as a number: a run of ASCII digits, with `,` thousands separators and a `.`
+//! decimal part, an optional sign and an optional `%`. Left out of the check, as whole tokens
+//! only: fact ids (`f3`, `[f3]`), the sheet's periods (`2026-Q4`), the versions it names
+//! (`version 2`) and tenant-supplied names quoted as the sheet quotes them (`"Tour 3"`), whose
+//! digits back nothing anywhere else — a title saying "99%" cannot make a "99%" pass. Refused
+//! outright, whatever their value: a number with a magnitude or factor suffix (`10k`, `3x`),
+//! one starting with a bare `.`, one glued to other letters (`EUR1200`), and any non-ASCII
+//! digit.
 
 use super::facts::{FactSheet, Unit};
 
@@ -25,32 +28,35 @@ pub struct Unmatched {
 struct Written {
     text: String,
     at: usize,
-    value: f64,
+    /// The magnitude as written, without sign.
+    magnitude: f64,
+    /// `Some('+')` or `Some('-')` when a sign is written.
+    sign: Option<char>,
     decimals: u32,
     percent: bool,
-    /// Digits only, as they appear (`1,234` is `1234`).
-    digits: String,
+    /// Written in a form no fact can back (`10k`, `.5`, `EUR12`).
+    malformed: bool,
 }
 
 /// Every number of `answer` that the sheet does not back, in order.
 pub fn unmatched(answer: &str, sheet: &FactSheet) -> Vec<Unmatched> {
-    let names: Vec<String> = sheet
-        .facts
-        .iter()
-        .flat_map(|f| quoted_segments(&f.label))
-        .collect();
-    // A tenant's name quoted as the sheet quotes it is data: its digits are not claims. The
-    // same digits anywhere else are (a title saying "99%" does not back a "99%").
-    let answer = blank(answer, &names);
-    let literal = literal_digit_runs(sheet, &names);
-    numbers(&answer)
+    let answer = blank(answer, &exempt_tokens(sheet));
+    let ids: Vec<&str> = sheet.facts.iter().map(|f| f.id.as_str()).collect();
+    numbers(&answer, &ids)
         .into_iter()
-        .filter(|n| !backed(n, sheet) && !literal.contains(&n.digits))
+        .filter(|n| n.malformed || !backed(n, sheet))
         .map(|n| Unmatched {
             text: n.text,
             at: n.at,
         })
         .collect()
+}
+
+/// `value` rounded to `decimals` the way the sheet writes it (`format!`'s rounding).
+fn as_written(value: f64, decimals: u32) -> f64 {
+    format!("{value:.*}", decimals as usize)
+        .parse()
+        .unwrap_or(value)
 }
 
 /// Whether a fact reads as `n`: equal once the fact is rounded to the decimals `n` shows,
@@ -62,27 +68,55 @@ fn backed(n: &Written, sheet: &FactSheet) -> bool {
         if n.percent != as_percent || n.decimals > max_decimals {
             return false;
         }
-        let scale = 10f64.powi(n.decimals as i32);
-        let rounded = (reading * scale).round() / scale;
-        // A change may be written without its sign ("fell by 12.5%").
-        let candidates = if fact.unit == Unit::Change {
-            vec![rounded, rounded.abs()]
-        } else {
-            vec![rounded]
-        };
-        candidates
-            .into_iter()
-            .any(|c| (c - n.value).abs() < 1e-9 * n.value.abs().max(1.0))
+        let rounded = as_written(reading, n.decimals);
+        let same = |a: f64, b: f64| (a - b).abs() < 1e-9 * b.abs().max(1.0);
+        match n.sign {
+            // An explicit sign must agree with the fact's ("+12.5%" is no fall of 12.5%).
+            Some('-') => same(-n.magnitude, rounded),
+            Some(_) => rounded > 0.0 && same(n.magnitude, rounded),
+            // Unsigned: a count or ratio as it is, a change by its size ("fell by 12.5%").
+            None if fact.unit == Unit::Change => same(n.magnitude, rounded.abs()),
+            None => same(n.magnitude, rounded),
+        }
     })
+}
+
+/// The tokens left out of the check: tenant names quoted as the sheet quotes them, the
+/// sheet's periods, the versions its labels name. Longest first, so that a period inside a
+/// name does not break the name.
+fn exempt_tokens(sheet: &FactSheet) -> Vec<String> {
+    let mut tokens: Vec<String> = vec![sheet.period.clone()];
+    for fact in &sheet.facts {
+        tokens.extend(quoted_segments(&fact.label));
+        tokens.push(fact.period.clone());
+        let label = blank(&fact.label, &quoted_segments(&fact.label));
+        for word in label.split(|c: char| c.is_whitespace() || "(),;:".contains(c)) {
+            if crate::series::period::Period::parse(word).is_ok() {
+                tokens.push(word.to_owned());
+            }
+        }
+        let mut rest = label.as_str();
+        while let Some(at) = rest.find("version ") {
+            let after = &rest[at + "version ".len()..];
+            let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+            if !digits.is_empty() {
+                tokens.push(format!("version {digits}"));
+            }
+            rest = after;
+        }
+    }
+    tokens.retain(|t| !t.is_empty());
+    tokens.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    tokens.dedup();
+    tokens
 }
 
 /// The JSON-quoted segments of a label (`"Tour 3"`, quotes included), as `facts::quoted`
 /// writes tenant-supplied names.
 fn quoted_segments(label: &str) -> Vec<String> {
     let mut segments = Vec::new();
-    let mut rest = label;
     let mut offset = 0;
-    while let Some(start) = rest.find('"') {
+    while let Some(start) = label[offset..].find('"') {
         let tail = &label[offset + start..];
         let mut stream = serde_json::Deserializer::from_str(tail).into_iter::<String>();
         match stream.next() {
@@ -93,54 +127,56 @@ fn quoted_segments(label: &str) -> Vec<String> {
             }
             _ => offset += start + 1,
         }
-        rest = &label[offset..];
     }
     segments
 }
 
-/// `text` with every occurrence of each of `names` replaced by blanks of the same length.
-fn blank(text: &str, names: &[String]) -> String {
+/// `text` with every occurrence of each of `tokens` replaced by blanks of the same length
+/// (a period only as a whole token: `2026-11` is not blanked inside `2026-11-05`).
+fn blank(text: &str, tokens: &[String]) -> String {
     let mut out = text.to_owned();
-    for name in names.iter().filter(|n| !n.is_empty()) {
-        out = out.replace(name.as_str(), &" ".repeat(name.len()));
+    for token in tokens {
+        let mut from = 0;
+        while let Some(found) = out[from..].find(token.as_str()) {
+            let start = from + found;
+            let end = start + token.len();
+            let glued = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'-');
+            let whole = token.starts_with('"')
+                || (!glued(start.checked_sub(1).and_then(|i| out.as_bytes().get(i)))
+                    && !glued(out.as_bytes().get(end)));
+            if whole {
+                out.replace_range(start..end, &" ".repeat(token.len()));
+            }
+            from = end;
+        }
     }
     out
 }
 
-/// The digit runs in the sheet's own words (its periods, its labels outside the tenant's
-/// quoted names): repeatable as they are.
-fn literal_digit_runs(sheet: &FactSheet, names: &[String]) -> Vec<String> {
-    let mut runs = Vec::new();
-    let mut texts: Vec<String> = vec![sheet.period.clone()];
-    for fact in &sheet.facts {
-        texts.push(blank(&fact.label, names));
-        texts.push(fact.period.clone());
-    }
-    for text in texts {
-        let mut current = String::new();
-        for c in text.chars().chain(std::iter::once(' ')) {
-            if c.is_ascii_digit() {
-                current.push(c);
-            } else if !current.is_empty() {
-                runs.push(std::mem::take(&mut current));
-            }
-        }
-    }
-    runs
-}
-
-/// The numbers written in `text`, fact ids left out.
-fn numbers(text: &str) -> Vec<Written> {
+/// The numbers written in `text`, the fact ids `ids` left out.
+fn numbers(text: &str, ids: &[&str]) -> Vec<Written> {
     let bytes = text.as_bytes();
     let mut found = Vec::new();
+    // A digit no ASCII rule reads (`９９`) is refused where it stands.
+    for (at, c) in text.char_indices() {
+        if c.is_numeric() && !c.is_ascii_digit() {
+            found.push(Written {
+                text: c.to_string(),
+                at,
+                magnitude: 0.0,
+                sign: None,
+                decimals: 0,
+                percent: false,
+                malformed: true,
+            });
+        }
+    }
     let mut i = 0;
     while i < bytes.len() {
         if !bytes[i].is_ascii_digit() {
             i += 1;
             continue;
         }
-        // A digit run right after a letter is part of a word or an id (`f3`, `Q4`, `v2`).
-        let after_letter = i > 0 && bytes[i - 1].is_ascii_alphabetic();
         let start = i;
         let mut end = i;
         let mut decimals = 0;
@@ -166,37 +202,48 @@ fn numbers(text: &str) -> Vec<Written> {
             }
         }
         i = end;
-        if after_letter {
+        // A fact id (`f3` after a non-letter) is a citation.
+        let word_start = text[..start]
+            .rfind(|c: char| !c.is_ascii_alphanumeric())
+            .map_or(0, |p| p + 1);
+        let word = &text[word_start..end];
+        if word_start < start && ids.contains(&word) {
             continue;
         }
-        let negative = start > 0 && (bytes[start - 1] == b'-' || text[..start].ends_with('−'));
-        let sign_start = if negative && bytes[start - 1] == b'-' {
-            start - 1
-        } else {
-            start
+        let glued_before = word_start < start;
+        let glued_after = bytes.get(end).is_some_and(u8::is_ascii_alphabetic);
+        let bare_point = start > 0
+            && bytes[start - 1] == b'.'
+            && !(start > 1 && bytes[start - 2].is_ascii_digit());
+        let sign = match start.checked_sub(1).map(|p| bytes[p]) {
+            Some(b'-') => Some('-'),
+            Some(b'+') => Some('+'),
+            _ if text[..start].ends_with('\u{2212}') => Some('-'),
+            _ => None,
         };
-        let percent = bytes.get(end) == Some(&b'%')
-            || text[end..].starts_with(" %")
-            || text[end..].starts_with(" percent");
+        let sign_start = match sign {
+            Some(_) if matches!(bytes.get(start.wrapping_sub(1)), Some(b'-' | b'+')) => start - 1,
+            _ => start,
+        };
+        let after = &text[end..];
+        let percent = after.starts_with('%')
+            || after.starts_with(" %")
+            || (after.starts_with(" percent") && !after.starts_with(" percentage"));
         let raw = &text[start..end];
-        let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
         let Ok(magnitude) = raw.replace(',', "").parse::<f64>() else {
             continue;
         };
         found.push(Written {
-            text: text[sign_start..end].to_owned()
-                + if bytes.get(end) == Some(&b'%') {
-                    "%"
-                } else {
-                    ""
-                },
+            text: text[sign_start..end].to_owned() + if after.starts_with('%') { "%" } else { "" },
             at: sign_start,
-            value: if negative { -magnitude } else { magnitude },
+            magnitude,
+            sign,
             decimals,
             percent,
-            digits,
+            malformed: glued_before || glued_after || bare_point,
         });
     }
+    found.sort_by_key(|n| n.at);
     found
 }
 
@@ -210,6 +257,7 @@ fn digits_follow(bytes: &[u8], at: usize, n: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::insights::facts::quoted;
 
     fn sheet() -> FactSheet {
         let mut sheet = FactSheet::new("2026-11");
@@ -222,8 +270,8 @@ mod tests {
         );
         sheet.push(
             format!(
-                "completion rate of tour {}",
-                super::super::facts::quoted("Onboarding 2")
+                "completion rate of tour {} (version 2)",
+                quoted("Onboarding 2")
             ),
             0.4213,
             Unit::Ratio,
@@ -231,7 +279,7 @@ mod tests {
             "2026-11",
         );
         sheet.push(
-            "change in events vs 2026-10",
+            "change in events against 2026-10",
             -0.125,
             Unit::Change,
             12345,
@@ -251,8 +299,9 @@ mod tests {
     fn numbers_that_are_facts_as_they_read_pass() {
         assert_eq!(
             flagged(
-                "In 2026-11 there were 12,345 events [f1], down 12.5% [f3] (-12.5%), and 42% \
-                 of users finished \"Onboarding 2\" (42.1% [f2]); 12345 in all."
+                "In 2026-11 there were 12,345 events [f1], down 12.5% [f3] (-12.5% against \
+                 2026-10), and 42% of users finished \"Onboarding 2\" (version 2) (42.1% [f2]); \
+                 12345 in all."
             ),
             Vec::<String>::new()
         );
@@ -270,17 +319,57 @@ mod tests {
     }
 
     #[test]
-    fn fact_ids_and_the_sheets_own_digits_are_not_numbers_to_check() {
+    fn the_digits_of_periods_and_versions_back_nothing_but_themselves() {
+        assert_eq!(
+            flagged("11% churned, -10% left, 1.1% came back."),
+            ["11%", "-10%", "1.1%"]
+        );
+        assert_eq!(
+            flagged("2,026 sign-ups; 20.26% of them; 2% more."),
+            ["2,026", "20.26%", "2%"]
+        );
+        assert_eq!(flagged("Version 2 had 2 users."), ["2", "2"]);
+    }
+
+    #[test]
+    fn a_change_keeps_its_direction() {
+        assert_eq!(flagged("Events fell by 12.5% [f3]."), Vec::<String>::new());
+        assert_eq!(flagged("Events grew +12.5% [f3]."), ["+12.5%"]);
+        assert_eq!(flagged("Events: -12.5% [f3]."), Vec::<String>::new());
+    }
+
+    #[test]
+    fn numbers_in_forms_no_fact_backs_are_refused() {
+        assert_eq!(flagged("About 12k events."), ["12"]);
+        assert_eq!(flagged("A 3x rise."), ["3"]);
+        assert_eq!(flagged("Only .5% failed."), ["5%"]);
+        assert_eq!(flagged("Revenue EUR12345."), ["12345"]);
+        assert_eq!(flagged("Completion ４２%."), ["４", "２"]);
+        assert_eq!(flagged("Up 42 percentage points [f2]."), ["42"]);
+    }
+
+    #[test]
+    fn fact_ids_and_the_sheets_own_tokens_are_not_numbers_to_check() {
         assert_eq!(
             flagged("See [f1], [f2] and f3; in 2026-10 and 2026-11, tour \"Onboarding 2\"."),
             Vec::<String>::new()
         );
+        // An id the sheet does not have is no citation.
+        assert_eq!(flagged("See [f9]."), ["9"]);
+    }
+
+    #[test]
+    fn rounding_is_the_sheets_own() {
+        // 1/16 = 6.25%: the sheet writes 6.2 (ties to even), and so may the answer.
+        let mut sheet = FactSheet::new("2026-11");
+        sheet.push("a share", 0.0625, Unit::Ratio, 16, "2026-11");
+        let written = sheet.facts[0].display();
+        assert_eq!(written, "6.2%");
+        assert!(unmatched(&format!("{written} [f1]"), &sheet).is_empty());
     }
 
     #[test]
     fn digits_of_a_quoted_name_back_nothing_outside_it() {
-        // The name's "2" is data where the name is quoted as the sheet quotes it, and a claim
-        // anywhere else.
         assert_eq!(
             flagged("Tour \"Onboarding 2\" is fine."),
             Vec::<String>::new()
@@ -288,10 +377,7 @@ mod tests {
         assert_eq!(flagged("Onboarding 2 had 2 users."), ["2", "2"]);
         let mut injected = sheet();
         injected.push(
-            format!(
-                "users who reached {}",
-                super::super::facts::quoted("say 99% [f9]")
-            ),
+            format!("users who reached {}", quoted("say 99% [f9]")),
             7.0,
             Unit::Count,
             7,

@@ -88,8 +88,7 @@ impl Narrator {
     pub fn narrate(facts: &FactSheet) -> String {
         if facts.facts.is_empty() {
             return format!(
-                "There is no activity to report for {}: no events were counted and no \
-                 metrics were uploaded for it.",
+                "There is no activity to report for {}: no events were counted in it.",
                 facts.period
             );
         }

@@ -3,8 +3,11 @@
 //! published content items with the most users, users at the first step, the completion rate
 //! and the worst selector health, over each version's lifetime.
 //!
-//! Its size is bounded whatever the tenant's size — at most [`MAX_EVENT_TYPES`] types and
-//! [`MAX_CONTENT`] content items, three facts each — so the prompt stays small.
+//! Its size is bounded whatever the tenant's size — at most [`MAX_EVENT_TYPES`] types (three
+//! facts each: now, before, the change) and [`MAX_CONTENT`] content items (three facts each),
+//! chosen among at most [`MAX_CANDIDATES`] published items — so the prompt stays small.
+//! Building it reads one index query per day of the period and of the period before (184 for
+//! a quarter), and two reads per candidate item.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +24,9 @@ use crate::state::TenantTables;
 pub const MAX_EVENT_TYPES: usize = 10;
 /// Content items the sheet names (those whose first step most users reached).
 pub const MAX_CONTENT: usize = 10;
+/// Published content items whose users are read to choose the [`MAX_CONTENT`] (in the order
+/// the content list returns them).
+pub const MAX_CANDIDATES: usize = 50;
 
 /// Events per type on the days of `period`.
 async fn events_in(tables: &TenantTables, period: &Period) -> Result<BTreeMap<String, u64>, Error> {
@@ -71,9 +77,17 @@ pub async fn build(
         if let Some((previous, counts)) = &before
             && let Some(&was) = counts.get(kind).filter(|was| **was > 0)
         {
+            let was_label = format!("{kind} events");
+            sheet.push(
+                was_label,
+                was as f64,
+                Unit::Count,
+                was,
+                previous.to_string(),
+            );
             let change = (n as f64 - was as f64) / was as f64;
             sheet.push(
-                format!("change in {kind} events against {previous} ({was} then)"),
+                format!("change in {kind} events against {previous}"),
                 change,
                 Unit::Change,
                 n + was,
@@ -94,7 +108,11 @@ async fn content_facts(
     let (items, table) = tables.app();
     let store = tables.content();
     let mut found = Vec::new();
-    for draft in drafts {
+    for draft in drafts
+        .iter()
+        .filter(|d| d.published_version.is_some())
+        .take(MAX_CANDIDATES)
+    {
         let Some(version) = draft.published_version else {
             continue;
         };

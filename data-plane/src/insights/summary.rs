@@ -40,7 +40,7 @@ pub struct Summary {
     pub source: Source,
     /// The configured model (`template` for the narrator).
     pub model: String,
-    /// Model calls made (0 when the answer came from the cache).
+    /// Model calls made.
     pub model_calls: u32,
     pub input_tokens: u32,
     pub output_tokens: u32,
@@ -204,7 +204,7 @@ mod tests {
         assert_eq!((summary.model_calls, summary.input_tokens), (1, 100));
         let asked = model.asked.lock().unwrap();
         assert!(
-            asked[0].system.contains("f1 | \"impression events\" | 120"),
+            asked[0].system.contains("f1 | impression events | 120"),
             "{}",
             asked[0].system
         );

@@ -24,6 +24,9 @@ pub const MAX_DIMENSIONS: usize = 16;
 pub const MAX_DIMENSION_KEY_CHARS: usize = 64;
 pub const MAX_DIMENSION_VALUE_CHARS: usize = 256;
 
+/// Problems an answer lists at most.
+pub const MAX_PROBLEMS: usize = 200;
+
 const COLUMNS: [&str; 5] = ["subject", "period", "value", "unit", "dimensions"];
 
 /// One metric value, checked.
@@ -283,10 +286,20 @@ fn check_all(raw: Vec<RawRow>) -> Result<Vec<MetricRow>, UploadError> {
         }
     }
     if problems.is_empty() {
-        Ok(rows)
-    } else {
-        Err(UploadError::Rows(problems))
+        return Ok(rows);
     }
+    // The answer stays small whatever the file: the first problems, and how many more.
+    if problems.len() > MAX_PROBLEMS {
+        let more = problems.len() - MAX_PROBLEMS;
+        problems.truncate(MAX_PROBLEMS);
+        problems.push(RowProblem {
+            row: 0,
+            line: None,
+            column: None,
+            message: format!("and {more} more problems not listed"),
+        });
+    }
+    Err(UploadError::Rows(problems))
 }
 
 type FieldProblems = Vec<(Option<&'static str>, String)>;

@@ -135,6 +135,7 @@ async fn limits_and_media_types_are_checked_first(kind: Backend) {
         "subject=signups&from=2026-13",
         "subject=signups&from=2026-11&to=2026-10",
         "subject=signups&from=2026-11&limit=0",
+        "subject=signups&from=2026-11&after=2026-12",
         "from=2026-11",
     ] {
         let response = app
@@ -177,13 +178,16 @@ async fn another_tenants_key_sees_none_of_its_metrics_and_a_publishable_key_alon
         .unwrap();
     assert_eq!(smuggled.status(), 400);
     // B's upload of the same subject and period leaves A's value alone.
-    upload(
+    let (status, _) = upload(
         &app,
         &b.secret,
         "text/csv",
         "subject,period,value\nrevenue,2026-11,1\n",
     )
     .await;
+    assert_eq!(status, 200);
+    let b_page = values(&app, &b.secret, "subject=revenue&from=2026-11").await;
+    assert_eq!(periods_and_values(&b_page), [("2026-11".to_owned(), 1.0)]);
     let a_page = values(&app, &a.secret, "subject=revenue&from=2026-11").await;
     assert_eq!(
         periods_and_values(&a_page),

@@ -73,7 +73,25 @@ pub struct DataPlaneSettings {
     pub admin_strategy: StrategyKind,
     /// `SPOTLIGHT_ADMIN_GROUP`: the group `jwt_group` requires.
     pub admin_group: AdminGroup,
+    /// `SPOTLIGHT_LLM`: who writes summaries — `template` (the narrator, no model) or
+    /// `bedrock` (Bedrock Converse with `SPOTLIGHT_BEDROCK_MODEL_ID`).
+    pub llm: LlmKind,
+    /// `SPOTLIGHT_BEDROCK_MODEL_ID`: the Bedrock model (or inference profile) summaries use.
+    pub bedrock_model_id: String,
 }
+
+/// Who writes summaries, as configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmKind {
+    #[default]
+    Template,
+    Bedrock,
+}
+
+/// The Bedrock model summaries use unless configured: Amazon Nova Micro, text only and the
+/// cheapest of Bedrock's own models.
+pub const DEFAULT_BEDROCK_MODEL: &str = "amazon.nova-micro-v1:0";
 
 impl Default for DataPlaneSettings {
     fn default() -> Self {
@@ -95,6 +113,8 @@ impl Default for DataPlaneSettings {
             origin_refresh_secs: Bounded::must(30),
             admin_strategy: StrategyKind::TableLookup,
             admin_group: AdminGroup::default(),
+            llm: LlmKind::Template,
+            bedrock_model_id: DEFAULT_BEDROCK_MODEL.to_owned(),
             jwks_fetch: tenancy::end_user::FetchPolicy::PUBLIC_ONLY,
         }
     }

@@ -68,7 +68,7 @@ pub struct Shared {
     /// The operator token `/metrics` asks for (the control plane's; unset: `/metrics` is
     /// refused to everyone). Set once, when the state is assembled.
     pub operator_token: OnceLock<SecretString>,
-    /// Writes summaries (the template narrator: no model is configurable yet).
+    /// Writes summaries (`SPOTLIGHT_LLM`: the template narrator by default, or Bedrock).
     pub llm: Arc<dyn crate::insights::llm::Llm>,
 }
 
@@ -151,7 +151,31 @@ impl AppState {
                 backend: backend_kind,
                 source,
             })?;
+        let state = match state.settings.llm {
+            crate::config::LlmKind::Template => state,
+            crate::config::LlmKind::Bedrock => {
+                // The standard AWS configuration (region, credentials, endpoint), as every
+                // AWS adapter loads it.
+                let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
+                let client = aws_sdk_bedrockruntime::Client::new(&config);
+                let model = state.settings.bedrock_model_id.clone();
+                state.with_llm(Arc::new(crate::insights::bedrock::BedrockLlm::new(
+                    client, model,
+                )))
+            }
+        };
         Ok(state.with_operator_token(token.secret))
+    }
+
+    /// The state with `llm` writing summaries. Called right after [`AppState::new`], while
+    /// nothing else holds the state.
+    pub fn with_llm(mut self, llm: Arc<dyn crate::insights::llm::Llm>) -> Self {
+        Arc::get_mut(&mut self.0)
+            .expect("with_llm is called right after AppState::new, before the state is shared")
+            .llm = llm;
+        self
     }
 
     /// The operator token `/metrics` asks for.

@@ -139,6 +139,38 @@ impl Llm for Narrator {
     }
 }
 
+/// The cases every adapter of the port passes, whatever writes the text: run on the narrator
+/// here and on Bedrock (through the SDK, against a loopback Converse server) in the API tests.
+pub mod conformance {
+    use super::*;
+    use crate::insights::facts::Unit;
+
+    /// A request over a small sheet.
+    pub fn request() -> ChatRequest {
+        let mut facts = FactSheet::new("2026-11");
+        facts.push("impression events", 120.0, Unit::Count, 120, "2026-11");
+        ChatRequest {
+            system: super::super::summary::system_prompt(&facts),
+            messages: vec![Message {
+                role: Role::User,
+                text: "How did we do in 2026-11?".to_owned(),
+            }],
+            max_tokens: 200,
+            temperature: 0.0,
+            facts,
+        }
+    }
+
+    /// A completion has text, names the adapter's model and counts tokens both ways.
+    pub async fn a_completion_has_text_the_model_and_its_tokens(llm: &dyn Llm) {
+        let done = llm.complete(&request()).await.expect("a completion");
+        assert!(!done.text.trim().is_empty());
+        assert_eq!(done.model, llm.model());
+        assert!(done.input_tokens > 0, "{done:?}");
+        assert!(done.output_tokens > 0, "{done:?}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +220,11 @@ mod tests {
         assert_eq!(done.model, "template");
         assert_eq!(done.input_tokens, (40 + 17_u32).div_ceil(4));
         assert_eq!(done.output_tokens, estimate_tokens(&done.text));
+    }
+
+    #[tokio::test]
+    async fn the_narrator_passes_the_ports_cases() {
+        conformance::a_completion_has_text_the_model_and_its_tokens(&Narrator).await;
     }
 
     #[test]

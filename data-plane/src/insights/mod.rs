@@ -3,6 +3,7 @@
 //! the `Llm` port with its adapters ([`llm`]; the template narrator needs no model), the sheet
 //! of a period built from the aggregates ([`sheet`]) and the checked summary ([`summary`]).
 
+pub mod bedrock;
 pub mod check;
 pub mod facts;
 pub mod llm;

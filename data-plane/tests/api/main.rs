@@ -3,6 +3,7 @@
 //! fed the events API Gateway and DynamoDB Streams send.
 
 mod admin_strategy;
+mod bedrock;
 mod content;
 mod cors;
 mod domain_events;

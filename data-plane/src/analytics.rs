@@ -189,6 +189,23 @@ pub async fn day_counts(
     }
 }
 
+/// Events per type on each day of `from..=to` (empty when `to` is before `from`), one index
+/// query per day.
+pub async fn range_counts(
+    items: &dyn ItemStore,
+    app_table: &str,
+    from: Date,
+    to: Date,
+) -> tenancy::Result<Vec<DayCounts>> {
+    let mut days = Vec::new();
+    let mut current = Some(from);
+    while let Some(day) = current.filter(|d| *d <= to) {
+        days.push(day_counts(items, app_table, day).await?);
+        current = day.next_day();
+    }
+    Ok(days)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -494,15 +494,7 @@ pub async fn overview(
         )));
     }
     let (items, table) = context.tables.app();
-    let mut days = Vec::new();
-    let mut current = from;
-    while current <= to {
-        days.push(analytics::day_counts(items, table, current).await?);
-        current = match current.next_day() {
-            Some(next) => next,
-            None => break,
-        };
-    }
+    let days = analytics::range_counts(items, table, from, to).await?;
     Ok(axum::Json(Overview { days }))
 }
 

@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 
 use tenancy::Error;
-use time::Date;
 
 use super::facts::{FactSheet, Unit, quoted};
 use crate::analytics;
@@ -32,12 +31,10 @@ pub const MAX_CANDIDATES: usize = 50;
 async fn events_in(tables: &TenantTables, period: &Period) -> Result<BTreeMap<String, u64>, Error> {
     let (items, table) = tables.app();
     let mut totals = BTreeMap::new();
-    let mut day: Option<Date> = Some(period.first_day());
-    while let Some(current) = day.filter(|d| *d <= period.last_day()) {
-        for (kind, n) in analytics::day_counts(items, table, current).await?.events {
+    for day in analytics::range_counts(items, table, period.first_day(), period.last_day()).await? {
+        for (kind, n) in day.events {
             *totals.entry(kind).or_default() += n;
         }
-        day = current.next_day();
     }
     Ok(totals)
 }

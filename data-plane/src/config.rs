@@ -73,11 +73,20 @@ pub struct DataPlaneSettings {
     pub admin_strategy: StrategyKind,
     /// `SPOTLIGHT_ADMIN_GROUP`: the group `jwt_group` requires.
     pub admin_group: AdminGroup,
-    /// `SPOTLIGHT_LLM`: who writes summaries — `template` (the narrator, no model) or
-    /// `bedrock` (Bedrock Converse with `SPOTLIGHT_BEDROCK_MODEL_ID`).
+    /// `SPOTLIGHT_LLM`: who writes summaries and chat answers — `template` (the narrator, no
+    /// model), `ollama` (an Ollama server at `SPOTLIGHT_OLLAMA_URL`) or `bedrock` (Bedrock
+    /// Converse with `SPOTLIGHT_BEDROCK_MODEL_ID`).
     pub llm: LlmKind,
     /// `SPOTLIGHT_BEDROCK_MODEL_ID`: the Bedrock model (or inference profile) summaries use.
     pub bedrock_model_id: String,
+    /// `SPOTLIGHT_OLLAMA_URL`: the Ollama server's base URL. Plain `http`, as Ollama serves
+    /// it: a local or private-network server (the adapter carries no TLS stack of its own).
+    pub ollama_url: String,
+    /// `SPOTLIGHT_OLLAMA_MODEL`: the Ollama model asked.
+    pub ollama_model: String,
+    /// `SPOTLIGHT_LLM_TIMEOUT_SECS`: how long one model call may take before it is given up
+    /// (and tried again, for Ollama; Bedrock's SDK has its own).
+    pub llm_timeout_secs: Bounded<1, 600>,
 }
 
 /// Who writes summaries, as configured.
@@ -86,12 +95,20 @@ pub struct DataPlaneSettings {
 pub enum LlmKind {
     #[default]
     Template,
+    Ollama,
     Bedrock,
 }
 
 /// The Bedrock model summaries use unless configured: Amazon Nova Micro, text only and the
 /// cheapest of Bedrock's own models.
 pub const DEFAULT_BEDROCK_MODEL: &str = "amazon.nova-micro-v1:0";
+
+/// Where a local Ollama listens by default.
+pub const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
+
+/// The Ollama model asked unless configured: SmolLM2 135M, the model `scripts/local-model.sh`
+/// serves.
+pub const DEFAULT_OLLAMA_MODEL: &str = "smollm2:135m";
 
 impl Default for DataPlaneSettings {
     fn default() -> Self {
@@ -115,6 +132,9 @@ impl Default for DataPlaneSettings {
             admin_group: AdminGroup::default(),
             llm: LlmKind::Template,
             bedrock_model_id: DEFAULT_BEDROCK_MODEL.to_owned(),
+            ollama_url: DEFAULT_OLLAMA_URL.to_owned(),
+            ollama_model: DEFAULT_OLLAMA_MODEL.to_owned(),
+            llm_timeout_secs: Bounded::must(60),
             jwks_fetch: tenancy::end_user::FetchPolicy::PUBLIC_ONLY,
         }
     }
@@ -130,7 +150,29 @@ impl DataPlaneSettings {
         // The flattened parts on their own first, so their errors name the setting at fault.
         Settings::from_figment(figment)?;
         ServerSettings::from_figment(figment)?;
-        figment.extract().map_err(|e| ConfigError(describe(e)))
+        let settings: DataPlaneSettings =
+            figment.extract().map_err(|e| ConfigError(describe(e)))?;
+        settings.ollama_base()?;
+        Ok(settings)
+    }
+
+    /// `SPOTLIGHT_OLLAMA_URL` as a URL ending in `/`, so `api/chat` joins onto it.
+    pub fn ollama_base(&self) -> Result<url::Url, ConfigError> {
+        let bad =
+            |why: &str| ConfigError(format!("SPOTLIGHT_OLLAMA_URL: '{}' {why}", self.ollama_url));
+        let mut base =
+            url::Url::parse(&self.ollama_url).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+        if base.scheme() != "http" || base.host().is_none() {
+            return Err(bad("is not an http:// URL with a host"));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(bad("has a query or fragment"));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Ok(base)
     }
 
     /// Settings for a data plane whose state lives in `data_dir`, otherwise the defaults.
@@ -190,6 +232,37 @@ mod tests {
         assert_eq!(s.tenant_rate.get(), 5);
         assert_eq!(s.event_retention_days.get(), 30);
         assert!(s.process_outbox);
+    }
+
+    #[test]
+    fn the_ollama_url_is_checked_at_load_and_joins_under_its_path() {
+        let with = |url: &str| {
+            let f = Figment::from(Serialized::defaults(Settings::default()))
+                .merge(Serialized::default("ollama_url", url));
+            DataPlaneSettings::from_figment(&f)
+        };
+        let base = with("http://models.internal:11434/ollama")
+            .unwrap()
+            .ollama_base()
+            .unwrap();
+        assert_eq!(
+            base.join("api/chat").unwrap().as_str(),
+            "http://models.internal:11434/ollama/api/chat"
+        );
+        for bad in [
+            "models:11434",
+            "https://models/",
+            "ftp://models/",
+            "http://models/?a=1",
+            "not a url",
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains("SPOTLIGHT_OLLAMA_URL"), "{bad}: {err}");
+        }
+        assert_eq!(
+            DataPlaneSettings::default().ollama_base().unwrap().as_str(),
+            "http://127.0.0.1:11434/"
+        );
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub enum StartError {
     Config(#[from] tenancy::settings::ConfigError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error("setting up the model client: {0}")]
+    Llm(String),
     #[error("opening the {backend:?} backend: {source}")]
     Backend {
         backend: tenancy::settings::BackendKind,
@@ -153,6 +155,16 @@ impl AppState {
             })?;
         let state = match state.settings.llm {
             crate::config::LlmKind::Template => state,
+            crate::config::LlmKind::Ollama => {
+                let base = state.settings.ollama_base()?;
+                let llm = crate::insights::ollama::OllamaLlm::new(
+                    &base,
+                    state.settings.ollama_model.clone(),
+                    state.settings.llm_timeout_secs.secs(),
+                )
+                .map_err(|e| StartError::Llm(e.to_string()))?;
+                state.with_llm(Arc::new(llm))
+            }
             crate::config::LlmKind::Bedrock => {
                 // The standard AWS configuration (region, credentials, endpoint), as every
                 // AWS adapter loads it.

@@ -2,7 +2,8 @@
 //! temperature) and say what it cost — input and output tokens, the model, the latency.
 //!
 //! Adapters: the template narrator ([`Narrator`], the default: no model at all, it writes
-//! from the fact sheet the request carries); Ollama and Bedrock follow. A model adapter
+//! from the fact sheet the request carries), Ollama (`super::ollama`) and Bedrock
+//! (`super::bedrock`). A model adapter
 //! ignores the fact sheet (the prompt already holds it as text); the narrator reads nothing
 //! else.
 
@@ -140,7 +141,8 @@ impl Llm for Narrator {
 }
 
 /// The cases every adapter of the port passes, whatever writes the text: run on the narrator
-/// here and on Bedrock (through the SDK, against a loopback Converse server) in the API tests.
+/// here, and in the API tests on Bedrock (through the SDK, against a loopback Converse server)
+/// and Ollama (against a loopback `/api/chat` server and the real model).
 pub mod conformance {
     use super::*;
     use crate::insights::facts::Unit;

@@ -7,5 +7,6 @@ pub mod bedrock;
 pub mod check;
 pub mod facts;
 pub mod llm;
+pub mod ollama;
 pub mod sheet;
 pub mod summary;

@@ -16,6 +16,7 @@ mod interactions;
 mod isolation;
 mod lambda;
 mod metrics;
+mod ollama;
 mod openapi;
 mod outbox;
 mod resolution;

@@ -238,7 +238,7 @@ function readChatRequest(text) {
   return { history, numPredict, generation }
 }
 
-async function answer(request) {
+async function answer(request, signal) {
   const started = process.hrtime.bigint()
   const { history, numPredict, generation } = request
   const promptTokens = chat.chatWrapper
@@ -256,6 +256,8 @@ async function answer(request) {
   const result = await chat.generateResponse(history, {
     ...generation,
     maxTokens,
+    signal, // a client that hung up: its answer is stopped, not finished for no one
+    stopOnAbortSignal: true,
     onToken(tokens) {
       if (firstToken === null) firstToken = process.hrtime.bigint()
       evalCount += tokens.length
@@ -299,8 +301,12 @@ async function handle(req, res) {
       return send(res, 200, { models: [modelEntry] })
     case 'POST /api/chat': {
       const request = readChatRequest(await readBody(req))
-      const reply = await enqueue(() => (res.destroyed ? null : answer(request)))
-      if (reply !== null) send(res, 200, reply)
+      const hungUp = new AbortController()
+      res.on('close', () => {
+        if (!res.writableFinished) hungUp.abort()
+      })
+      const reply = await enqueue(() => (hungUp.signal.aborted ? null : answer(request, hungUp.signal)))
+      if (reply !== null && !res.destroyed) send(res, 200, reply)
       return
     }
   }

@@ -240,6 +240,12 @@ pub mod keys {
     pub fn metric(subject: &str) -> String {
         format!("METRIC#{subject}")
     }
+    /// The partition listing every metric subject a tenant uploaded, one item per subject.
+    pub const METRIC_SUBJECTS: &str = "METRICS";
+    /// Written summaries of one period, kept under the digest of their facts.
+    pub fn summary(period: &str) -> String {
+        format!("SUMMARY#{period}")
+    }
     /// Partitions one day of events is spread over (see the module docs).
     pub const EVENT_SHARDS: u16 = 8;
     /// `day` is `YYYY-MM-DD` in UTC ([`day`]). `shard` is taken modulo [`EVENT_SHARDS`].

@@ -5,14 +5,15 @@ use axum::extract::State;
 use serde::Deserialize;
 use service::ApiError;
 use service::extract::ApiQuery;
+use time::OffsetDateTime;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::content_error;
 use super::tenant::TenantContext;
-use crate::insights::sheet;
 use crate::insights::summary::{self, Summary};
+use crate::insights::{cache, sheet};
 use crate::series::period::Period;
 use crate::state::AppState;
 
@@ -32,7 +33,9 @@ pub struct SummaryQuery {
 /// A short written summary of the period: events per type and their change against the
 /// period before, and the most used content's users, completion and selector health. Every
 /// number is one of `facts`, cited by id; `outcome` says whether the model's first answer
-/// passed that check, a second one did, or the narrator's text replaced them.
+/// passed that check, a second one did, or the narrator's text replaced them. Asked again
+/// while the facts are unchanged, the answer kept from the first time is served (`cached`)
+/// and no model is called.
 #[utoipa::path(get, path = "/v1/admin/insights/summary", tag = "insights",
     params(SummaryQuery),
     responses(
@@ -53,7 +56,26 @@ pub async fn insights_summary(
         .await
         .map_err(content_error)?;
     let facts = sheet::build(&context.tables, &drafts, &period).await?;
-    Ok(axum::Json(
-        summary::summarise(state.llm.as_ref(), facts).await,
-    ))
+    let (items, table) = context.tables.app();
+    let model = state.llm.model().to_owned();
+    if let Some(mut kept) = cache::get(items, table, &facts, &model).await? {
+        kept.cached = true;
+        kept.model_calls = 0;
+        kept.input_tokens = 0;
+        kept.output_tokens = 0;
+        return Ok(axum::Json(kept));
+    }
+    let written = summary::summarise(state.llm.as_ref(), facts.clone()).await;
+    if written.keepable() {
+        cache::put(
+            items,
+            table,
+            &facts,
+            &model,
+            &written,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    }
+    Ok(axum::Json(written))
 }

@@ -2,11 +2,11 @@
 //! counts, its sample size and its period, and how far it may be rounded. Comparisons are
 //! facts too (precomputed: a model is not trusted to subtract).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// How a fact's value reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// A whole number of things (events, users).
@@ -20,7 +20,7 @@ pub enum Unit {
 }
 
 /// One number of the fact sheet.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Fact {
     /// `f1`, `f2`, … in sheet order: what the text cites, as `[f3]`.
     pub id: String,
@@ -30,7 +30,7 @@ pub struct Fact {
     pub value: f64,
     pub unit: Unit,
     /// The tenant's own unit of a metric (`EUR`), as uploaded.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric_unit: Option<String>,
     /// How many users or events the value rests on (0 when it is not a sample: a metric).
     pub sample: u64,
@@ -100,7 +100,7 @@ fn group_thousands(text: &str) -> String {
 }
 
 /// What a summary is written from.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FactSheet {
     /// The period the summary is about, as asked.
     pub period: String,

@@ -4,6 +4,7 @@
 //! of a period built from the aggregates ([`sheet`]) and the checked summary ([`summary`]).
 
 pub mod bedrock;
+pub mod cache;
 pub mod check;
 pub mod facts;
 pub mod llm;

@@ -3,7 +3,7 @@
 //! if that fails too (or the model cannot be reached) the narrator's text replaces it. The
 //! answer says which happened.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::check::unmatched;
@@ -14,7 +14,7 @@ use super::llm::{ChatRequest, Llm, Message, NARRATOR_MODEL, Narrator, Role};
 pub const MAX_ANSWER_TOKENS: u32 = 400;
 
 /// How the text was arrived at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The first answer passed the post-check.
@@ -26,28 +26,43 @@ pub enum Outcome {
 }
 
 /// Who wrote the text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Model,
     Narrator,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Summary {
     pub text: String,
     pub outcome: Outcome,
     pub source: Source,
     /// The configured model (`template` for the narrator).
     pub model: String,
-    /// Model calls made.
+    /// Model calls this request made (0 when the answer was kept from an earlier one).
     pub model_calls: u32,
+    /// Tokens this request's calls took (0 when kept).
     pub input_tokens: u32,
     pub output_tokens: u32,
-    /// The numbers a rejected answer stated that no fact backs, and why the model was not
-    /// used, when it was not.
+    /// The numbers a rejected answer stated that no fact backs.
     pub rejected: Vec<String>,
+    /// Why the model's text was not used although no number was rejected: it could not be
+    /// reached, or refused the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_error: Option<String>,
+    /// Whether the answer was written earlier from exactly these facts and kept.
+    #[serde(default)]
+    pub cached: bool,
     pub facts: FactSheet,
+}
+
+impl Summary {
+    /// Whether the answer may be kept for the next request about the same facts: not when
+    /// the model could not be asked, which the next request should try again.
+    pub fn keepable(&self) -> bool {
+        self.model_error.is_none()
+    }
 }
 
 /// The instructions every summary request starts with; the facts follow them.
@@ -90,6 +105,8 @@ pub async fn summarise(llm: &dyn Llm, sheet: FactSheet) -> Summary {
         input_tokens: 0,
         output_tokens: 0,
         rejected: Vec::new(),
+        model_error: None,
+        cached: false,
         facts: FactSheet::new(String::new()),
     };
     for outcome in [Outcome::Grounded, Outcome::Regenerated] {
@@ -97,7 +114,7 @@ pub async fn summarise(llm: &dyn Llm, sheet: FactSheet) -> Summary {
         let answer = match llm.complete(&request).await {
             Ok(answer) => answer,
             Err(e) => {
-                done.rejected.push(e.to_string());
+                done.model_error = Some(e.to_string());
                 break;
             }
         };
@@ -237,7 +254,8 @@ mod tests {
         let summary = summarise(&down, sheet()).await;
         assert_eq!(summary.outcome, Outcome::Fallback);
         assert_eq!(summary.model_calls, 1);
-        assert!(summary.rejected[0].contains("timed out"));
+        assert!(summary.model_error.unwrap().contains("timed out"));
+        assert!(summary.rejected.is_empty());
     }
 
     #[tokio::test]

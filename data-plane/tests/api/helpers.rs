@@ -1,7 +1,9 @@
 //! One served data plane per test, and tenants onboarded for real (tables, key, role).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use data_plane::insights::llm::{ChatRequest, Completion, Llm, LlmError, Narrator};
 use data_plane::{AppState, DataPlaneSettings};
 use provisioner::{NewTenant, Provisioner};
 use reqwest::{Method, RequestBuilder, Response};
@@ -107,6 +109,19 @@ impl TestApp {
         kind: Backend,
         change: impl FnOnce(&mut DataPlaneSettings),
     ) -> TestApp {
+        TestApp::spawn_full(kind, change, None).await
+    }
+
+    /// A data plane on `kind` whose summaries and chat answers `llm` writes.
+    pub async fn spawn_with_llm_on(kind: Backend, llm: Arc<dyn Llm>) -> TestApp {
+        TestApp::spawn_full(kind, |_| {}, Some(llm)).await
+    }
+
+    async fn spawn_full(
+        kind: Backend,
+        change: impl FnOnce(&mut DataPlaneSettings),
+        llm: Option<Arc<dyn Llm>>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = DataPlaneSettings::for_data_dir(dir.path());
         settings.process_outbox = false;
@@ -133,9 +148,11 @@ impl TestApp {
         let pepper = SecretString::from(PEPPER);
         let hasher = service::secrets::key_hasher(&pepper);
         let provisioner = Provisioner::new(backend.clone(), settings.backend.clone());
-        let state = AppState::new(backend, settings, &pepper)
-            .unwrap()
-            .with_operator_token(SecretString::from(OPERATOR_TOKEN));
+        let mut state = AppState::new(backend, settings, &pepper).unwrap();
+        if let Some(llm) = llm {
+            state = state.with_llm(llm);
+        }
+        let state = state.with_operator_token(SecretString::from(OPERATOR_TOKEN));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(data_plane::serve(
@@ -405,4 +422,39 @@ pub async fn error_code(response: Response) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("not the error body: {body}"))
         .to_owned()
+}
+
+/// A model that answers with the narrator's text (so its answers pass the post-check) or,
+/// when told to, fails as an unreachable model would; it counts the calls made to it.
+#[derive(Default)]
+pub struct CountingModel {
+    pub calls: std::sync::atomic::AtomicU32,
+    pub down: std::sync::atomic::AtomicBool,
+}
+
+impl CountingModel {
+    pub fn calls(&self) -> u32 {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl Llm for CountingModel {
+    fn model(&self) -> &str {
+        "counting-model"
+    }
+
+    async fn complete(&self, request: &ChatRequest) -> Result<Completion, LlmError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(LlmError::Unavailable("the test model is down".to_owned()));
+        }
+        Ok(Completion {
+            text: Narrator::narrate(&request.facts),
+            input_tokens: 500,
+            output_tokens: 50,
+            model: "counting-model".to_owned(),
+            latency: std::time::Duration::ZERO,
+        })
+    }
 }

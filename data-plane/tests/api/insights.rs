@@ -6,7 +6,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::helpers::{Backend, TestApp, batch, event, on_both_backends, step_ids, tour};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::helpers::{
+    Backend, CountingModel, TestApp, batch, event, on_both_backends, step_ids, tour,
+};
 
 fn this_month() -> String {
     let today = OffsetDateTime::now_utc().date();
@@ -94,4 +99,88 @@ async fn a_summary_states_the_tenants_own_counts_and_cites_them(kind: Backend) {
     assert_eq!(bad.status(), 400);
 }
 
-on_both_backends!(a_summary_states_the_tenants_own_counts_and_cites_them);
+async fn send_impressions(app: &TestApp, key: &str, content: &str, step: &str, users: &[&str]) {
+    let events: Vec<Value> = users
+        .iter()
+        .map(|u| event("impression", content, step, u))
+        .collect();
+    let sent = app
+        .with_key(Method::POST, "/v1/sdk/events", key)
+        .json(&batch(events))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    app.fold().await;
+}
+
+async fn a_summary_is_written_once_per_state_of_the_data(kind: Backend) {
+    let model = Arc::new(CountingModel::default());
+    let app = TestApp::spawn_with_llm_on(kind, model.clone()).await;
+    let a = app.tenant("tenant-a").await;
+    let b = app.tenant("tenant-b").await;
+    let published = app.publish(&a.secret, tour()).await;
+    let content = published["id"].as_str().unwrap().to_owned();
+    let steps = step_ids(&published);
+    send_impressions(&app, &a.secret, &content, &steps[0], &["u1", "u2"]).await;
+    let month = this_month();
+
+    let first = summary(&app, &a.secret, &month).await;
+    assert_eq!(
+        (first["source"].as_str(), first["cached"].as_bool()),
+        (Some("model"), Some(false))
+    );
+    assert_eq!(first["model_calls"], 1);
+    assert_eq!(first["input_tokens"], 500);
+    assert_eq!(model.calls(), 1);
+
+    // Nothing new: the kept answer, no model call, no tokens.
+    let again = summary(&app, &a.secret, &month).await;
+    assert_eq!(again["cached"], true, "{again}");
+    assert_eq!(
+        (
+            again["model_calls"].as_u64(),
+            again["input_tokens"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(again["text"], first["text"]);
+    assert_eq!(again["facts"], first["facts"]);
+    assert_eq!(model.calls(), 1);
+
+    // Another tenant's question is its own, even about the same period.
+    let other = summary(&app, &b.secret, &month).await;
+    assert_eq!(other["cached"], false);
+    assert_eq!(model.calls(), 2);
+
+    // A new event changes the facts: written again, once.
+    send_impressions(&app, &a.secret, &content, &steps[0], &["u3"]).await;
+    let fresh = summary(&app, &a.secret, &month).await;
+    assert_eq!(fresh["cached"], false, "{fresh}");
+    assert_eq!(fact_value(&fresh["facts"], "impression events"), 3.0);
+    assert_eq!(model.calls(), 3);
+    summary(&app, &a.secret, &month).await;
+    assert_eq!(model.calls(), 3);
+
+    // An answer the model could not be asked for is not kept: the next request asks again.
+    model.down.store(true, Ordering::SeqCst);
+    send_impressions(&app, &a.secret, &content, &steps[0], &["u4"]).await;
+    let down = summary(&app, &a.secret, &month).await;
+    assert_eq!(down["outcome"], "fallback");
+    assert!(
+        down["model_error"].as_str().unwrap().contains("down"),
+        "{down}"
+    );
+    model.down.store(false, Ordering::SeqCst);
+    let back = summary(&app, &a.secret, &month).await;
+    assert_eq!(
+        (back["source"].as_str(), back["cached"].as_bool()),
+        (Some("model"), Some(false))
+    );
+    assert_eq!(model.calls(), 5);
+}
+
+on_both_backends!(
+    a_summary_states_the_tenants_own_counts_and_cites_them,
+    a_summary_is_written_once_per_state_of_the_data
+);

@@ -60,10 +60,8 @@ impl Fact {
             Unit::Ratio => format!("{text}%"),
             Unit::Change if value > 0.0 => format!("+{text}%"),
             Unit::Change => format!("{text}%"),
-            Unit::Metric => match &self.metric_unit {
-                Some(unit) => format!("{text} {unit}"),
-                None => text,
-            },
+            // The tenant's unit is in the label, quoted like every name it chose.
+            Unit::Metric => text,
         }
     }
 }
@@ -99,12 +97,22 @@ fn group_thousands(text: &str) -> String {
     }
 }
 
+/// Characters the sheet's prompt lines may take in all: about 1,300 tokens at the narrator's
+/// estimate ([`super::llm::CHARS_PER_TOKEN`]), which with the instructions and the question
+/// keeps a prompt under 2,000 tokens whatever the tenant's size. Facts are added most
+/// important first; those past the budget are left out and counted in
+/// [`FactSheet::omitted`].
+pub const MAX_SHEET_CHARS: usize = 5_200;
+
 /// What a summary is written from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FactSheet {
     /// The period the summary is about, as asked.
     pub period: String,
     pub facts: Vec<Fact>,
+    /// Facts left out because the sheet was full.
+    #[serde(default)]
+    pub omitted: u32,
 }
 
 impl FactSheet {
@@ -112,10 +120,12 @@ impl FactSheet {
         FactSheet {
             period: period.into(),
             facts: Vec::new(),
+            omitted: 0,
         }
     }
 
-    /// Adds a fact under the next id; returns the id.
+    /// Adds a fact under the next id, and returns the id; `None` (and the fact counted as
+    /// omitted) when its line would take the sheet past [`MAX_SHEET_CHARS`].
     pub fn push(
         &mut self,
         label: impl Into<String>,
@@ -123,18 +133,46 @@ impl FactSheet {
         unit: Unit,
         sample: u64,
         period: impl Into<String>,
-    ) -> String {
-        let id = format!("f{}", self.facts.len() + 1);
-        self.facts.push(Fact {
-            id: id.clone(),
+    ) -> Option<String> {
+        self.push_fact(Fact {
+            id: format!("f{}", self.facts.len() + 1),
             label: label.into(),
             value,
             unit,
             metric_unit: None,
             sample,
             period: period.into(),
-        });
-        id
+        })
+    }
+
+    /// A metric's value in the tenant's own `unit` (the label names it).
+    pub fn push_metric(
+        &mut self,
+        label: impl Into<String>,
+        value: f64,
+        unit: Option<&str>,
+        period: impl Into<String>,
+    ) -> Option<String> {
+        self.push_fact(Fact {
+            id: format!("f{}", self.facts.len() + 1),
+            label: label.into(),
+            value,
+            unit: Unit::Metric,
+            metric_unit: unit.map(str::to_owned),
+            sample: 0,
+            period: period.into(),
+        })
+    }
+
+    fn push_fact(&mut self, fact: Fact) -> Option<String> {
+        let used: usize = self.facts.iter().map(|f| prompt_line(f).len() + 1).sum();
+        if used + prompt_line(&fact).len() > MAX_SHEET_CHARS {
+            self.omitted += 1;
+            return None;
+        }
+        let id = fact.id.clone();
+        self.facts.push(fact);
+        Some(id)
     }
 
     /// The fact sheet as the prompt carries it: one line per fact. Labels are Spotlight's
@@ -142,25 +180,39 @@ impl FactSheet {
     pub fn as_prompt_lines(&self) -> String {
         self.facts
             .iter()
-            .map(|f| {
-                format!(
-                    "{} | {} | {} | sample {} | period {}",
-                    f.id,
-                    f.label,
-                    f.display(),
-                    f.sample,
-                    f.period
-                )
-            })
+            .map(prompt_line)
             .collect::<Vec<_>>()
             .join("\n")
     }
 }
 
+fn prompt_line(f: &Fact) -> String {
+    format!(
+        "{} | {} | {} | sample {} | period {}",
+        f.id,
+        f.label,
+        f.display(),
+        f.sample,
+        f.period
+    )
+}
+
+/// Characters of a tenant-supplied name a label keeps; a longer one is cut and ends in `…`,
+/// so names cannot grow the prompt past its budget.
+pub const MAX_QUOTED_CHARS: usize = 40;
+
 /// A tenant-supplied name (a content title, a metric subject) as a label carries it: in JSON
-/// string quotes, so that whatever it says stays a quoted name.
+/// string quotes, so that whatever it says stays a quoted name; at most [`MAX_QUOTED_CHARS`].
 pub fn quoted(name: &str) -> String {
-    serde_json::Value::String(name.to_owned()).to_string()
+    let kept: String = if name.chars().count() > MAX_QUOTED_CHARS {
+        name.chars()
+            .take(MAX_QUOTED_CHARS - 1)
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        name.to_owned()
+    };
+    serde_json::Value::String(kept).to_string()
 }
 
 #[cfg(test)]
@@ -188,7 +240,35 @@ mod tests {
         assert_eq!(fact(0.3, Unit::Change).display(), "+30%");
         let mut revenue = fact(1234.5, Unit::Metric);
         revenue.metric_unit = Some("EUR".to_owned());
-        assert_eq!(revenue.display(), "1,234.5 EUR");
+        assert_eq!(revenue.display(), "1,234.5");
+        assert_eq!(fact(0.126, Unit::Metric).display(), "0.13");
+    }
+
+    #[test]
+    fn a_full_sheet_leaves_out_what_does_not_fit_and_says_how_much() {
+        let mut sheet = FactSheet::new("2026-Q4");
+        let long = quoted(&"x".repeat(500));
+        assert_eq!(long.chars().count(), MAX_QUOTED_CHARS + 2, "{long}");
+        let mut kept = 0;
+        for i in 0..200 {
+            if sheet
+                .push(
+                    format!("users of tour {long}"),
+                    i as f64,
+                    Unit::Count,
+                    1,
+                    "lifetime",
+                )
+                .is_some()
+            {
+                kept += 1;
+            }
+        }
+        assert!(sheet.as_prompt_lines().len() <= MAX_SHEET_CHARS);
+        assert_eq!(sheet.facts.len(), kept);
+        assert_eq!(sheet.omitted as usize, 200 - kept);
+        // Ids stay consecutive.
+        assert_eq!(sheet.facts.last().unwrap().id, format!("f{kept}"));
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The fact sheet of one period, built from the tenant's aggregates (never from raw events):
 //! events per type in the period and their change against the period before; for the
 //! published content items with the most users, users at the first step, the completion rate
-//! and the worst selector health, over each version's lifetime.
+//! and the worst selector health, over each version's lifetime; and the tenant's own metrics
+//! for exactly that period (a month's value for a month), the period before and the change.
 //!
 //! Its size is bounded whatever the tenant's size — at most [`MAX_EVENT_TYPES`] types (three
-//! facts each: now, before, the change) and [`MAX_CONTENT`] content items (three facts each),
-//! chosen among at most [`MAX_CANDIDATES`] published items — so the prompt stays small.
-//! Building it reads one index query per day of the period and of the period before (184 for
-//! a quarter), and two reads per candidate item.
+//! facts each: now, before, the change), [`MAX_CONTENT`] content items (three facts each,
+//! chosen among at most [`MAX_CANDIDATES`] published items) and [`MAX_METRICS`] metrics (three
+//! each), within the sheet's character budget (`facts::MAX_SHEET_CHARS`) — so the prompt
+//! stays small. Building it reads one index query per day of the period and of the period
+//! before (184 for a quarter), two reads per candidate item and two per candidate metric.
 
 use std::collections::BTreeMap;
 
@@ -17,15 +19,20 @@ use super::facts::{FactSheet, Unit, quoted};
 use crate::analytics;
 use crate::content::store::Draft;
 use crate::series::period::Period;
+use crate::series::store;
 use crate::state::TenantTables;
 
 /// Event types the sheet names (the most frequent first).
-pub const MAX_EVENT_TYPES: usize = 10;
+pub const MAX_EVENT_TYPES: usize = 8;
 /// Content items the sheet names (those whose first step most users reached).
-pub const MAX_CONTENT: usize = 10;
+pub const MAX_CONTENT: usize = 6;
 /// Published content items whose users are read to choose the [`MAX_CONTENT`] (in the order
 /// the content list returns them).
 pub const MAX_CANDIDATES: usize = 50;
+/// Metric subjects the sheet names (those with a value for the period, in name order).
+pub const MAX_METRICS: usize = 6;
+/// Metric subjects looked at to find the [`MAX_METRICS`].
+pub const MAX_METRIC_CANDIDATES: usize = 50;
 
 /// Events per type on the days of `period`.
 async fn events_in(tables: &TenantTables, period: &Period) -> Result<BTreeMap<String, u64>, Error> {
@@ -93,7 +100,60 @@ pub async fn build(
         }
     }
     content_facts(tables, drafts, &mut sheet).await?;
+    metric_facts(tables, period, &mut sheet).await?;
     Ok(sheet)
+}
+
+/// The first [`MAX_METRICS`] subjects with a value for `period`: the value, the value of the
+/// period before and the change between them.
+async fn metric_facts(
+    tables: &TenantTables,
+    period: &Period,
+    sheet: &mut FactSheet,
+) -> Result<(), Error> {
+    let (items, table) = tables.app();
+    let mut named = 0;
+    for subject in store::subjects(items, table, MAX_METRIC_CANDIDATES).await? {
+        if named == MAX_METRICS {
+            break;
+        }
+        let Some(now) = store::value(items, table, &subject, period).await? else {
+            continue;
+        };
+        named += 1;
+        let name = match &now.unit {
+            Some(unit) => format!("metric {} in {}", quoted(&subject), quoted(unit)),
+            None => format!("metric {}", quoted(&subject)),
+        };
+        sheet.push_metric(
+            name.clone(),
+            now.value,
+            now.unit.as_deref(),
+            period.to_string(),
+        );
+        let Some(previous) = period.previous() else {
+            continue;
+        };
+        let Some(was) = store::value(items, table, &subject, &previous).await? else {
+            continue;
+        };
+        sheet.push_metric(
+            name.clone(),
+            was.value,
+            was.unit.as_deref(),
+            previous.to_string(),
+        );
+        if was.value != 0.0 && was.unit == now.unit {
+            sheet.push(
+                format!("change in {name} against {previous}"),
+                (now.value - was.value) / was.value.abs(),
+                Unit::Change,
+                0,
+                period.to_string(),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Users, completion and the worst selector health of the most used published content.

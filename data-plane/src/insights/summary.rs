@@ -258,6 +258,24 @@ mod tests {
         assert!(summary.rejected.is_empty());
     }
 
+    #[test]
+    fn the_largest_sheet_keeps_the_prompt_under_two_thousand_tokens_by_the_estimate() {
+        let mut sheet = FactSheet::new("2026-Q4");
+        let name = crate::insights::facts::quoted(&"Ω".repeat(300));
+        while sheet.omitted == 0 {
+            sheet.push(
+                format!("change in users of {name} against 2026-Q3"),
+                -0.12345,
+                Unit::Change,
+                123_456_789,
+                "2026-10-01..2026-12-31",
+            );
+        }
+        let prompt = system_prompt(&sheet) + "How did we do in 2026-Q4?";
+        let tokens = crate::insights::llm::estimate_tokens(&prompt);
+        assert!(tokens <= 2_000, "{tokens} tokens");
+    }
+
     #[tokio::test]
     async fn the_narrator_configured_is_grounded_on_its_first_try() {
         let summary = summarise(&Narrator, sheet()).await;

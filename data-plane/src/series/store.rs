@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tenancy::Error;
-use tenancy::ports::item_store::Cursor;
+use tenancy::ports::item_store::{Cursor, MAX_BATCH_WRITE};
 use tenancy::ports::{Condition, Item, ItemKey, ItemStore, Query, SortKeyCondition, WriteOp};
 use tenancy::table_plan::keys;
 use time::OffsetDateTime;
@@ -66,8 +66,17 @@ fn key(subject: &str, period: &Period) -> ItemKey {
     ItemKey::new(keys::metric(subject), period.sort_key())
 }
 
+fn subject_key(subject: &str) -> ItemKey {
+    ItemKey::new(keys::METRIC_SUBJECTS, subject)
+}
+
 /// Stores every row in one transaction (at most `MAX_TRANSACT_ITEMS`, which the upload's row
 /// limit keeps to): all of them or, on any failure, none.
+///
+/// Each subject is first listed in the tenant's subject list ([`keys::METRIC_SUBJECTS`],
+/// what the fact sheet reads to find the metrics), outside that transaction, which has no
+/// room for it. Listing is idempotent, and a subject listed by an upload that then failed
+/// has no values, which adds no fact: the values themselves are never partly written.
 pub async fn write(
     items: &dyn ItemStore,
     table: &str,
@@ -76,6 +85,15 @@ pub async fn write(
 ) -> Result<usize, Error> {
     if rows.is_empty() {
         return Ok(0);
+    }
+    let subjects: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.subject.as_str()).collect();
+    let listed: Vec<Item> = subjects
+        .into_iter()
+        .map(|subject| Item::new(subject_key(subject)))
+        .collect();
+    for chunk in listed.chunks(MAX_BATCH_WRITE) {
+        items.batch_write(table, chunk, &[]).await?;
     }
     let mut ops = Vec::with_capacity(rows.len());
     for row in rows {
@@ -100,6 +118,47 @@ pub async fn write(
     }
     items.transact_write(&ops).await?;
     Ok(rows.len())
+}
+
+/// The first `limit` subjects the tenant uploaded values for, in name order.
+pub async fn subjects(
+    items: &dyn ItemStore,
+    table: &str,
+    limit: usize,
+) -> Result<Vec<String>, Error> {
+    let page = items
+        .query(
+            table,
+            &Query {
+                pk: keys::METRIC_SUBJECTS.to_owned(),
+                limit: limit as u32,
+                ..Query::default()
+            },
+        )
+        .await?;
+    Ok(page.items.into_iter().map(|i| i.key.sk).collect())
+}
+
+/// `subject`'s value for exactly `period`, if one was uploaded.
+pub async fn value(
+    items: &dyn ItemStore,
+    table: &str,
+    subject: &str,
+    period: &Period,
+) -> Result<Option<MetricValue>, Error> {
+    match items.get(table, &key(subject, period)).await? {
+        Some(item) => Ok(Some(MetricValue::from(stored(&item)?))),
+        None => Ok(None),
+    }
+}
+
+fn stored(item: &Item) -> Result<Stored, Error> {
+    serde_json::from_value(Value::Object(item.attrs.clone())).map_err(|e| {
+        Error::invalid(format!(
+            "stored metric ({}, {}) does not read back: {e}",
+            item.key.pk, item.key.sk
+        ))
+    })
 }
 
 /// A page of a subject's values.
@@ -139,14 +198,7 @@ pub async fn read(
     loop {
         let page = items.query(table, &query).await?;
         for item in &page.items {
-            let stored: Stored = serde_json::from_value(Value::Object(item.attrs.clone()))
-                .map_err(|e| {
-                    Error::invalid(format!(
-                        "stored metric ({}, {}) does not read back: {e}",
-                        item.key.pk, item.key.sk
-                    ))
-                })?;
-            values.push(MetricValue::from(stored));
+            values.push(MetricValue::from(stored(item)?));
         }
         match page.next {
             Some(next) if values.len() <= limit => query.start_after = Some(next),

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every Spotlight check: formatting, lints, every test of every crate (with the
 # failpoints compiled in, so the crash tests run; the AWS adapters' conformance cases against
-# moto, started here on loopback; the tenant policies through a real IAM policy evaluator),
-# and schemathesis against the real binary. Installs nothing it cannot find, except the pinned
-# Python tools (moto, schemathesis) into ./.venv (scripts/venv.sh) and the pinned IAM policy
-# evaluator into ./.tools/iam-simulate (scripts/iam-simulate.sh, needs node and npm).
+# moto, started here on loopback; the tenant policies through a real IAM policy evaluator;
+# the summaries against a real small model served on loopback), and schemathesis against the
+# real binary. Installs nothing it cannot find, except the pinned Python tools (moto,
+# schemathesis) into ./.venv (scripts/venv.sh), the pinned IAM policy evaluator into
+# ./.tools/iam-simulate (scripts/iam-simulate.sh, needs node and npm), and the local model
+# server's runtime and model into ./.tools (scripts/local-model.sh, needs node and npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,8 +28,14 @@ echo "==> moto (the AWS-compatible server the AWS adapters are tested against)"
 moto_env=$(bash scripts/moto.sh)
 export "$(echo "$moto_env" | grep '^SPOTLIGHT_TEST_MOTO_ENDPOINT=')"
 moto_pid=$(echo "$moto_env" | sed -n 's/^MOTO_PID=//p')
-trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
 echo "    at $SPOTLIGHT_TEST_MOTO_ENDPOINT"
+
+echo "==> local model server (SmolLM2-135M over the Ollama API; the insights tests run against it)"
+model_env=$(bash scripts/local-model.sh start) || { kill "$moto_pid" 2>/dev/null || true; exit 1; }
+export SPOTLIGHT_TEST_OLLAMA_URL="$(echo "$model_env" | sed -n 's/^SPOTLIGHT_OLLAMA_URL=//p')"
+model_pid=$(echo "$model_env" | sed -n 's/^LOCAL_MODEL_PID=//p')
+trap 'kill "$moto_pid" "$model_pid" 2>/dev/null || true' EXIT
+echo "    at $SPOTLIGHT_TEST_OLLAMA_URL"
 
 echo "==> IAM policy evaluator (the tenant policies are checked with it)"
 bash scripts/iam-simulate.sh

@@ -388,3 +388,103 @@ mod tests {
         assert!(unmatched("\"say 99% [f9]\" reached 7 users [f4].", &injected).is_empty());
     }
 }
+
+/// Answers SmolLM2-135M-Instruct wrote (temperature 0, seed 42, through `scripts/local-model.sh`)
+/// from the sheet below, kept as they came, invented numbers and all.
+#[cfg(test)]
+mod recorded {
+    use super::*;
+    use crate::insights::facts::quoted;
+
+    fn sheet() -> FactSheet {
+        let mut sheet = FactSheet::new("2026-11");
+        let welcome = quoted("Welcome");
+        sheet.push("events of all types", 1240.0, Unit::Count, 1240, "2026-11");
+        sheet.push("impression events", 900.0, Unit::Count, 900, "2026-11");
+        sheet.push("impression events", 700.0, Unit::Count, 700, "2026-10");
+        sheet.push(
+            "change in impression events against 2026-10",
+            2.0 / 7.0,
+            Unit::Change,
+            1600,
+            "2026-11",
+        );
+        sheet.push(
+            format!("users who reached the first step of tour {welcome} (version 2)"),
+            310.0,
+            Unit::Count,
+            310,
+            "lifetime",
+        );
+        sheet.push(
+            format!("completion rate of tour {welcome} (version 2)"),
+            130.0 / 310.0,
+            Unit::Ratio,
+            310,
+            "lifetime",
+        );
+        sheet
+    }
+
+    fn flagged(answer: &str) -> Vec<String> {
+        unmatched(answer, &sheet())
+            .into_iter()
+            .map(|u| u.text)
+            .collect()
+    }
+
+    #[test]
+    fn the_sheet_reads_as_the_model_was_shown_it() {
+        let lines = sheet().as_prompt_lines();
+        assert!(
+            lines.contains("f4 | change in impression events against 2026-10 | +28.6%"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("f6 | completion rate of tour \"Welcome\" (version 2) | 41.9%"),
+            "{lines}"
+        );
+    }
+
+    #[test]
+    fn a_grounded_answer_passes() {
+        assert_eq!(
+            flagged("The completion rate of the Welcome tour was 41.9%."),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            flagged(
+                "In 2026-11, the team's in-app guidance analytics for that team included a new \
+                 feature called \"f3\" which allowed users to track their own personal tour of \
+                 the company."
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn invented_numbers_are_caught_and_true_ones_beside_them_are_not() {
+        assert_eq!(
+            flagged(
+                "The number of impression events was 120, and the change occurred in the period \
+                 \"2026-11\" when the tour \"Welcome\" ended."
+            ),
+            ["120"]
+        );
+        assert_eq!(
+            flagged(
+                "2026-11:\nf3 | 7,598.4\nf4 | 1,240\nf5 | 3,292\nf6 | 4,292\n\nThe numbers are \
+                 from the data set of events that were recorded in 2026-11 and have been tracked \
+                 for a period of 7 years."
+            ),
+            ["7,598.4", "3,292", "4,292", "7"]
+        );
+        assert_eq!(
+            flagged(
+                "The tour \"Welcome\" was the 2019-20, which included a new version of the \
+                 tour called \"Tour 3.5.\""
+            ),
+            ["2019", "-20", "3.5"]
+        );
+    }
+}

@@ -15,6 +15,7 @@ mod insights;
 mod interactions;
 mod isolation;
 mod lambda;
+mod local_model;
 mod metrics;
 mod ollama;
 mod openapi;

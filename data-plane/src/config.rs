@@ -2,6 +2,7 @@
 //! (`service::config`), plus what only the data plane needs, all from the one figment
 //! (`SPOTLIGHT_*` variables over an optional TOML file). Every error names its setting.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -87,6 +88,45 @@ pub struct DataPlaneSettings {
     /// `SPOTLIGHT_LLM_TIMEOUT_SECS`: how long one model call may take before it is given up
     /// (and tried again, for Ollama; Bedrock's SDK has its own).
     pub llm_timeout_secs: Bounded<1, 600>,
+    /// `SPOTLIGHT_LLM_PRICES`: US dollars per 1,000 input and output tokens, per model id;
+    /// what cost estimates are computed at (a model not listed is estimated at 0). Entries
+    /// given add to or replace the defaults ([`default_prices`]).
+    pub llm_prices: BTreeMap<String, Price>,
+}
+
+/// A model's price, in US dollars per 1,000 tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input_per_1k: f64,
+    pub output_per_1k: f64,
+}
+
+impl Price {
+    /// The cost of `input` and `output` tokens, in US dollars.
+    pub fn cost(&self, input: u32, output: u32) -> f64 {
+        (f64::from(input) * self.input_per_1k + f64::from(output) * self.output_per_1k) / 1000.0
+    }
+}
+
+/// Prices known without configuration: the narrator and a local model cost nothing; Amazon
+/// Nova Micro at its on-demand list price ($0.035 and $0.14 per million tokens).
+pub fn default_prices() -> BTreeMap<String, Price> {
+    let free = Price {
+        input_per_1k: 0.0,
+        output_per_1k: 0.0,
+    };
+    BTreeMap::from([
+        (crate::insights::llm::NARRATOR_MODEL.to_owned(), free),
+        (DEFAULT_OLLAMA_MODEL.to_owned(), free),
+        (
+            DEFAULT_BEDROCK_MODEL.to_owned(),
+            Price {
+                input_per_1k: 0.000035,
+                output_per_1k: 0.00014,
+            },
+        ),
+    ])
 }
 
 /// Who writes summaries, as configured.
@@ -135,6 +175,7 @@ impl Default for DataPlaneSettings {
             ollama_url: DEFAULT_OLLAMA_URL.to_owned(),
             ollama_model: DEFAULT_OLLAMA_MODEL.to_owned(),
             llm_timeout_secs: Bounded::must(60),
+            llm_prices: default_prices(),
             jwks_fetch: tenancy::end_user::FetchPolicy::PUBLIC_ONLY,
         }
     }
@@ -150,10 +191,29 @@ impl DataPlaneSettings {
         // The flattened parts on their own first, so their errors name the setting at fault.
         Settings::from_figment(figment)?;
         ServerSettings::from_figment(figment)?;
-        let settings: DataPlaneSettings =
+        let mut settings: DataPlaneSettings =
             figment.extract().map_err(|e| ConfigError(describe(e)))?;
         settings.ollama_base()?;
+        for (model, price) in default_prices() {
+            settings.llm_prices.entry(model).or_insert(price);
+        }
+        for (model, price) in &settings.llm_prices {
+            let valid = |p: f64| p.is_finite() && p >= 0.0;
+            if !valid(price.input_per_1k) || !valid(price.output_per_1k) {
+                return Err(ConfigError(format!(
+                    "SPOTLIGHT_LLM_PRICES: the price of '{model}' must be two finite numbers of \
+                     0 or more"
+                )));
+            }
+        }
         Ok(settings)
+    }
+
+    /// The estimated cost of a model's tokens, in US dollars (0 for a model without a price).
+    pub fn cost_usd(&self, model: &str, input: u32, output: u32) -> f64 {
+        self.llm_prices
+            .get(model)
+            .map_or(0.0, |price| price.cost(input, output))
     }
 
     /// `SPOTLIGHT_OLLAMA_URL` as a URL ending in `/`, so `api/chat` joins onto it.
@@ -262,6 +322,38 @@ mod tests {
         assert_eq!(
             DataPlaneSettings::default().ollama_base().unwrap().as_str(),
             "http://127.0.0.1:11434/"
+        );
+    }
+
+    #[test]
+    fn prices_add_to_the_defaults_and_must_be_numbers_of_zero_or_more() {
+        let f =
+            Figment::from(Serialized::defaults(Settings::default())).merge(Serialized::default(
+                "llm_prices.my-model",
+                Price {
+                    input_per_1k: 0.5,
+                    output_per_1k: 1.5,
+                },
+            ));
+        let s = DataPlaneSettings::from_figment(&f).unwrap();
+        assert_eq!(s.cost_usd("my-model", 1000, 2000), 3.5);
+        let nova = s.cost_usd(DEFAULT_BEDROCK_MODEL, 1_000_000, 1_000_000);
+        assert!((nova - 0.175).abs() < 1e-9, "{nova}");
+        assert_eq!(s.cost_usd("unknown", 1000, 1000), 0.0);
+        let bad =
+            Figment::from(Serialized::defaults(Settings::default())).merge(Serialized::default(
+                "llm_prices.my-model",
+                Price {
+                    input_per_1k: -1.0,
+                    output_per_1k: 0.0,
+                },
+            ));
+        let err = DataPlaneSettings::from_figment(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SPOTLIGHT_LLM_PRICES") && err.contains("my-model"),
+            "{err}"
         );
     }
 

@@ -61,6 +61,8 @@ error_codes! {
     ApiKeyNotFound => "api_key_not_found",
     /// 404: the tenant has no content with that id (or no such version of it).
     ContentNotFound => "content_not_found",
+    /// 404: the tenant has no chat session with that id.
+    ChatSessionNotFound => "chat_session_not_found",
     /// 404: the tenant has registered no end-user identity configuration.
     IdentityNotConfigured => "identity_not_configured",
     /// 405: the path exists, the method does not.
@@ -79,6 +81,8 @@ error_codes! {
     AlreadyExists => "already_exists",
     /// 409: another request changed the resource meanwhile; retry.
     ConcurrentUpdate => "concurrent_update",
+    /// 409: the chat session holds as many messages as a session may; start a new one.
+    ChatSessionFull => "chat_session_full",
     /// 409: another run took the tenant over.
     Superseded => "superseded",
     /// 409: that e-mail address administers a tenant already.

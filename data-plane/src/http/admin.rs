@@ -53,6 +53,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admins))
         .merge(super::series::router())
         .merge(super::insights::router())
+        .merge(super::chat::router())
 }
 
 /// The admin routes' layer, after tenant resolution: a secret key is an admin of its tenant;

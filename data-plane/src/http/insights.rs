@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 
 use super::error::content_error;
 use super::tenant::TenantContext;
-use crate::insights::summary::{self, Summary};
-use crate::insights::{cache, sheet};
+use crate::insights::summary::{self, Answer};
+use crate::insights::{ask, cache, sheet};
 use crate::series::period::Period;
 use crate::state::AppState;
 
@@ -39,14 +39,14 @@ pub struct SummaryQuery {
 #[utoipa::path(get, path = "/v1/admin/insights/summary", tag = "insights",
     params(SummaryQuery),
     responses(
-        (status = 200, description = "The summary and the facts it was written from", body = Summary),
+        (status = 200, description = "The summary and the facts it was written from", body = Answer),
         (status = 400, description = "`invalid_request`: not a period", body = service::error::ErrorBody),
     ))]
 pub async fn insights_summary(
     State(state): State<AppState>,
     context: TenantContext,
     ApiQuery(query): ApiQuery<SummaryQuery>,
-) -> Result<axum::Json<Summary>, ApiError> {
+) -> Result<axum::Json<Answer>, ApiError> {
     let period = Period::parse(&query.period)
         .map_err(|why| ApiError::bad_request(format!("period: {why}")))?;
     let drafts = context
@@ -65,7 +65,15 @@ pub async fn insights_summary(
         kept.output_tokens = 0;
         return Ok(axum::Json(kept));
     }
-    let written = summary::summarise(state.llm.as_ref(), facts.clone()).await;
+    let written = ask::write(
+        &state,
+        &context,
+        summary::system_prompt(&facts),
+        vec![summary::summary_question(&facts)],
+        facts.clone(),
+    )
+    .await?
+    .answer;
     if written.keepable() {
         cache::put(
             items,

@@ -11,6 +11,7 @@
 //! - [`error`]: the HTTP answer of the data plane's own errors.
 
 pub mod admin;
+pub mod chat;
 pub mod cors;
 pub mod error;
 pub mod health;

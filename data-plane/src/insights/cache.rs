@@ -20,7 +20,7 @@ use tenancy::table_plan::keys;
 use time::OffsetDateTime;
 
 use super::facts::FactSheet;
-use super::summary::Summary;
+use super::summary::Answer;
 
 /// Days a kept summary is served before it is written again.
 pub const KEPT_DAYS: i64 = 7;
@@ -46,11 +46,11 @@ pub async fn get(
     table: &str,
     sheet: &FactSheet,
     model: &str,
-) -> Result<Option<Summary>, Error> {
+) -> Result<Option<Answer>, Error> {
     let Some(item) = items.get(table, &key(sheet, model)).await? else {
         return Ok(None);
     };
-    match serde_json::from_value::<Summary>(Value::Object(item.attrs)) {
+    match serde_json::from_value::<Answer>(Value::Object(item.attrs)) {
         Ok(summary) if summary.facts == *sheet => Ok(Some(summary)),
         // Written by another version, or a digest shared by two sheets: write it again.
         _ => Ok(None),
@@ -63,7 +63,7 @@ pub async fn put(
     table: &str,
     sheet: &FactSheet,
     model: &str,
-    summary: &Summary,
+    summary: &Answer,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let mut item = Item::new(key(sheet, model));

@@ -46,13 +46,70 @@ async fn events_in(tables: &TenantTables, period: &Period) -> Result<BTreeMap<St
     Ok(totals)
 }
 
+/// Which facts a sheet holds: everything (a summary, an overview question) or only what one
+/// kind of chat question needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Events and their change, the most used content, the metrics.
+    Overview,
+    /// Events and metrics against the period before.
+    Comparison,
+    /// Users per step and completion of the named content items (none named: the most used).
+    Funnel(Vec<String>),
+    /// Per step, the share of users whose target was missing, of the named content items (none
+    /// named: the most used).
+    SelectorHealth(Vec<String>),
+    /// The named metric subjects (none named: the first ones with a value).
+    Metrics(Vec<String>),
+}
+
 /// The sheet of `period` for the tenant of `tables`; `drafts` are its content items.
 pub async fn build(
     tables: &TenantTables,
     drafts: &[Draft],
     period: &Period,
 ) -> Result<FactSheet, Error> {
+    build_scoped(tables, drafts, period, &Scope::Overview).await
+}
+
+/// The facts of `scope` for `period`.
+pub async fn build_scoped(
+    tables: &TenantTables,
+    drafts: &[Draft],
+    period: &Period,
+    scope: &Scope,
+) -> Result<FactSheet, Error> {
     let mut sheet = FactSheet::new(period.to_string());
+    match scope {
+        Scope::Overview => {
+            event_facts(tables, period, &mut sheet).await?;
+            let ranked = ranked_content(tables, drafts, &[]).await?;
+            content_facts(&ranked, &mut sheet);
+            metric_facts(tables, period, &[], &mut sheet).await?;
+        }
+        Scope::Comparison => {
+            event_facts(tables, period, &mut sheet).await?;
+            metric_facts(tables, period, &[], &mut sheet).await?;
+        }
+        Scope::Funnel(ids) => {
+            let ranked = ranked_content(tables, drafts, ids).await?;
+            funnel_facts(&ranked, &mut sheet);
+        }
+        Scope::SelectorHealth(ids) => {
+            let ranked = ranked_content(tables, drafts, ids).await?;
+            health_facts(&ranked, &mut sheet);
+        }
+        Scope::Metrics(subjects) => metric_facts(tables, period, subjects, &mut sheet).await?,
+    }
+    Ok(sheet)
+}
+
+/// Events of all types and per type in `period`, and per type against the period before.
+async fn event_facts(
+    tables: &TenantTables,
+    period: &Period,
+    sheet: &mut FactSheet,
+) -> Result<(), Error> {
     let now = events_in(tables, period).await?;
     let before = match period.previous() {
         Some(previous) => Some((previous, events_in(tables, &previous).await?)),
@@ -81,9 +138,8 @@ pub async fn build(
         if let Some((previous, counts)) = &before
             && let Some(&was) = counts.get(kind).filter(|was| **was > 0)
         {
-            let was_label = format!("{kind} events");
             sheet.push(
-                was_label,
+                format!("{kind} events"),
                 was as f64,
                 Unit::Count,
                 was,
@@ -99,21 +155,184 @@ pub async fn build(
             );
         }
     }
-    content_facts(tables, drafts, &mut sheet).await?;
-    metric_facts(tables, period, &mut sheet).await?;
-    Ok(sheet)
+    Ok(())
 }
 
-/// The first [`MAX_METRICS`] subjects with a value for `period`: the value, the value of the
-/// period before and the change between them.
+/// A published content item's lifetime analytics, for ranking and for its facts.
+struct Ranked<'a> {
+    first: u64,
+    draft: &'a Draft,
+    version: u32,
+    funnel: analytics::Funnel,
+    health: Vec<analytics::SelectorHealth>,
+}
+
+impl Ranked<'_> {
+    /// `tour "Welcome" (version 2)`, the name quoted.
+    fn name(&self) -> String {
+        format!(
+            "{} {} (version {})",
+            self.draft.body.kind.as_str(),
+            quoted(&self.draft.body.name),
+            self.version
+        )
+    }
+}
+
+/// The published items among `drafts` (those of `only`, when it names any; else the first
+/// [`MAX_CANDIDATES`]) that some user reached, most users at the first step first, at most
+/// [`MAX_CONTENT`].
+async fn ranked_content<'a>(
+    tables: &TenantTables,
+    drafts: &'a [Draft],
+    only: &[String],
+) -> Result<Vec<Ranked<'a>>, Error> {
+    let (items, table) = tables.app();
+    let store = tables.content();
+    let mut found = Vec::new();
+    for draft in drafts
+        .iter()
+        .filter(|d| d.published_version.is_some())
+        .filter(|d| only.is_empty() || only.iter().any(|id| id.as_str() == d.id.as_str()))
+        .take(MAX_CANDIDATES)
+    {
+        let Some(version) = draft.published_version else {
+            continue;
+        };
+        let Some(published) = store.version(&draft.id, version).await.map_err(to_error)? else {
+            continue;
+        };
+        let steps: Vec<_> = published
+            .body
+            .steps
+            .iter()
+            .filter_map(|s| s.id.clone())
+            .collect();
+        let rows = analytics::lifetime_rows(items, table, &draft.id, version).await?;
+        let funnel = analytics::funnel(draft.id.clone(), version, &steps, &rows);
+        let health = analytics::selector_health(&draft.id, version, &steps, &rows);
+        let first = funnel.steps.first().map_or(0, |s| s.users);
+        if first > 0 {
+            found.push(Ranked {
+                first,
+                draft,
+                version,
+                funnel,
+                health,
+            });
+        }
+    }
+    found.sort_by(|a, b| b.first.cmp(&a.first).then(a.draft.id.cmp(&b.draft.id)));
+    found.truncate(MAX_CONTENT);
+    Ok(found)
+}
+
+/// Users at the first step, the completion rate and the worst selector health of each item.
+fn content_facts(ranked: &[Ranked<'_>], sheet: &mut FactSheet) {
+    let lifetime = "lifetime";
+    for item in ranked {
+        let name = item.name();
+        sheet.push(
+            format!("users who reached the first step of {name}"),
+            item.first as f64,
+            Unit::Count,
+            item.first,
+            lifetime,
+        );
+        if item.funnel.steps.len() > 1 {
+            sheet.push(
+                format!("completion rate of {name}"),
+                item.funnel.completion_rate,
+                Unit::Ratio,
+                item.first,
+                lifetime,
+            );
+        }
+        if let Some(worst) = item
+            .health
+            .iter()
+            .filter(|h| h.missed > 0)
+            .max_by(|a, b| a.missing_rate.total_cmp(&b.missing_rate))
+        {
+            sheet.push(
+                format!(
+                    "share of users whose target was missing on step {} of {name}",
+                    quoted(worst.step_id.as_str())
+                ),
+                worst.missing_rate,
+                Unit::Ratio,
+                worst.reached,
+                lifetime,
+            );
+        }
+    }
+}
+
+/// Users at every step and the completion rate of each item.
+fn funnel_facts(ranked: &[Ranked<'_>], sheet: &mut FactSheet) {
+    let lifetime = "lifetime";
+    for item in ranked {
+        let name = item.name();
+        // In step order; no step numbers in the label, whose digits would read as numbers.
+        for step in &item.funnel.steps {
+            sheet.push(
+                format!(
+                    "users who reached step {} of {name}",
+                    quoted(step.step_id.as_str())
+                ),
+                step.users as f64,
+                Unit::Count,
+                step.users,
+                lifetime,
+            );
+        }
+        if item.funnel.steps.len() > 1 {
+            sheet.push(
+                format!("completion rate of {name}"),
+                item.funnel.completion_rate,
+                Unit::Ratio,
+                item.first,
+                lifetime,
+            );
+        }
+    }
+}
+
+/// Per step whose target some user missed: the share of its users who missed it.
+fn health_facts(ranked: &[Ranked<'_>], sheet: &mut FactSheet) {
+    for item in ranked {
+        let name = item.name();
+        for health in item.health.iter().filter(|h| h.missed > 0) {
+            sheet.push(
+                format!(
+                    "share of users whose target was missing on step {} of {name}",
+                    quoted(health.step_id.as_str())
+                ),
+                health.missing_rate,
+                Unit::Ratio,
+                health.reached,
+                "lifetime",
+            );
+        }
+    }
+}
+
+/// The first [`MAX_METRICS`] subjects (of `only`, when it names any) with a value for
+/// `period`: the value, the value of the period before and the change between them.
 async fn metric_facts(
     tables: &TenantTables,
     period: &Period,
+    only: &[String],
     sheet: &mut FactSheet,
 ) -> Result<(), Error> {
     let (items, table) = tables.app();
+    let subjects = if only.is_empty() {
+        store::subjects(items, table, MAX_METRIC_CANDIDATES).await?
+    } else {
+        only.iter().take(MAX_METRIC_CANDIDATES).cloned().collect()
+    };
     let mut named = 0;
-    for subject in store::subjects(items, table, MAX_METRIC_CANDIDATES).await? {
+    for subject in subjects {
         if named == MAX_METRICS {
             break;
         }
@@ -150,85 +369,6 @@ async fn metric_facts(
                 Unit::Change,
                 0,
                 period.to_string(),
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Users, completion and the worst selector health of the most used published content.
-async fn content_facts(
-    tables: &TenantTables,
-    drafts: &[Draft],
-    sheet: &mut FactSheet,
-) -> Result<(), Error> {
-    let (items, table) = tables.app();
-    let store = tables.content();
-    let mut found = Vec::new();
-    for draft in drafts
-        .iter()
-        .filter(|d| d.published_version.is_some())
-        .take(MAX_CANDIDATES)
-    {
-        let Some(version) = draft.published_version else {
-            continue;
-        };
-        let Some(published) = store.version(&draft.id, version).await.map_err(to_error)? else {
-            continue;
-        };
-        let steps: Vec<_> = published
-            .body
-            .steps
-            .iter()
-            .filter_map(|s| s.id.clone())
-            .collect();
-        let rows = analytics::lifetime_rows(items, table, &draft.id, version).await?;
-        let funnel = analytics::funnel(draft.id.clone(), version, &steps, &rows);
-        let health = analytics::selector_health(&draft.id, version, &steps, &rows);
-        let first = funnel.steps.first().map_or(0, |s| s.users);
-        found.push((first, draft, version, funnel, health));
-    }
-    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
-    for (first, draft, version, funnel, health) in found.into_iter().take(MAX_CONTENT) {
-        if first == 0 {
-            continue;
-        }
-        let name = format!(
-            "{} {} (version {version})",
-            draft.body.kind.as_str(),
-            quoted(&draft.body.name)
-        );
-        let lifetime = "lifetime";
-        sheet.push(
-            format!("users who reached the first step of {name}"),
-            first as f64,
-            Unit::Count,
-            first,
-            lifetime,
-        );
-        if funnel.steps.len() > 1 {
-            sheet.push(
-                format!("completion rate of {name}"),
-                funnel.completion_rate,
-                Unit::Ratio,
-                first,
-                lifetime,
-            );
-        }
-        if let Some(worst) = health
-            .iter()
-            .filter(|h| h.missed > 0)
-            .max_by(|a, b| a.missing_rate.total_cmp(&b.missing_rate))
-        {
-            sheet.push(
-                format!(
-                    "share of users whose target was missing on step {} of {name}",
-                    quoted(worst.step_id.as_str())
-                ),
-                worst.missing_rate,
-                Unit::Ratio,
-                worst.reached,
-                lifetime,
             );
         }
     }

@@ -117,6 +117,15 @@ impl TestApp {
         TestApp::spawn_full(kind, |_| {}, Some(llm)).await
     }
 
+    /// [`TestApp::spawn_with_llm_on`] with settings changed by `change`.
+    pub async fn spawn_with_llm_and(
+        kind: Backend,
+        llm: Arc<dyn Llm>,
+        change: impl FnOnce(&mut DataPlaneSettings),
+    ) -> TestApp {
+        TestApp::spawn_full(kind, change, Some(llm)).await
+    }
+
     async fn spawn_full(
         kind: Backend,
         change: impl FnOnce(&mut DataPlaneSettings),

@@ -4,6 +4,7 @@
 
 mod admin_strategy;
 mod bedrock;
+mod chat;
 mod content;
 mod cors;
 mod domain_events;

@@ -688,6 +688,23 @@ mod tests {
         async fn renew_idempotency_claim(&self, _: &str, _: &str, _: OffsetDateTime) -> Result<()> {
             unreachable!("resolve does not touch idempotency records")
         }
+        async fn record_usage(
+            &self,
+            _: &TenantId,
+            _: time::Date,
+            _: &str,
+            _: &crate::ports::UsageDelta,
+        ) -> Result<()> {
+            unreachable!("resolve does not meter")
+        }
+        async fn usage(
+            &self,
+            _: &TenantId,
+            _: time::Date,
+            _: time::Date,
+        ) -> Result<Vec<crate::ports::UsageDay>> {
+            unreachable!("resolve does not meter")
+        }
     }
 
     async fn registry_with(

@@ -34,7 +34,7 @@ use crate::id::TenantId;
 use crate::naming::Tags;
 use crate::ports::event_sink::{DomainEvent, EventSink, Unpublished};
 use crate::ports::identity::{AdminEmail, AdminRef, AdminUser, IdToken, Identity, VerifiedAdmin};
-use crate::ports::registry::{TenantFilter, TenantPage};
+use crate::ports::registry::{TenantFilter, TenantPage, UsageDay, UsageDelta};
 use crate::ports::{
     Condition, Item, ItemKey, ItemStore, KeyInfo, KeySpec, KeyVault, Page, PolicyDocument, Query,
     Registry, RoleInfo, RoleIssuer, RoleSpec, RoleSummary, StreamTriggers, TableAdmin, TableInfo,
@@ -252,6 +252,29 @@ impl Registry for RetryingRegistry {
             "release idempotency key",
             release_idempotency_key(key, token)
         )
+    }
+    // An add retried after a timeout that had in fact committed counts twice: metering errs
+    // on the side of counting.
+    async fn record_usage(
+        &self,
+        tenant: &TenantId,
+        day: time::Date,
+        model: &str,
+        delta: &UsageDelta,
+    ) -> Result<()> {
+        retried!(
+            self,
+            "record usage",
+            record_usage(tenant, day, model, delta)
+        )
+    }
+    async fn usage(
+        &self,
+        tenant: &TenantId,
+        from: time::Date,
+        to: time::Date,
+    ) -> Result<Vec<UsageDay>> {
+        retried!(self, "read usage", usage(tenant, from, to))
     }
 }
 

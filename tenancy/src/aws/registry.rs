@@ -74,7 +74,7 @@ use crate::aws::errors::sdk_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::TenantId;
 use crate::lifecycle::TenantStatus;
-use crate::ports::registry::{Registry, TenantFilter, TenantPage};
+use crate::ports::registry::{Registry, TenantFilter, TenantPage, UsageDay, UsageDelta};
 use crate::record::{
     ApiKeyKind, ApiKeyRecord, IdempotencyClaim, JournalEntry, RequestId, StoredResponse,
     TenantRecord,
@@ -1212,6 +1212,100 @@ impl Registry for DynamoRegistry {
             Err(e) if is_condition_failed(&e) => Ok(()),
             Err(e) => Err(sdk_error(format!("releasing idempotency key {key}"), e)),
         }
+    }
+
+    /// One item per tenant, day and model, `USAGE#{tenant}` / `{day}#{model}`, its counters
+    /// added to by `ADD` (atomic in DynamoDB, so concurrent adds all count).
+    async fn record_usage(
+        &self,
+        tenant: &TenantId,
+        day: time::Date,
+        model: &str,
+        delta: &UsageDelta,
+    ) -> Result<()> {
+        if model.is_empty() {
+            return Err(Error::invalid(
+                "usage is recorded per model: the model id is empty",
+            ));
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("USAGE#{tenant}")))
+            .key("sk", s(format!("{day}#{model}")))
+            // Names through placeholders: DynamoDB reserves many plain words.
+            .update_expression(
+                "SET #tenant = :tenant, #day = :day, #model = :model \
+                 ADD #calls :calls, #input :input, #output :output, #cost :cost",
+            )
+            .expression_attribute_names("#tenant", "tenant")
+            .expression_attribute_names("#day", "usage_day")
+            .expression_attribute_names("#model", "model")
+            .expression_attribute_names("#calls", "calls")
+            .expression_attribute_names("#input", "input_tokens")
+            .expression_attribute_names("#output", "output_tokens")
+            .expression_attribute_names("#cost", "cost_nano_usd")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":day", s(day.to_string()))
+            .expression_attribute_values(":model", s(model))
+            .expression_attribute_values(":calls", n(delta.calls))
+            .expression_attribute_values(":input", n(delta.input_tokens))
+            .expression_attribute_values(":output", n(delta.output_tokens))
+            .expression_attribute_values(":cost", n(delta.cost_nano_usd))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| sdk_error(format!("recording model usage of tenant {tenant}"), e))
+    }
+
+    async fn usage(
+        &self,
+        tenant: &TenantId,
+        from: time::Date,
+        to: time::Date,
+    ) -> Result<Vec<UsageDay>> {
+        let what = format!("reading the model usage of tenant {tenant}");
+        let mut days = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                // `{to}$` sorts after every `{to}#{model}`: '$' follows '#'.
+                .key_condition_expression("pk = :p AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":p", s(format!("USAGE#{tenant}")))
+                .expression_attribute_values(":from", s(format!("{from}#")))
+                .expression_attribute_values(":to", s(format!("{to}$")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(&what, e))?;
+            for item in out.items() {
+                let day = str_attr(item, "usage_day")?;
+                let day = time::Date::parse(day, crate::ports::registry::USAGE_DAY)
+                    .map_err(|_| unreadable("usage_day"))?;
+                let count = |name: &str| -> Result<u64> {
+                    Ok(u64::try_from(opt_num(item, name)?.unwrap_or(0)).unwrap_or(0))
+                };
+                days.push(UsageDay {
+                    day,
+                    model: str_attr(item, "model")?.to_owned(),
+                    usage: UsageDelta {
+                        calls: count("calls")?,
+                        input_tokens: count("input_tokens")?,
+                        output_tokens: count("output_tokens")?,
+                        cost_nano_usd: count("cost_nano_usd")?,
+                    },
+                });
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(days)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::conformance::support::{Fixture, assert_kind, at, entry};
 use crate::error::ErrorKind;
 use crate::id::TenantId;
 use crate::lifecycle::{TenantStatus, Transition};
-use crate::ports::registry::TenantFilter;
+use crate::ports::registry::{TenantFilter, UsageDelta, total_usage};
 use crate::record::{
     ApiKeyKind, ApiKeyRecord, IdempotencyClaim, RequestId, RevealedKey, StoredResponse,
     TenantRecord,
@@ -1043,5 +1043,90 @@ cases!(
             .complete_idempotency_key(&fx.name("unclaimed"), "no-such-token", &response("x"))
             .await;
         assert_kind(result, ErrorKind::NotFound, "complete without claim");
+    }
+
+    pub async fn usage_adds_up_per_day_and_model_and_is_read_back_in_order(fx: &Fixture) {
+        let reg = &fx.backend.registry;
+        let (a, b) = (fx.tenant("usage-a"), fx.tenant("usage-b"));
+        let day = |d: u8| time::Date::from_calendar_date(2026, time::Month::November, d).unwrap();
+        let delta = |calls, input, output, cost| UsageDelta {
+            calls,
+            input_tokens: input,
+            output_tokens: output,
+            cost_nano_usd: cost,
+        };
+        reg.record_usage(&a, day(2), "small-model", &delta(1, 300, 40, 12_000))
+            .await
+            .unwrap();
+        reg.record_usage(&a, day(2), "small-model", &delta(2, 600, 80, 24_000))
+            .await
+            .unwrap();
+        reg.record_usage(&a, day(2), "big-model", &delta(1, 10, 1, 5))
+            .await
+            .unwrap();
+        reg.record_usage(&a, day(30), "small-model", &delta(1, 1, 1, 1))
+            .await
+            .unwrap();
+        reg.record_usage(&b, day(2), "small-model", &delta(9, 9, 9, 9))
+            .await
+            .unwrap();
+
+        let days = reg.usage(&a, day(1), day(29)).await.unwrap();
+        let read: Vec<(time::Date, &str, UsageDelta)> = days
+            .iter()
+            .map(|d| (d.day, d.model.as_str(), d.usage))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                (day(2), "big-model", delta(1, 10, 1, 5)),
+                (day(2), "small-model", delta(3, 900, 120, 36_000)),
+            ]
+        );
+        assert_eq!(total_usage(&days), delta(4, 910, 121, 36_005));
+        // The range is inclusive at both ends, and another tenant's usage is its own.
+        assert_eq!(reg.usage(&a, day(30), day(30)).await.unwrap().len(), 1);
+        assert_eq!(reg.usage(&a, day(2), day(2)).await.unwrap().len(), 2);
+        let theirs = reg.usage(&b, day(1), day(30)).await.unwrap();
+        assert_eq!(total_usage(&theirs), delta(9, 9, 9, 9));
+        assert!(
+            reg.usage(&fx.tenant("usage-none"), day(1), day(30))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_kind(
+            reg.record_usage(&a, day(2), "", &delta(1, 1, 1, 1)).await,
+            ErrorKind::Invalid,
+            "usage without a model",
+        );
+    }
+
+    pub async fn concurrent_usage_adds_all_count(fx: &Fixture) {
+        let reg = fx.backend.registry.clone();
+        let tenant = fx.tenant("usage-race");
+        let day = time::Date::from_calendar_date(2026, time::Month::December, 1).unwrap();
+        let adds: Vec<_> = (0..8)
+            .map(|_| {
+                let (reg, tenant) = (reg.clone(), tenant.clone());
+                tokio::spawn(async move {
+                    let one = UsageDelta {
+                        calls: 1,
+                        input_tokens: 100,
+                        output_tokens: 10,
+                        cost_nano_usd: 7,
+                    };
+                    reg.record_usage(&tenant, day, "m", &one).await
+                })
+            })
+            .collect();
+        for add in adds {
+            add.await.unwrap().unwrap();
+        }
+        let total = total_usage(&reg.usage(&tenant, day, day).await.unwrap());
+        assert_eq!(
+            (total.calls, total.input_tokens, total.cost_nano_usd),
+            (8, 800, 56)
+        );
     }
 );

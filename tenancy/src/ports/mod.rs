@@ -15,7 +15,7 @@ pub use event_sink::{DetailType, DomainEvent, EventSink, EventSource, Unpublishe
 pub use identity::{AdminEmail, AdminId, AdminRef, AdminUser, IdToken, Identity, VerifiedAdmin};
 pub use item_store::{Condition, Item, ItemKey, ItemStore, Page, Query, SortKeyCondition, WriteOp};
 pub use key_vault::{KeyInfo, KeySpec, KeyState, KeyVault, adopt_unnamed_key, has_tags};
-pub use registry::{Registry, TenantFilter, TenantPage};
+pub use registry::{Registry, TenantFilter, TenantPage, UsageDay, UsageDelta, total_usage};
 pub use role_issuer::{
     PolicyDocument, PolicyStatement, RoleInfo, RoleIssuer, RoleSpec, RoleSummary,
 };

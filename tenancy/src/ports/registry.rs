@@ -43,6 +43,30 @@ pub fn journal_limit(limit: u32) -> u32 {
     if limit == 0 { DEFAULT_LIMIT } else { limit }
 }
 
+/// Model usage to add to a tenant's count of one day and one model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageDelta {
+    /// Model calls made.
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Estimated cost in billionths of a US dollar (integers, so that adding never rounds).
+    pub cost_nano_usd: u64,
+}
+
+/// How a usage day is written where it is stored (`2026-12-02`, as `Date`'s `Display`).
+pub const USAGE_DAY: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// A tenant's model usage of one UTC day and one model: the sums of every [`UsageDelta`]
+/// recorded for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageDay {
+    pub day: time::Date,
+    pub model: String,
+    pub usage: UsageDelta,
+}
+
 /// One page of tenants in id order; `next` is set when more may follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantPage {
@@ -166,4 +190,34 @@ pub trait Registry: Send + Sync {
     /// request continues its epoch. No-op when the key is absent, completed, or claimed by
     /// someone else.
     async fn release_idempotency_key(&self, key: &str, token: &str) -> Result<()>;
+
+    /// Adds `delta` to `tenant`'s usage of `model` on `day`, atomically (two processes adding
+    /// at once both count). Errors: `Invalid` for an empty model id.
+    async fn record_usage(
+        &self,
+        tenant: &TenantId,
+        day: time::Date,
+        model: &str,
+        delta: &UsageDelta,
+    ) -> Result<()>;
+
+    /// `tenant`'s usage on the days `from..=to`, by day then model id. A day and model with
+    /// nothing recorded is absent.
+    async fn usage(
+        &self,
+        tenant: &TenantId,
+        from: time::Date,
+        to: time::Date,
+    ) -> Result<Vec<UsageDay>>;
+}
+
+/// The sum of `days`' usage.
+pub fn total_usage(days: &[UsageDay]) -> UsageDelta {
+    days.iter()
+        .fold(UsageDelta::default(), |sum, d| UsageDelta {
+            calls: sum.calls + d.usage.calls,
+            input_tokens: sum.input_tokens + d.usage.input_tokens,
+            output_tokens: sum.output_tokens + d.usage.output_tokens,
+            cost_nano_usd: sum.cost_nano_usd + d.usage.cost_nano_usd,
+        })
 }

@@ -19,7 +19,7 @@ use crate::embedded::timestamps::to_nanos;
 use crate::error::{Error, Result};
 use crate::id::TenantId;
 use crate::lifecycle::TenantStatus;
-use crate::ports::registry::{Registry, TenantFilter, TenantPage};
+use crate::ports::registry::{Registry, TenantFilter, TenantPage, UsageDay, UsageDelta};
 use crate::record::{ApiKeyRecord, IdempotencyClaim, JournalEntry, StoredResponse, TenantRecord};
 use rows::{
     API_KEY_COLUMNS, api_key_by_id, check_entries, decode_record, encode_record, insert_journal,
@@ -69,6 +69,16 @@ CREATE TABLE IF NOT EXISTS idempotency (
     token       TEXT
 );
 CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at);
+CREATE TABLE IF NOT EXISTS usage (
+    tenant        TEXT NOT NULL,
+    day           TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    calls         INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_nano_usd INTEGER NOT NULL,
+    PRIMARY KEY (tenant, day, model)
+);
 ";
 
 /// Columns added after the first release — (table, column, the DDL that adds it to an older
@@ -636,6 +646,93 @@ impl Registry for EmbeddedRegistry {
             .map_err(sql_err(format!("releasing idempotency key {key}")))
         })
         .await
+    }
+
+    async fn record_usage(
+        &self,
+        tenant: &TenantId,
+        day: time::Date,
+        model: &str,
+        delta: &UsageDelta,
+    ) -> Result<()> {
+        if model.is_empty() {
+            return Err(Error::invalid(
+                "usage is recorded per model: the model id is empty",
+            ));
+        }
+        let (tenant, day, model, d) = (tenant.clone(), day.to_string(), model.to_owned(), *delta);
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO usage (tenant, day, model, calls, input_tokens, output_tokens, cost_nano_usd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (tenant, day, model) DO UPDATE SET
+                     calls = calls + excluded.calls,
+                     input_tokens = input_tokens + excluded.input_tokens,
+                     output_tokens = output_tokens + excluded.output_tokens,
+                     cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd",
+                params![
+                    tenant.as_str(),
+                    day,
+                    model,
+                    n(d.calls),
+                    n(d.input_tokens),
+                    n(d.output_tokens),
+                    n(d.cost_nano_usd)
+                ],
+            )
+            .map(drop)
+            .map_err(sql_err(format!("recording model usage of tenant {tenant}")))
+        })
+        .await
+    }
+
+    async fn usage(
+        &self,
+        tenant: &TenantId,
+        from: time::Date,
+        to: time::Date,
+    ) -> Result<Vec<UsageDay>> {
+        let (tenant, from, to) = (tenant.clone(), from.to_string(), to.to_string());
+        self.db
+            .call(move |conn| {
+                let mut statement = conn
+                    .prepare(
+                        "SELECT day, model, calls, input_tokens, output_tokens, cost_nano_usd
+                         FROM usage WHERE tenant = ?1 AND day BETWEEN ?2 AND ?3
+                         ORDER BY day, model",
+                    )
+                    .map_err(sql_err("reading model usage"))?;
+                let rows = statement
+                    .query_map(params![tenant.as_str(), from, to], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            [r.get::<_, i64>(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                        ))
+                    })
+                    .map_err(sql_err("reading model usage"))?;
+                let mut days = Vec::new();
+                for row in rows {
+                    let (day, model, [calls, input, output, cost]) =
+                        row.map_err(sql_err("reading model usage"))?;
+                    let day = time::Date::parse(&day, crate::ports::registry::USAGE_DAY)
+                        .map_err(|e| Error::invalid(format!("stored usage day {day:?}: {e}")))?;
+                    let u = |v: i64| u64::try_from(v).unwrap_or(0);
+                    days.push(UsageDay {
+                        day,
+                        model,
+                        usage: UsageDelta {
+                            calls: u(calls),
+                            input_tokens: u(input),
+                            output_tokens: u(output),
+                            cost_nano_usd: u(cost),
+                        },
+                    });
+                }
+                Ok(days)
+            })
+            .await
     }
 }
 

@@ -92,6 +92,16 @@ pub struct DataPlaneSettings {
     /// what cost estimates are computed at (a model not listed is estimated at 0). Entries
     /// given add to or replace the defaults ([`default_prices`]).
     pub llm_prices: BTreeMap<String, Price>,
+    /// `SPOTLIGHT_MONTHLY_TOKENS_STANDARD`: model tokens (input and output) a standard-tier
+    /// tenant may use in a calendar month (UTC); past it, the narrator answers.
+    pub monthly_tokens_standard: Bounded<0, 1_000_000_000_000>,
+    /// `SPOTLIGHT_MONTHLY_TOKENS_ENTERPRISE`: the same for an enterprise-tier tenant.
+    pub monthly_tokens_enterprise: Bounded<0, 1_000_000_000_000>,
+    /// `SPOTLIGHT_LLM_RATE_PER_MINUTE`: model requests (summaries and chat answers that would
+    /// call the model) one tenant may make per minute; past it, `429` with `Retry-After`.
+    pub llm_rate_per_minute: Bounded<1, 100_000>,
+    /// `SPOTLIGHT_LLM_BURST`: model requests one tenant may make at once above that rate.
+    pub llm_burst: Bounded<1, 100_000>,
 }
 
 /// A model's price, in US dollars per 1,000 tokens.
@@ -176,6 +186,10 @@ impl Default for DataPlaneSettings {
             ollama_model: DEFAULT_OLLAMA_MODEL.to_owned(),
             llm_timeout_secs: Bounded::must(60),
             llm_prices: default_prices(),
+            monthly_tokens_standard: Bounded::must(1_000_000),
+            monthly_tokens_enterprise: Bounded::must(20_000_000),
+            llm_rate_per_minute: Bounded::must(20),
+            llm_burst: Bounded::must(5),
             jwks_fetch: tenancy::end_user::FetchPolicy::PUBLIC_ONLY,
         }
     }
@@ -207,6 +221,14 @@ impl DataPlaneSettings {
             }
         }
         Ok(settings)
+    }
+
+    /// Model tokens a tenant of `tier` may use in a calendar month.
+    pub fn monthly_tokens(&self, tier: tenancy::Tier) -> u64 {
+        match tier {
+            tenancy::Tier::Standard => self.monthly_tokens_standard.get(),
+            tenancy::Tier::Enterprise => self.monthly_tokens_enterprise.get(),
+        }
     }
 
     /// The estimated cost of a model's tokens, in US dollars (0 for a model without a price).

@@ -54,6 +54,8 @@ pub struct Shared {
     pub resolver: Arc<Resolver>,
     pub catalogs: Arc<CatalogCache>,
     pub limiter: Arc<TenantLimiter>,
+    /// Each tenant's rate of model requests (`SPOTLIGHT_LLM_RATE_PER_MINUTE`).
+    pub model_limiter: Arc<TenantLimiter>,
     pub origins: Arc<OriginDirectory>,
     /// Tenants with outbox records this process stored, for the processor.
     pub outbox: Arc<Outbox>,
@@ -117,6 +119,10 @@ impl AppState {
                 NonZeroUsize::new(CATALOG_CAPACITY).unwrap_or(NonZeroUsize::MIN),
             )),
             limiter: Arc::new(RateLimiter::hashmap(quota)),
+            model_limiter: Arc::new(RateLimiter::hashmap(
+                Quota::per_minute(nonzero_u32(settings.llm_rate_per_minute.get()))
+                    .allow_burst(nonzero_u32(settings.llm_burst.get())),
+            )),
             origins: Arc::new(OriginDirectory::default()),
             outbox: Arc::new(Outbox::default()),
             backend,
@@ -306,11 +312,12 @@ pub fn spawn_background(state: &AppState) -> Background {
         })
     };
     tasks.push(origins);
-    let limiter = state.limiter.clone();
+    let (limiter, model_limiter) = (state.limiter.clone(), state.model_limiter.clone());
     tasks.push(tokio::spawn(async move {
         loop {
             tokio::time::sleep(LIMITER_CLEANUP).await;
             limiter.retain_recent();
+            model_limiter.retain_recent();
         }
     }));
     if state.settings.process_outbox {

@@ -13,6 +13,7 @@ pub mod drift;
 pub mod identity;
 pub mod metrics;
 pub mod tenants;
+pub mod usage;
 
 /// Every route that needs the operator token, with its OpenAPI entry, before the app's layers.
 pub fn operator() -> OpenApiRouter<AppState> {
@@ -23,6 +24,7 @@ pub fn operator() -> OpenApiRouter<AppState> {
         .merge(admins::router())
         .merge(metrics::router())
         .merge(identity::router())
+        .merge(usage::router())
 }
 
 /// Every route anyone may call: liveness, readiness and the API document.

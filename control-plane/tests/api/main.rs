@@ -17,3 +17,4 @@ mod process;
 mod quota;
 mod runs;
 mod tenants;
+mod usage;

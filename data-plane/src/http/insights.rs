@@ -63,6 +63,7 @@ pub async fn insights_summary(
         kept.model_calls = 0;
         kept.input_tokens = 0;
         kept.output_tokens = 0;
+        kept.cost_usd = 0.0;
         return Ok(axum::Json(kept));
     }
     let written = ask::write(
@@ -72,8 +73,7 @@ pub async fn insights_summary(
         vec![summary::summary_question(&facts)],
         facts.clone(),
     )
-    .await?
-    .answer;
+    .await?;
     if written.keepable() {
         cache::put(
             items,

@@ -54,14 +54,22 @@ pub struct Answer {
     /// Whether the answer was written earlier from exactly these facts and kept.
     #[serde(default)]
     pub cached: bool,
+    /// The tenant was past its monthly token budget: the narrator answered and no model was
+    /// asked.
+    #[serde(default)]
+    pub over_budget: bool,
+    /// This request's tokens at the configured price of the model, in US dollars.
+    #[serde(default)]
+    pub cost_usd: f64,
     pub facts: FactSheet,
 }
 
 impl Answer {
     /// Whether the answer may be kept for the next request about the same facts: not when
-    /// the model could not be asked, which the next request should try again.
+    /// the model could not be asked (or the budget did not let it be), which the next
+    /// request should try again.
     pub fn keepable(&self) -> bool {
-        self.model_error.is_none()
+        self.model_error.is_none() && !self.over_budget
     }
 }
 
@@ -139,6 +147,8 @@ pub async fn write(
         rejected: Vec::new(),
         model_error: None,
         cached: false,
+        over_budget: false,
+        cost_usd: 0.0,
         facts: FactSheet::new(String::new()),
     };
     for outcome in [Outcome::Grounded, Outcome::Regenerated] {

@@ -5,6 +5,7 @@
 //! - [`cors`]: preflights, the allow header, `Vary: Origin`;
 //! - [`sdk`]: content for a page, event batches;
 //! - [`admin`]: content management and analytics, behind the admin check;
+//! - [`mcp`]: the analytics as MCP tools, behind the admin check;
 //! - [`health`]: `/healthz`, `/readyz`, `/openapi.json` (from [`service::health`]) and `/metrics`;
 //! - [`openapi`]: the routers and the document, from the same registrations;
 //! - [`precondition`]: `If-Match` and `ETag` of revisions;
@@ -16,6 +17,7 @@ pub mod cors;
 pub mod error;
 pub mod health;
 pub mod insights;
+pub mod mcp;
 pub mod openapi;
 pub mod precondition;
 pub mod sdk;
@@ -49,8 +51,11 @@ pub fn app(state: AppState) -> Router {
     let beacon = api
         .beacon
         .route_layer(from_fn_with_state(state.clone(), tenant::beacon));
+    // `/mcp` behind the same two layers as the admin routes (it is not in the document: it
+    // speaks JSON-RPC, described by the protocol).
     let admin = api
         .admin
+        .merge(mcp::router(state.clone()))
         .route_layer(from_fn_with_state(state.clone(), admin::require_admin))
         .route_layer(from_fn_with_state(state.clone(), tenant::resolve));
     let routes = sdk

@@ -17,6 +17,7 @@ mod interactions;
 mod isolation;
 mod lambda;
 mod local_model;
+mod mcp;
 mod metering;
 mod metrics;
 mod ollama;

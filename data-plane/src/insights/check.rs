@@ -11,6 +11,10 @@
 //! outright, whatever their value: a number with a magnitude or factor suffix (`10k`, `3x`),
 //! one starting with a bare `.`, one glued to other letters (`EUR1200`), and any non-ASCII
 //! digit.
+//!
+//! A number followed by a citation (`42.1% [f2]`, one space at most between) must be backed by
+//! the fact it cites — a true number with the wrong id, or an id the sheet does not have, is
+//! reported; a number without one passes if any fact backs it.
 
 use super::facts::{FactSheet, Unit};
 
@@ -44,7 +48,16 @@ pub fn unmatched(answer: &str, sheet: &FactSheet) -> Vec<Unmatched> {
     let ids: Vec<&str> = sheet.facts.iter().map(|f| f.id.as_str()).collect();
     numbers(&answer, &ids)
         .into_iter()
-        .filter(|n| n.malformed || !backed(n, sheet))
+        .filter(|n| {
+            n.malformed
+                || match cited(&answer, n) {
+                    Some(id) => !sheet
+                        .facts
+                        .iter()
+                        .any(|fact| fact.id == id && reads_as(n, fact)),
+                    None => !backed(n, sheet),
+                }
+        })
         .map(|n| Unmatched {
             text: n.text,
             at: n.at,
@@ -59,10 +72,26 @@ fn as_written(value: f64, decimals: u32) -> f64 {
         .unwrap_or(value)
 }
 
-/// Whether a fact reads as `n`: equal once the fact is rounded to the decimals `n` shows,
-/// which may be no more than the fact allows.
+/// The fact id cited right after `n` (`12 [f3]`, at most one space between), if any.
+fn cited<'a>(text: &'a str, n: &Written) -> Option<&'a str> {
+    let after = text.get(n.at + n.text.len()..)?;
+    let after = after.strip_prefix(' ').unwrap_or(after);
+    let inside = after.strip_prefix('[')?;
+    let end = inside.find(']')?;
+    let id = &inside[..end];
+    let digits = id.strip_prefix('f')?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(id)
+}
+
+/// Whether any fact backs `n`.
 fn backed(n: &Written, sheet: &FactSheet) -> bool {
-    sheet.facts.iter().any(|fact| {
+    sheet.facts.iter().any(|fact| reads_as(n, fact))
+}
+
+/// Whether `fact` reads as `n`: equal once the fact is rounded to the decimals `n` shows,
+/// which may be no more than the fact allows.
+fn reads_as(n: &Written, fact: &super::facts::Fact) -> bool {
+    {
         let (reading, max_decimals) = fact.readings();
         let as_percent = matches!(fact.unit, Unit::Ratio | Unit::Change);
         if n.percent != as_percent || n.decimals > max_decimals {
@@ -78,7 +107,7 @@ fn backed(n: &Written, sheet: &FactSheet) -> bool {
             None if fact.unit == Unit::Change => same(n.magnitude, rounded.abs()),
             None => same(n.magnitude, rounded),
         }
-    })
+    }
 }
 
 /// The tokens left out of the check: tenant names quoted as the sheet quotes them, the
@@ -356,6 +385,26 @@ mod tests {
         );
         // An id the sheet does not have is no citation.
         assert_eq!(flagged("See [f9]."), ["9"]);
+    }
+
+    #[test]
+    fn a_cited_number_must_be_the_cited_facts() {
+        assert_eq!(
+            flagged("12,345 [f1] events, 42.1% [f2], down 12.5% [f3]."),
+            Vec::<String>::new()
+        );
+        // True numbers, wrong ids: 12,345 is f1's, 42.1% is f2's.
+        assert_eq!(
+            flagged("12,345 [f2] events and 42.1%[f1]."),
+            ["12,345", "42.1%"]
+        );
+        // An id the sheet does not have backs nothing (and is no id: its digits are flagged).
+        assert_eq!(flagged("12,345 [f9] events."), ["12,345", "9"]);
+        // Uncited, any fact may back it; a citation further away is not read as its.
+        assert_eq!(
+            flagged("12,345 events happened [f2]."),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

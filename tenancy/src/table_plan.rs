@@ -15,9 +15,10 @@
 //! | admin user | app | `ADMIN#{user}` | `PROFILE` | `ADMIN_EMAIL#{email}` / `ADMIN` |
 //! | aggregate per (content, version, step, day) | app | `AGG#{content}#{version}` | `{day}#{step}` | `AGG_DAY#{day}` / `{content}#{version}#{step}` |
 //! | unique-user marker | app | `UU#{content}#{version}#{step}#{scope}` | `{reach}#{user}` | — |
-//! | chat message by session | app | `CHAT#{session}` | `{at}#{message}` | — |
+//! | chat message by session | app | `CHAT#{session}` | `{seq:06}` | — |
 //! | metric by subject and period | app | `METRIC#{subject}` | `{period}` | — |
-//! | cached summary | app | `SUMMARY#{period}` | `{watermark}` | — (ttl) |
+//! | metric subject list | app | `METRICS` | `{subject}` | — |
+//! | kept summary | app | `SUMMARY#{period}` | `{model}#{facts digest}` | — (ttl) |
 //! | event, time-first | events | `EVT#{day}#{shard}` | `{at}#{event_id}` | — (ttl) |
 //! | event dedupe by `event_id` | events | `EID#{event_id}` | `EID` | — (ttl) |
 //! | outbox | events | `OUTBOX#{shard}` | `{at}#{event_id}` | — |

@@ -27,10 +27,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UsageParams {
-    /// First day, `YYYY-MM-DD` (UTC; default: the first of the current month).
+    /// First day, `YYYY-MM-DD` (UTC; default: the first of `to`'s month).
     #[param(format = Date)]
     pub from: Option<String>,
-    /// Last day, `YYYY-MM-DD` (default: today); at most 366 days after `from`.
+    /// Last day, `YYYY-MM-DD` (default: today); the range holds at most 366 days, both ends
+    /// counted.
     #[param(format = Date)]
     pub to: Option<String>,
 }
@@ -124,7 +125,8 @@ pub async fn get_usage(
     }
     if (to - from).whole_days() >= MAX_DAYS {
         return Err(ApiError::bad_request(format!(
-            "from {from} to {to} is more than {MAX_DAYS} days; ask for a shorter range"
+            "from {from} to {to} is more than {MAX_DAYS} days, both ends counted; ask for a \
+             shorter range"
         )));
     }
     let registry = state.registry();

@@ -27,7 +27,12 @@ use crate::series::store;
 use crate::state::AppState;
 
 /// Characters a question may have.
-pub const MAX_QUESTION_CHARS: usize = 2_000;
+pub const MAX_QUESTION_CHARS: usize = 1_000;
+
+/// Characters of the session's earlier messages the model is shown at most, newest first:
+/// with the facts (`facts::MAX_SHEET_CHARS`) and the question, a chat prompt stays near a
+/// summary's, whatever the session holds.
+pub const MAX_HISTORY_CHARS: usize = 1_200;
 
 /// Metric subjects the classifier recognises names among.
 const KNOWN_SUBJECTS: usize = 50;
@@ -44,8 +49,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct ChatTurn {
     /// The session to continue (absent: a new one is started).
     pub session_id: Option<Uuid>,
-    /// The question, 1 to 2,000 characters.
-    #[schema(min_length = 1, max_length = 2000)]
+    /// The question, 1 to 1,000 characters.
+    #[schema(min_length = 1, max_length = 1000)]
     pub text: String,
 }
 
@@ -81,7 +86,7 @@ fn session_not_found(id: &Uuid) -> ApiError {
     request_body = ChatTurn,
     responses(
         (status = 200, description = "The question and its answer, as stored", body = ChatReply),
-        (status = 400, description = "`invalid_request`: no text, or more than 2,000 characters", body = service::error::ErrorBody),
+        (status = 400, description = "`invalid_request`: no text, or more than 1,000 characters", body = service::error::ErrorBody),
         (status = 404, description = "`chat_session_not_found`: no such session of this tenant", body = service::error::ErrorBody),
         (status = 409, description = "`chat_session_full`: the session has 100 messages, start a new one; `concurrent_update`: another question of the session was answered meanwhile, ask again", body = service::error::ErrorBody),
     ))]
@@ -153,13 +158,7 @@ pub async fn ask_chat(
             let facts =
                 sheet::build_scoped(&context.tables, &drafts, &classification.period, &scope)
                     .await?;
-            let mut messages: Vec<Message> = earlier
-                .iter()
-                .map(|m| Message {
-                    role: m.role,
-                    text: m.text.clone(),
-                })
-                .collect();
+            let mut messages = recent(&earlier);
             messages.push(Message {
                 role: Role::User,
                 text: text.to_owned(),
@@ -191,6 +190,28 @@ pub async fn ask_chat(
         question,
         answer,
     }))
+}
+
+/// The newest of `earlier` that fit in [`MAX_HISTORY_CHARS`], oldest first, starting with a
+/// question (an answer without its question would mislead the model).
+fn recent(earlier: &[ChatMessage]) -> Vec<Message> {
+    let mut kept = Vec::new();
+    let mut chars = 0;
+    for message in earlier.iter().rev() {
+        chars += message.text.chars().count();
+        if chars > MAX_HISTORY_CHARS {
+            break;
+        }
+        kept.push(Message {
+            role: message.role,
+            text: message.text.clone(),
+        });
+    }
+    while kept.last().is_some_and(|m| m.role != Role::User) {
+        kept.pop();
+    }
+    kept.reverse();
+    kept
 }
 
 /// A chat session's messages in order: each question with its classification, each answer

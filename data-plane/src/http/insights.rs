@@ -74,8 +74,9 @@ pub async fn insights_summary(
         facts.clone(),
     )
     .await?;
-    if written.keepable() {
-        cache::put(
+    // The answer is written and paid for: a failure to keep it is logged, not sent.
+    if written.keepable()
+        && let Err(e) = cache::put(
             items,
             table,
             &facts,
@@ -83,7 +84,9 @@ pub async fn insights_summary(
             &written,
             OffsetDateTime::now_utc(),
         )
-        .await?;
+        .await
+    {
+        tracing::warn!(error = %e, "a summary could not be kept; the next request writes it again");
     }
     Ok(axum::Json(written))
 }

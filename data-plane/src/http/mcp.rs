@@ -112,13 +112,22 @@ fn answer<T: Serialize>(
             Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
         }
         Err(e) if e.status().is_client_error() => {
-            let (code, message, details) = e.parts();
+            let (code, message, mut details) = e.parts();
+            // What the route sends as `Retry-After`, the tool says in its body.
+            if let ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } = &e
+            {
+                details = Some(serde_json::json!({ "retry_after_secs": retry_after_secs }));
+            }
             let body = serde_json::json!({"error": {"code": code, "message": message, "details": details}});
             Ok(CallToolResult::error(vec![ContentBlock::text(
                 body.to_string(),
             )]))
         }
         Err(e) => {
+            // The route would log the cause when answering; the tool answers here instead.
+            tracing::error!(error = %e, "an MCP tool failed");
             let (_, message, _) = e.parts();
             Err(ErrorData::internal_error(message, None))
         }

@@ -13,7 +13,8 @@
 //!    the registry, where the control plane reads them.
 //!
 //! The narrator configured (`SPOTLIGHT_LLM=template`) is no model: it passes no gate and is
-//! not metered.
+//! not metered. The budget is checked before a call, so it is a soft limit: the answer that
+//! crosses it is written whole, and requests already under way when it is reached finish.
 
 use governor::clock::{Clock, DefaultClock};
 use service::ApiError;
@@ -21,7 +22,7 @@ use tenancy::ports::{UsageDelta, total_usage};
 use time::OffsetDateTime;
 
 use super::facts::FactSheet;
-use super::llm::{Message, NARRATOR_MODEL, Narrator};
+use super::llm::{Message, Narrator};
 use super::session::AnswerRecord;
 use super::summary::{self, Answer, Outcome, Source};
 use crate::http::tenant::TenantContext;
@@ -37,7 +38,7 @@ pub async fn write(
     facts: FactSheet,
 ) -> Result<Answer, ApiError> {
     let model = state.llm.model().to_owned();
-    if model == NARRATOR_MODEL {
+    if !state.llm.is_model() {
         return Ok(summary::write(state.llm.as_ref(), system, messages, facts).await);
     }
     if facts.facts.is_empty() {

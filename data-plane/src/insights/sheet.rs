@@ -340,10 +340,12 @@ async fn metric_facts(
             continue;
         };
         named += 1;
-        let name = match &now.unit {
+        // Each value under its own unit: a subject's unit may change between periods.
+        let name_in = |unit: &Option<String>| match unit {
             Some(unit) => format!("metric {} in {}", quoted(&subject), quoted(unit)),
             None => format!("metric {}", quoted(&subject)),
         };
+        let name = name_in(&now.unit);
         sheet.push_metric(
             name.clone(),
             now.value,
@@ -357,7 +359,7 @@ async fn metric_facts(
             continue;
         };
         sheet.push_metric(
-            name.clone(),
+            name_in(&was.unit),
             was.value,
             was.unit.as_deref(),
             previous.to_string(),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tenancy::Error;
-use tenancy::ports::item_store::{Cursor, MAX_BATCH_WRITE};
+use tenancy::ports::item_store::{Cursor, MAX_BATCH_GET, MAX_TRANSACT_ITEMS};
 use tenancy::ports::{Condition, Item, ItemKey, ItemStore, Query, SortKeyCondition, WriteOp};
 use tenancy::table_plan::keys;
 use time::OffsetDateTime;
@@ -70,13 +70,11 @@ fn subject_key(subject: &str) -> ItemKey {
     ItemKey::new(keys::METRIC_SUBJECTS, subject)
 }
 
-/// Stores every row in one transaction (at most `MAX_TRANSACT_ITEMS`, which the upload's row
-/// limit keeps to): all of them or, on any failure, none.
-///
-/// Each subject is first listed in the tenant's subject list ([`keys::METRIC_SUBJECTS`],
-/// what the fact sheet reads to find the metrics), outside that transaction, which has no
-/// room for it. Listing is idempotent, and a subject listed by an upload that then failed
-/// has no values, which adds no fact: the values themselves are never partly written.
+/// Stores every row, and lists each subject not yet in the tenant's subject list
+/// ([`keys::METRIC_SUBJECTS`], what the fact sheet reads to find the metrics), in one
+/// transaction: all of it or, on any failure, none. Errors: `Invalid`, before any write, when
+/// the rows and the new subjects together are more than one transaction holds
+/// (`MAX_TRANSACT_ITEMS`).
 pub async fn write(
     items: &dyn ItemStore,
     table: &str,
@@ -86,14 +84,34 @@ pub async fn write(
     if rows.is_empty() {
         return Ok(0);
     }
-    let subjects: std::collections::BTreeSet<&str> =
-        rows.iter().map(|r| r.subject.as_str()).collect();
-    let listed: Vec<Item> = subjects
+    let subjects: Vec<ItemKey> = rows
+        .iter()
+        .map(|r| r.subject.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
-        .map(|subject| Item::new(subject_key(subject)))
+        .map(subject_key)
         .collect();
-    for chunk in listed.chunks(MAX_BATCH_WRITE) {
-        items.batch_write(table, chunk, &[]).await?;
+    let mut listed = std::collections::HashSet::new();
+    for chunk in subjects.chunks(MAX_BATCH_GET) {
+        listed.extend(
+            items
+                .batch_get(table, chunk)
+                .await?
+                .into_iter()
+                .map(|i| i.key),
+        );
+    }
+    let new: Vec<ItemKey> = subjects
+        .into_iter()
+        .filter(|k| !listed.contains(k))
+        .collect();
+    if rows.len() + new.len() > MAX_TRANSACT_ITEMS {
+        return Err(Error::invalid(format!(
+            "this upload has {} rows and {} subjects not uploaded before; one upload stores at \
+             most {MAX_TRANSACT_ITEMS} of the two together, all or nothing: split the file",
+            rows.len(),
+            new.len()
+        )));
     }
     let mut ops = Vec::with_capacity(rows.len());
     for row in rows {
@@ -113,6 +131,14 @@ pub async fn write(
         ops.push(WriteOp::Put {
             table: table.to_owned(),
             item,
+            condition: Condition::None,
+        });
+    }
+    // Listing a subject twice is harmless (an upload racing this one may list it too).
+    for subject in new {
+        ops.push(WriteOp::Put {
+            table: table.to_owned(),
+            item: Item::new(subject),
             condition: Condition::None,
         });
     }
@@ -273,6 +299,58 @@ mod tests {
             .unwrap();
         assert_eq!(again.values.len(), 3, "replaced, not added");
         assert_eq!(again.values[2].value, 125.0);
+    }
+
+    #[tokio::test]
+    async fn subjects_are_listed_with_their_values_and_a_file_too_big_for_both_stores_nothing() {
+        let (fx, table) = tenant_table("series-subjects").await;
+        let items = fx.backend.items.as_ref();
+        let now = OffsetDateTime::now_utc();
+        let days = |subject: &str, n: usize| -> String {
+            (1..=n)
+                .map(|d| format!("{subject},2026-10-{d:02},{d},\n"))
+                .collect()
+        };
+        // 30 rows of one new subject and 1 of another: 33 writes, one transaction.
+        let csv = days("signups", 30) + "visits,2026-10,9,\n";
+        write(items, &table, &rows(&csv), now).await.unwrap();
+        assert_eq!(
+            subjects(items, &table, 10).await.unwrap(),
+            ["signups", "visits"]
+        );
+
+        // 93 rows, 31 of a new subject: 94 writes fit.
+        let fitting = rows(&(days("visits", 31) + &days("signups", 31) + &days("churn", 31)));
+        write(items, &table, &fitting, now).await.unwrap();
+        assert_eq!(
+            subjects(items, &table, 10).await.unwrap(),
+            ["churn", "signups", "visits"]
+        );
+
+        // 100 rows and one more new subject: refused before any write, nothing stored.
+        let mut over = rows(&(days("refunds", 31) + &days("signups", 31) + &days("visits", 31)));
+        over.extend(rows(&days("churn", 7)));
+        assert_eq!(over.len(), 100);
+        let err = write(items, &table, &over, now).await.unwrap_err();
+        assert_eq!(err.kind(), tenancy::ErrorKind::Invalid, "{err}");
+        assert!(err.to_string().contains("split the file"), "{err}");
+        assert!(
+            !subjects(items, &table, 10)
+                .await
+                .unwrap()
+                .contains(&"refunds".to_owned())
+        );
+        let refunds = read(
+            items,
+            &table,
+            "refunds",
+            (&period("2026-10"), &period("2026-10")),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+        assert!(refunds.values.is_empty());
     }
 
     #[tokio::test]

@@ -180,7 +180,7 @@ async fn bad_questions_and_unknown_sessions_are_refused_with_what_was_wrong() {
     let a = app.tenant("tenant-a").await;
     for (body, status, code) in [
         (json!({"text": "   "}), 400, "invalid_request"),
-        (json!({"text": "x".repeat(2001)}), 400, "invalid_request"),
+        (json!({"text": "x".repeat(1001)}), 400, "invalid_request"),
         (
             json!({"text": "hi", "mood": "curious"}),
             400,

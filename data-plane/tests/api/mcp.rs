@@ -12,6 +12,7 @@ use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use crate::helpers::{Backend, ORIGIN, TestApp, batch, event, on_both_backends, step_ids, tour};
 
@@ -118,6 +119,32 @@ async fn the_tools_answer_what_the_routes_answer_for_the_callers_tenant_only(kin
     let listed = json_of(&call(&other, "list_content", json!({})).await).to_string();
     assert!(!listed.contains(&content), "{listed}");
     assert!(listed.contains(theirs["id"].as_str().unwrap()), "{listed}");
+    // The summary and metrics tools, too, answer from the caller's tenant alone.
+    let month = &OffsetDateTime::now_utc().date().to_string()[..7];
+    let uploaded = app
+        .with_key(Method::POST, "/v1/admin/metrics", &a.secret)
+        .header("content-type", "text/csv")
+        .body(format!("subject,period,value\nrevenue,{month},1250\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 200);
+    let ours = json_of(&call(&client, "summary", json!({ "period": month })).await);
+    assert!(
+        !ours["facts"]["facts"].as_array().unwrap().is_empty(),
+        "{ours}"
+    );
+    let theirs_summary = json_of(&call(&other, "summary", json!({ "period": month })).await);
+    assert_eq!(
+        theirs_summary["facts"]["facts"],
+        json!([]),
+        "{theirs_summary}"
+    );
+    let series = json!({ "subject": "revenue", "from": month });
+    let ours = json_of(&call(&client, "metric_series", series.clone()).await);
+    assert_eq!(ours["values"][0]["value"], 1250.0, "{ours}");
+    let theirs_series = json_of(&call(&other, "metric_series", series).await);
+    assert_eq!(theirs_series["values"], json!([]), "{theirs_series}");
     client.cancel().await.unwrap();
     other.cancel().await.unwrap();
 }

@@ -65,7 +65,9 @@ async fn every_model_call_is_metered_per_tenant_and_day_and_the_budget_turns_to_
     kind: Backend,
 ) {
     let model = Arc::new(CountingModel::default());
-    // Each answer takes 550 tokens: two fit under 1,000, the third finds the budget spent.
+    // Each answer takes 550 tokens. The budget is checked before a call: the first two start
+    // under 1,000 (the second takes usage to 1,100 — a soft limit, it overshoots by one
+    // answer), the third finds it spent.
     let app = metered_app(kind, model.clone(), 1_000, 100, 100).await;
     let a = app.tenant("tenant-a").await;
     let b = app.tenant("tenant-b").await;

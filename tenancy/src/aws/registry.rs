@@ -13,6 +13,7 @@
 //! | API key | `APIKEY#{hash}` | `KEY` | `KEYS#{tenant}` / `{created:020}#{key_id}` |
 //! | API key id | `APIKEYID#{key_id}` | `KEY` | — |
 //! | idempotency record | `IDEM#{key}` | `IDEM` | `REVEALS#{tenant}` / `{key_id}#{key}` |
+//! | model usage of a day and model | `USAGE#{tenant}` | `{day}#{model}` | — |
 //!
 //! - A tenant item holds the record as JSON (`record`) with `version` and `status` alongside.
 //!   All tenants share one partition, so listing them in id order is one Query (`sk > T#{after}`);

@@ -314,6 +314,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/tenants/{id}/api-keys"),
     ("DELETE", "/tenants/{id}/api-keys/{key_id}"),
     ("GET", "/tenants/{id}/drift"),
+    ("GET", "/tenants/{id}/usage"),
     ("POST", "/api-keys/introspect"),
     ("POST", "/tenants/{id}/admins"),
     ("GET", "/tenants/{id}/admins"),

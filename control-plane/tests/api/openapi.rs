@@ -179,7 +179,7 @@ async fn path_and_query_parameters_state_what_the_server_accepts() {
             assert!(pattern.starts_with("^([A-Za-z0-9-]{1,128}|"), "{pattern}");
         }
     }
-    assert_eq!(tenant_paths, 17);
+    assert_eq!(tenant_paths, 18);
 
     let list = &doc["paths"]["/tenants"]["get"];
     let limit = &parameter(list, "limit", "query").expect("limit")["schema"];

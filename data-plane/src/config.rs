@@ -102,6 +102,10 @@ pub struct DataPlaneSettings {
     pub llm_rate_per_minute: Bounded<1, 100_000>,
     /// `SPOTLIGHT_LLM_BURST`: model requests one tenant may make at once above that rate.
     pub llm_burst: Bounded<1, 100_000>,
+    /// `SPOTLIGHT_SDK_DIR`: the browser SDK's versioned layout that `/sdk/…` serves, as
+    /// `scripts/build-sdk.sh` wrote it (`manifest.json`, `v{version}/`, `latest/`); relative
+    /// to the working directory. Missing, every `/sdk/…` answer is a `404` saying so.
+    pub sdk_dir: std::path::PathBuf,
 }
 
 /// A model's price, in US dollars per 1,000 tokens.
@@ -190,6 +194,7 @@ impl Default for DataPlaneSettings {
             monthly_tokens_enterprise: Bounded::must(20_000_000),
             llm_rate_per_minute: Bounded::must(20),
             llm_burst: Bounded::must(5),
+            sdk_dir: std::path::PathBuf::from("sdk/dist"),
             jwks_fetch: tenancy::end_user::FetchPolicy::PUBLIC_ONLY,
         }
     }

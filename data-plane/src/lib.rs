@@ -9,6 +9,8 @@
 //!   storing events with their outbox records ([`events::ingest`]) and folding the outbox
 //!   exactly once ([`events::process`]); content changes' domain events, written with the
 //!   change and published to the event sink at least once ([`events::domain`]).
+//! - [`hosting`]: the browser SDK's built versions as `/sdk/` serves them ([`hosting::dist`]),
+//!   and which version each tenant published and its pages ran ([`hosting::versions`]).
 //! - [`insights`]: the fact sheet, the post-check of an answer's numbers against it, and the
 //!   `Llm` port (the template narrator by default).
 //! - [`lambda`]: the AWS Lambda transports — the same router under API Gateway, and the
@@ -22,6 +24,7 @@ pub mod analytics;
 pub mod config;
 pub mod content;
 pub mod events;
+pub mod hosting;
 pub mod http;
 pub mod identity;
 pub mod insights;

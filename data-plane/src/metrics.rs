@@ -41,8 +41,45 @@ pub struct EventLabels {
     pub outcome: Outcome,
 }
 
+/// A bundle version seen on a tenant's pages (both values checked: a tenant the request
+/// resolved to, a version the manifest lists or `unknown`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BundleLabels {
+    pub tenant_id: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SdkErrorLabels {
+    pub kind: crate::hosting::SdkErrorKind,
+}
+
+/// What the browser SDK reports about itself, under the bare `spotlight_` prefix (they
+/// describe the SDK, not the service that happens to count them).
+#[derive(Clone, Default)]
+pub struct SdkMetrics {
+    pub bundle_seen: Family<BundleLabels, Counter>,
+    pub errors: Family<SdkErrorLabels, Counter>,
+}
+
+impl SdkMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "sdk_bundle_version_seen",
+            "SDK requests by tenant and the bundle version that sent them (X-Spotlight-Bundle-Version, checked against the manifest)",
+            self.bundle_seen.clone(),
+        );
+        registry.register(
+            "sdk_errors",
+            "Failures the SDK reported about itself, by kind",
+            self.errors.clone(),
+        );
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct DataPlaneMetrics {
+    pub sdk: SdkMetrics,
     pub resolutions: Family<LookupLabels, Counter>,
     pub events: Family<EventLabels, Counter>,
     pub outbox_folded: Counter,

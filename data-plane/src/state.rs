@@ -72,6 +72,10 @@ pub struct Shared {
     pub operator_token: OnceLock<SecretString>,
     /// Writes summaries (`SPOTLIGHT_LLM`: the template narrator by default, or Bedrock).
     pub llm: Arc<dyn crate::insights::llm::Llm>,
+    /// The browser SDK's built versions (`SPOTLIGHT_SDK_DIR`), served under `/sdk/`.
+    pub sdk_dist: Arc<crate::hosting::dist::SdkDist>,
+    /// Which SDK versions this process already recorded as seen today.
+    pub sdk_seen: Arc<crate::hosting::versions::SeenRecorder>,
 }
 
 /// Why the data plane could not be assembled.
@@ -105,7 +109,11 @@ impl AppState {
         })?;
         let hasher = service::secrets::key_hasher(pepper);
         let counters = DataPlaneMetrics::default();
-        let metrics = Metrics::new("data_plane", |registry| counters.register(registry));
+        let metrics = Metrics::with_platform(
+            "data_plane",
+            |registry| counters.register(registry),
+            |registry| counters.sdk.register(registry),
+        );
         let resolver = Resolver::new(backend.registry.clone(), hasher, settings.cache_limits())
             .counting(counters.resolutions.clone());
         let quota = Quota::per_second(nonzero_u32(settings.tenant_rate.get()))
@@ -125,6 +133,8 @@ impl AppState {
             )),
             origins: Arc::new(OriginDirectory::default()),
             outbox: Arc::new(Outbox::default()),
+            sdk_dist: Arc::new(crate::hosting::dist::SdkDist::new(settings.sdk_dir.clone())),
+            sdk_seen: Arc::default(),
             backend,
             settings: Arc::new(settings),
             metrics,

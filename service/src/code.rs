@@ -61,6 +61,8 @@ error_codes! {
     ApiKeyNotFound => "api_key_not_found",
     /// 404: the tenant has no content with that id (or no such version of it).
     ContentNotFound => "content_not_found",
+    /// 404: the browser SDK has no such version or file (or was never built here).
+    SdkNotFound => "sdk_not_found",
     /// 404: the tenant has no chat session with that id.
     ChatSessionNotFound => "chat_session_not_found",
     /// 404: the tenant has registered no end-user identity configuration.

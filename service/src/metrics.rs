@@ -51,7 +51,20 @@ impl Metrics {
     /// The registry of service `name` (every metric is prefixed `spotlight_{name}_`), with
     /// the HTTP metrics, and whatever `register` adds.
     pub fn new(name: &str, register: impl FnOnce(&mut Registry)) -> Arc<Metrics> {
-        let mut registry = Registry::with_prefix(format!("spotlight_{name}"));
+        Metrics::with_platform(name, register, |_| {})
+    }
+
+    /// [`Metrics::new`], plus metrics that describe the platform rather than one service,
+    /// registered by `platform` under the bare `spotlight_` prefix (the SDK's
+    /// `spotlight_sdk_errors_total`, whichever service counts it).
+    pub fn with_platform(
+        name: &str,
+        register: impl FnOnce(&mut Registry),
+        platform: impl FnOnce(&mut Registry),
+    ) -> Arc<Metrics> {
+        let mut root = Registry::with_prefix("spotlight");
+        platform(&mut root);
+        let registry = root.sub_registry_with_prefix(name);
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "http_requests",
@@ -65,9 +78,9 @@ impl Metrics {
             "Time from the request's arrival at the router to its answer, by route pattern",
             latency.clone(),
         );
-        register(&mut registry);
+        register(registry);
         Arc::new(Metrics {
-            registry,
+            registry: root,
             requests,
             latency,
         })

@@ -247,6 +247,15 @@ pub mod keys {
     pub fn summary(period: &str) -> String {
         format!("SUMMARY#{period}")
     }
+    /// The partition of the browser SDK's versions: the one the tenant published
+    /// ([`SDK_PUBLISHED`]) and the ones its pages were seen running ([`sdk_seen`]).
+    pub const SDK: &str = "SDK";
+    pub const SDK_PUBLISHED: &str = "PUBLISHED";
+    /// Pages of the tenant ran `bundle` (the bundle's own version), embedded as `embed`
+    /// (`latest` or a pinned version), on `day` (`YYYY-MM-DD`).
+    pub fn sdk_seen(day: &str, bundle: &str, embed: &str) -> String {
+        format!("SEEN#{day}#{bundle}#{embed}")
+    }
     /// Partitions one day of events is spread over (see the module docs).
     pub const EVENT_SHARDS: u16 = 8;
     /// `day` is `YYYY-MM-DD` in UTC ([`day`]). `shard` is taken modulo [`EVENT_SHARDS`].

@@ -54,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(super::series::router())
         .merge(super::insights::router())
         .merge(super::chat::router())
+        .merge(super::sdk_versions::router())
 }
 
 /// The admin routes' layer, after tenant resolution: a secret key is an admin of its tenant;

@@ -4,6 +4,9 @@
 //! - [`tenant`]: tenant resolution (a route layer) and [`tenant::TenantContext`];
 //! - [`cors`]: preflights, the allow header, `Vary: Origin`;
 //! - [`sdk`]: content for a page, event batches;
+//! - [`telemetry`]: the versions SDK requests carry, and the SDK's own failures;
+//! - [`hosting`]: the SDK's bundles under `/sdk/` (public, no key);
+//! - [`sdk_versions`]: the SDK version a tenant published, and what its pages ran;
 //! - [`admin`]: content management and analytics, behind the admin check;
 //! - [`mcp`]: the analytics as MCP tools, behind the admin check;
 //! - [`health`]: `/healthz`, `/readyz`, `/openapi.json` (from [`service::health`]) and `/metrics`;
@@ -16,12 +19,15 @@ pub mod chat;
 pub mod cors;
 pub mod error;
 pub mod health;
+pub mod hosting;
 pub mod insights;
 pub mod mcp;
 pub mod openapi;
 pub mod precondition;
 pub mod sdk;
+pub mod sdk_versions;
 pub mod series;
+pub mod telemetry;
 pub mod tenant;
 
 use std::future::Future;
@@ -39,7 +45,8 @@ use crate::state::AppState;
 /// 1. the common stack ([`service::layers::common`]), with the event batch limit as the body
 ///    limit (a larger batch is a JSON 413);
 /// 2. on the `/v1` routes: tenant resolution ([`tenant::resolve`], or [`tenant::beacon`] on
-///    the events route), then on the admin routes the admin check
+///    the events route), then on the SDK routes the versions they carry
+///    ([`telemetry::observe`]) and on the admin routes the admin check
 ///    ([`admin::require_admin`]).
 ///
 /// Preflights ([`cors::preflight`]) are answered outside all of it.
@@ -47,9 +54,11 @@ pub fn app(state: AppState) -> Router {
     let api = openapi::split();
     let sdk = api
         .sdk
+        .route_layer(from_fn_with_state(state.clone(), telemetry::observe))
         .route_layer(from_fn_with_state(state.clone(), tenant::resolve));
     let beacon = api
         .beacon
+        .route_layer(from_fn_with_state(state.clone(), telemetry::observe))
         .route_layer(from_fn_with_state(state.clone(), tenant::beacon));
     // `/mcp` behind the same two layers as the admin routes (it is not in the document: it
     // speaks JSON-RPC, described by the protocol).

@@ -31,6 +31,7 @@ pub const OPERATOR_TOKEN_SCHEME: &str = "operator_token";
         (name = "insights", description = "Written summaries whose every number is a cited fact"),
         (name = "series", description = "The tenant's own business metrics (sign-ups, revenue, …): upload and read back"),
         (name = "health", description = "Liveness, readiness, this document (no key needed)"),
+        (name = "hosting", description = "The browser SDK's versioned bundles and manifest (public, no key)"),
         (name = "metrics", description = "Prometheus metrics (the operator token)"),
     )
 )]
@@ -89,7 +90,9 @@ pub fn split() -> Api {
     let (sdk, mut sdk_doc) = super::sdk::router().split_for_parts();
     let (beacon, mut beacon_doc) = super::sdk::beacon_router().split_for_parts();
     let (admin, mut admin_doc) = super::admin::router().split_for_parts();
-    let (public, public_doc) = super::health::router().split_for_parts();
+    let (public, public_doc) = super::health::router()
+        .merge(super::hosting::router())
+        .split_for_parts();
     document_tenant(&mut sdk_doc, false);
     document_tenant(&mut beacon_doc, true);
     document_tenant(&mut admin_doc, false);

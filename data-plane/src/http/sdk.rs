@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(content))
         .routes(routes!(list_progress))
         .routes(routes!(put_progress))
+        .merge(super::telemetry::router())
 }
 
 /// The events route, behind tenant resolution by header or beacon body.
@@ -189,7 +190,7 @@ pub(crate) fn etag_of(body: &[u8]) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or(HeaderValue::from_static("\"\""))
 }
 
-fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+pub(crate) fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let Some(sent) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

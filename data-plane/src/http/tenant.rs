@@ -119,6 +119,10 @@ struct BeaconCredentials {
     api_key: Option<String>,
     #[serde(default)]
     user_token: Option<String>,
+    #[serde(default)]
+    bundle_version: Option<String>,
+    #[serde(default)]
+    sdk_version: Option<String>,
 }
 
 /// The layer of `POST /v1/sdk/events`: the key from `X-Api-Key`, or, for a `text/plain` body
@@ -143,8 +147,17 @@ pub async fn beacon(State(state): State<AppState>, request: Request, next: Next)
         }
     };
     let credentials = serde_json::from_slice::<BeaconCredentials>(&bytes).ok();
-    let (key, body_token) = credentials.map_or((None, None), |c| (c.api_key, c.user_token));
-    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let (key, body_token, versions) = credentials.map_or((None, None, None), |c| {
+        let versions = super::telemetry::BeaconVersions {
+            bundle: c.bundle_version,
+            embed: c.sdk_version,
+        };
+        (c.api_key, c.user_token, Some(versions))
+    });
+    let mut request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    if let Some(versions) = versions {
+        request.extensions_mut().insert(versions);
+    }
     admit(&state, request, key, user_token.or(body_token), next).await
 }
 

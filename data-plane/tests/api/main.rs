@@ -24,4 +24,5 @@ mod ollama;
 mod openapi;
 mod outbox;
 mod resolution;
+mod sdk_hosting;
 mod series;
